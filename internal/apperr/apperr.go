@@ -1,0 +1,63 @@
+// Package apperr defines the error codes the domain returns. Packages below the
+// web layer return *Error for anything a user caused; the web layer maps codes to
+// HTTP statuses in one table. Anything else is an internal error.
+package apperr
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes.
+const (
+	BadRequest   = "bad_request"  // malformed request, such as a garbled or tampered link
+	Invalid      = "invalid"      // bad input; Field names the input
+	NotFound     = "not_found"    // no such thing
+	Conflict     = "conflict"     // already exists
+	Unauthorized = "unauthorized" // no or bad credentials
+	Expired      = "expired"      // a token that was valid once
+	Unavailable  = "unavailable"  // a dependency is down; try again
+	Internal     = "internal"     // everything else
+)
+
+// Error is an error a user can act on.
+type Error struct {
+	Code    string
+	Message string
+	Field   string
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("%s: %s (%s)", e.Code, e.Message, e.Field)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+// New returns an *Error.
+func New(code, message string) *Error { return &Error{Code: code, Message: message} }
+
+// Field returns an Invalid *Error about one input field.
+func FieldError(field, message string) *Error {
+	return &Error{Code: Invalid, Message: message, Field: field}
+}
+
+// ErrorCode returns the code of err, or Internal when err is not an *Error.
+// It returns "" for a nil error.
+func ErrorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return Internal
+}
+
+// As returns the *Error inside err, if any.
+func As(err error) (*Error, bool) {
+	var e *Error
+	ok := errors.As(err, &e)
+	return e, ok
+}

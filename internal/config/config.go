@@ -1,0 +1,266 @@
+// Package config turns ENVOI_* environment variables into a typed Config. Load
+// checks every variable and reports all the bad ones at once, each by name. It
+// reads nothing else and keeps no global state.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// SMTP is where mail goes.
+type SMTP struct {
+	Host     string
+	Port     int
+	Username string
+	Password string
+	TLS      string // none, starttls or tls
+}
+
+// Config is the whole configuration of an Envoi process.
+type Config struct {
+	DatabaseURL       string
+	DatabaseMaxConns  int
+	RedisURL          string
+	Queue             string
+	SMTP              SMTP
+	SMTPPoolSize      int
+	BaseURL           string
+	SecretKey         string
+	OldSecretKeys     []string
+	ListenAddr        string
+	From              string // "Name <address>"
+	FromName          string
+	FromAddress       string
+	Organization      string
+	PrivacyContact    string
+	PostalAddress     string
+	ConfirmTTL        time.Duration
+	WorkerConcurrency int
+	LogFormat         string
+	LogLevel          string
+}
+
+// Option documents one variable; Options drives Load, the README table and `envoi config`.
+type Option struct {
+	Name    string
+	Default string
+	Secret  bool
+	Help    string
+}
+
+// Options lists every variable Envoi reads.
+var Options = []Option{
+	{"ENVOI_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/envoi?sslmode=disable", true, "PostgreSQL URL (postgres://user:pass@host:port/db?sslmode=…). Also ENVOI_DATABASE_URL_FILE."},
+	{"ENVOI_DATABASE_MAX_CONNS", "20", false, "Most open PostgreSQL connections per process."},
+	{"ENVOI_REDIS_URL", "redis://127.0.0.1:6379/0", true, "Redis URL for the job queue (redis://[:pass@]host:port/db or rediss://). Also ENVOI_REDIS_URL_FILE."},
+	{"ENVOI_QUEUE", "envoi", false, "Prefix of the job queue names, so several installs can share one Redis."},
+	{"ENVOI_SMTP_URL", "smtp://127.0.0.1:1025?tls=none", true, "Outgoing SMTP relay: smtp://[user:pass@]host:port?tls=none|starttls|tls. Also ENVOI_SMTP_URL_FILE."},
+	{"ENVOI_SMTP_POOL_SIZE", "4", false, "SMTP connections kept open per worker process."},
+	{"ENVOI_BASE_URL", "http://127.0.0.1:8080", false, "Public URL of this server, used in every link mailed out (https in production)."},
+	{"ENVOI_SECRET_KEY", "", true, "Secret of at least 32 bytes that signs link tokens. Required. Also ENVOI_SECRET_KEY_FILE."},
+	{"ENVOI_OLD_SECRET_KEYS", "", true, "Comma-separated former secret keys whose links are still honoured after a rotation."},
+	{"ENVOI_LISTEN_ADDR", "127.0.0.1:8080", false, "Address the web server listens on."},
+	{"ENVOI_FROM", "Envoi <newsletter@envoi.localhost>", false, "Sender of every mail: Name <address>."},
+	{"ENVOI_ORGANIZATION", "", false, "Who sends (the data controller) as shown in the privacy notice; defaults to the name in ENVOI_FROM."},
+	{"ENVOI_PRIVACY_CONTACT", "", false, "How to reach the controller about personal data (address or URL); defaults to the address in ENVOI_FROM."},
+	{"ENVOI_POSTAL_ADDRESS", "", false, "Sender's postal address, printed in the footer of list mail."},
+	{"ENVOI_CONFIRM_TTL", "168h", false, "How long a confirmation link stays valid (Go duration)."},
+	{"ENVOI_WORKER_CONCURRENCY", "10", false, "Jobs a worker process runs at once."},
+	{"ENVOI_LOG_FORMAT", "text", false, "Log format: text or json."},
+	{"ENVOI_LOG_LEVEL", "info", false, "Log level: debug, info, warn or error."},
+}
+
+// Load reads the configuration through getenv (os.Getenv in production). Secrets
+// may also come from NAME_FILE. The error lists every bad variable.
+func Load(getenv func(string) string) (Config, error) {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	get := func(name string) string {
+		if v := getenv(name); v != "" {
+			return strings.TrimSpace(v)
+		}
+		if f := getenv(name + "_FILE"); f != "" {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				bad(name+"_FILE", "cannot read %s: %v", f, err)
+				return ""
+			}
+			return strings.TrimSpace(string(b))
+		}
+		for _, o := range Options {
+			if o.Name == name {
+				return o.Default
+			}
+		}
+		return ""
+	}
+	intVar := func(name string, min, max int) int {
+		n, err := strconv.Atoi(get(name))
+		if err != nil || n < min || n > max {
+			bad(name, "must be a whole number from %d to %d, got %q", min, max, get(name))
+		}
+		return n
+	}
+
+	var c Config
+	c.DatabaseURL = get("ENVOI_DATABASE_URL")
+	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+		bad("ENVOI_DATABASE_URL", "must be a URL like postgres://user:pass@127.0.0.1:5432/envoi?sslmode=disable")
+	}
+	c.DatabaseMaxConns = intVar("ENVOI_DATABASE_MAX_CONNS", 2, 1000)
+
+	c.RedisURL = get("ENVOI_REDIS_URL")
+	if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		bad("ENVOI_REDIS_URL", "must be a URL like redis://127.0.0.1:6379/0")
+	}
+	c.Queue = get("ENVOI_QUEUE")
+	if c.Queue == "" || strings.ContainsAny(c.Queue, " :{}") || len(c.Queue) > 64 {
+		bad("ENVOI_QUEUE", "must be a short name without spaces, colons or braces")
+	}
+
+	smtp, err := ParseSMTPURL(get("ENVOI_SMTP_URL"))
+	if err != nil {
+		bad("ENVOI_SMTP_URL", "%v", err)
+	}
+	c.SMTP = smtp
+	c.SMTPPoolSize = intVar("ENVOI_SMTP_POOL_SIZE", 1, 200)
+
+	c.BaseURL = strings.TrimRight(get("ENVOI_BASE_URL"), "/")
+	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		bad("ENVOI_BASE_URL", "must be an absolute http(s) URL without query, like https://news.example.com")
+	}
+
+	c.SecretKey = get("ENVOI_SECRET_KEY")
+	switch {
+	case c.SecretKey == "":
+		bad("ENVOI_SECRET_KEY", "is required: set it to at least 32 random bytes (for example: openssl rand -base64 48)")
+	case len(c.SecretKey) < 32:
+		bad("ENVOI_SECRET_KEY", "must be at least 32 bytes long, got %d", len(c.SecretKey))
+	}
+	for _, k := range strings.Split(get("ENVOI_OLD_SECRET_KEYS"), ",") {
+		if k = strings.TrimSpace(k); k == "" {
+			continue
+		}
+		if len(k) < 32 {
+			bad("ENVOI_OLD_SECRET_KEYS", "each key must be at least 32 bytes long")
+			break
+		}
+		c.OldSecretKeys = append(c.OldSecretKeys, k)
+	}
+
+	c.ListenAddr = get("ENVOI_LISTEN_ADDR")
+	if _, port, err := net.SplitHostPort(c.ListenAddr); err != nil || port == "" {
+		bad("ENVOI_LISTEN_ADDR", "must be host:port, like 127.0.0.1:8080 or :8080")
+	}
+
+	c.From = get("ENVOI_FROM")
+	if a, err := mail.ParseAddress(c.From); err != nil || !strings.Contains(a.Address, "@") {
+		bad("ENVOI_FROM", "must be an address like \"Newsletter <news@example.com>\"")
+	} else {
+		c.FromName, c.FromAddress = a.Name, a.Address
+	}
+	c.Organization = get("ENVOI_ORGANIZATION")
+	if c.Organization == "" {
+		c.Organization = c.FromName
+		if c.Organization == "" {
+			c.Organization = c.FromAddress
+		}
+	}
+	c.PrivacyContact = get("ENVOI_PRIVACY_CONTACT")
+	if c.PrivacyContact == "" {
+		c.PrivacyContact = c.FromAddress
+	}
+	c.PostalAddress = get("ENVOI_POSTAL_ADDRESS")
+
+	if d, err := time.ParseDuration(get("ENVOI_CONFIRM_TTL")); err != nil || d < time.Hour || d > 90*24*time.Hour {
+		bad("ENVOI_CONFIRM_TTL", "must be a duration from 1h to 2160h, like 168h")
+	} else {
+		c.ConfirmTTL = d
+	}
+	c.WorkerConcurrency = intVar("ENVOI_WORKER_CONCURRENCY", 1, 1000)
+
+	c.LogFormat = get("ENVOI_LOG_FORMAT")
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("ENVOI_LOG_FORMAT", "must be text or json")
+	}
+	c.LogLevel = get("ENVOI_LOG_LEVEL")
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("ENVOI_LOG_LEVEL", "must be debug, info, warn or error")
+	}
+	return c, errors.Join(errs...)
+}
+
+// ParseSMTPURL parses smtp://[user:pass@]host:port?tls=none|starttls|tls.
+func ParseSMTPURL(s string) (SMTP, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "smtp" || u.Hostname() == "" {
+		return SMTP{}, errors.New("must be a URL like smtp://user:pass@smtp.example.com:587?tls=starttls")
+	}
+	var c SMTP
+	c.Host = u.Hostname()
+	c.TLS = u.Query().Get("tls")
+	if c.TLS == "" {
+		c.TLS = "starttls"
+	}
+	switch c.TLS {
+	case "none", "starttls", "tls":
+	default:
+		return SMTP{}, fmt.Errorf("tls must be none, starttls or tls, got %q", c.TLS)
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"none": "25", "starttls": "587", "tls": "465"}[c.TLS]
+	}
+	c.Port, err = strconv.Atoi(port)
+	if err != nil || c.Port < 1 || c.Port > 65535 {
+		return SMTP{}, fmt.Errorf("bad port %q", port)
+	}
+	if u.User != nil {
+		c.Username = u.User.Username()
+		c.Password, _ = u.User.Password()
+	}
+	return c, nil
+}
+
+// Masked returns the effective value of every option for display, secrets hidden.
+func (c Config) Masked(getenv func(string) string) []string {
+	var out []string
+	for _, o := range Options {
+		v := getenv(o.Name)
+		src := "env"
+		if v == "" && getenv(o.Name+"_FILE") != "" {
+			v, src = "(from "+getenv(o.Name+"_FILE")+")", "file"
+		}
+		if v == "" {
+			v, src = o.Default, "default"
+		}
+		if o.Secret && v != "" && src != "file" {
+			v = maskSecret(o.Name, v)
+		}
+		out = append(out, fmt.Sprintf("%s=%s  # %s", o.Name, v, src))
+	}
+	return out
+}
+
+func maskSecret(name, v string) string {
+	if u, err := url.Parse(v); err == nil && u.Scheme != "" && u.Host != "" {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+		return u.String()
+	}
+	_ = name
+	return "********"
+}

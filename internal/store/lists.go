@@ -1,0 +1,49 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// List is a mailing list. Every list is double opt-in.
+type List struct {
+	ID             int64     `db:"id" json:"-"`
+	Slug           string    `db:"slug" json:"slug"`
+	Name           string    `db:"name" json:"name"`
+	Description    string    `db:"description" json:"description"`
+	WelcomeEnabled bool      `db:"welcome_enabled" json:"welcome_enabled"`
+	WelcomeSubject string    `db:"welcome_subject" json:"-"`
+	WelcomeBody    string    `db:"welcome_body" json:"-"`
+	CreatedAt      time.Time `db:"created_at" json:"created_at"`
+}
+
+const listColumns = `id, slug, name, description, welcome_enabled, welcome_subject, welcome_body, created_at`
+
+const createListSQL = `
+INSERT INTO lists (slug, name, description) VALUES ($1, $2, $3)
+RETURNING ` + listColumns
+
+// CreateList creates a list. Codes: conflict (slug taken), invalid.
+func (s *Store) CreateList(ctx context.Context, slug, name, description string) (List, error) {
+	var l List
+	err := s.DB.GetContext(ctx, &l, createListSQL, slug, name, description)
+	return l, mapErr(err)
+}
+
+const listBySlugSQL = `SELECT ` + listColumns + ` FROM lists WHERE slug = $1`
+
+// ListBySlug returns one list. Codes: not_found.
+func (s *Store) ListBySlug(ctx context.Context, slug string) (List, error) {
+	var l List
+	err := s.DB.GetContext(ctx, &l, listBySlugSQL, slug)
+	return l, mapErr(err)
+}
+
+const listsSQL = `SELECT ` + listColumns + ` FROM lists ORDER BY slug`
+
+// Lists returns every list by slug. Lists are few (tens), so no paging.
+func (s *Store) Lists(ctx context.Context) ([]List, error) {
+	ls := []List{}
+	err := s.DB.SelectContext(ctx, &ls, listsSQL)
+	return ls, mapErr(err)
+}

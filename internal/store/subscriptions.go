@@ -1,0 +1,257 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/envoi/envoi/internal/apperr"
+)
+
+// Subscription statuses.
+const (
+	StatusUnconfirmed  = "unconfirmed"
+	StatusConfirmed    = "confirmed"
+	StatusUnsubscribed = "unsubscribed"
+)
+
+// ConfirmInterval is the least time between two confirmation mails for one
+// address and list, so nobody can bomb an inbox through the form.
+const ConfirmInterval = 15 * time.Minute
+
+// Consent is the context of one consent event, kept as proof.
+type Consent struct {
+	Source      string // form, api, one_click, link
+	IP          string // may be empty
+	UserAgent   string
+	TextVersion string
+}
+
+// SignupParams is one signup request for one list.
+type SignupParams struct {
+	Email   string // normalized
+	Name    string
+	ListID  int64
+	Consent Consent
+}
+
+// SignupResult says what a signup did. It is never shown to the requester.
+type SignupResult struct {
+	SubscriptionID int64
+	Status         string
+	// MessageID is the queued confirmation mail, or 0 when none is due (already
+	// confirmed, or one was sent less than ConfirmInterval ago).
+	MessageID int64
+}
+
+const upsertSubscriptionSQL = `
+WITH sub AS (
+    INSERT INTO subscribers (email, name) VALUES ($1, $2)
+    ON CONFLICT (email) DO UPDATE
+        SET name = CASE WHEN subscribers.name = '' THEN EXCLUDED.name ELSE subscribers.name END
+    RETURNING id
+)
+INSERT INTO subscriptions (subscriber_id, list_id)
+SELECT id, $3 FROM sub
+ON CONFLICT (subscriber_id, list_id) DO UPDATE SET updated_at = subscriptions.updated_at
+RETURNING id, subscriber_id, status`
+
+// requestConfirmSQL claims the right to send a confirmation mail (at most one per
+// ConfirmInterval), queues it in the ledger and logs the signup, in one statement.
+const requestConfirmSQL = `
+WITH claim AS (
+    UPDATE subscriptions SET confirm_requested_at = $2, updated_at = $2
+    WHERE id = $1 AND status <> 'confirmed'
+      AND (confirm_requested_at IS NULL OR confirm_requested_at <= $2::timestamptz - make_interval(secs => $3))
+    RETURNING id
+), msg AS (
+    INSERT INTO transactional_messages (subscription_id, kind, created_at)
+    SELECT id, 'confirm', $2 FROM claim
+    RETURNING id
+), logged AS (
+    INSERT INTO consent_log (subscriber_id, list_id, action, source, ip, user_agent, consent_text_version, created_at)
+    VALUES ($4, $5, 'signup', $6, NULLIF($7, '')::inet, $8, $9, $2)
+)
+SELECT COALESCE((SELECT id FROM msg), 0)`
+
+// Signup records a signup for one list: creates the subscriber and subscription
+// when new, logs the consent event, and queues a confirmation mail in the ledger
+// unless the subscription is confirmed or one was queued recently.
+func (s *Store) Signup(ctx context.Context, p SignupParams) (SignupResult, error) {
+	var r SignupResult
+	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
+		var subscriberID int64
+		if err := tx.QueryRowxContext(ctx, upsertSubscriptionSQL, p.Email, p.Name, p.ListID).
+			Scan(&r.SubscriptionID, &subscriberID, &r.Status); err != nil {
+			return mapErr(err)
+		}
+		return mapErr(tx.QueryRowxContext(ctx, requestConfirmSQL, r.SubscriptionID, s.Now(),
+			ConfirmInterval.Seconds(), subscriberID, p.ListID, p.Consent.Source, p.Consent.IP,
+			p.Consent.UserAgent, p.Consent.TextVersion).Scan(&r.MessageID))
+	})
+	return r, err
+}
+
+// ResendConfirmation queues a new confirmation mail for an unconfirmed subscription,
+// subject to the same ConfirmInterval. It returns the message id or 0.
+func (s *Store) ResendConfirmation(ctx context.Context, subscriptionID int64) (int64, error) {
+	const q = `
+WITH claim AS (
+    UPDATE subscriptions SET confirm_requested_at = $2, updated_at = $2
+    WHERE id = $1 AND status <> 'confirmed'
+      AND (confirm_requested_at IS NULL OR confirm_requested_at <= $2::timestamptz - make_interval(secs => $3))
+    RETURNING id
+)
+INSERT INTO transactional_messages (subscription_id, kind, created_at)
+SELECT id, 'confirm', $2 FROM claim RETURNING id`
+	var id int64
+	err := s.DB.GetContext(ctx, &id, q, subscriptionID, s.Now(), ConfirmInterval.Seconds())
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return id, mapErr(err)
+}
+
+// Subscription is one subscriber on one list, with what mails about it need.
+type Subscription struct {
+	ID                 int64        `db:"id"`
+	SubscriberID       int64        `db:"subscriber_id"`
+	ListID             int64        `db:"list_id"`
+	Status             string       `db:"status"`
+	ConfirmRequestedAt sql.NullTime `db:"confirm_requested_at"`
+	ConfirmedAt        sql.NullTime `db:"confirmed_at"`
+	UnsubscribedAt     sql.NullTime `db:"unsubscribed_at"`
+	Email              string       `db:"email"`
+	Name               string       `db:"name"`
+	ListSlug           string       `db:"list_slug"`
+	ListName           string       `db:"list_name"`
+	WelcomeEnabled     bool         `db:"welcome_enabled"`
+	WelcomeSubject     string       `db:"welcome_subject"`
+	WelcomeBody        string       `db:"welcome_body"`
+}
+
+const subscriptionColumns = `
+    sn.id, sn.subscriber_id, sn.list_id, sn.status, sn.confirm_requested_at, sn.confirmed_at,
+    sn.unsubscribed_at, sr.email, sr.name, l.slug AS list_slug, l.name AS list_name,
+    l.welcome_enabled, l.welcome_subject, l.welcome_body
+FROM subscriptions sn
+JOIN subscribers sr ON sr.id = sn.subscriber_id
+JOIN lists l ON l.id = sn.list_id`
+
+// SubscriptionByID returns one subscription. Codes: not_found.
+func (s *Store) SubscriptionByID(ctx context.Context, id int64) (Subscription, error) {
+	var sub Subscription
+	err := s.DB.GetContext(ctx, &sub, `SELECT `+subscriptionColumns+` WHERE sn.id = $1`, id)
+	return sub, mapErr(err)
+}
+
+// ConfirmResult says what a confirmation did.
+type ConfirmResult struct {
+	Subscription     Subscription
+	AlreadyConfirmed bool
+	WelcomeMessageID int64 // 0 when no welcome mail is due
+}
+
+// ErrStaleConfirm: the confirmation link predates a later unsubscription.
+var ErrStaleConfirm = apperr.New(apperr.Expired, "This confirmation link was sent before you unsubscribed. Sign up again to get a new one.")
+
+// ConfirmSubscription marks a subscription confirmed, logs the consent and queues
+// the list's welcome mail. Confirming twice is harmless. A link issued before the
+// subscriber's last unsubscription does not resubscribe them (ErrStaleConfirm).
+// Codes: not_found, expired.
+func (s *Store) ConfirmSubscription(ctx context.Context, id int64, issuedAt time.Time, c Consent) (ConfirmResult, error) {
+	var r ConfirmResult
+	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
+		if err := tx.GetContext(ctx, &r.Subscription, `SELECT `+subscriptionColumns+` WHERE sn.id = $1 FOR UPDATE OF sn`, id); err != nil {
+			return mapErr(err)
+		}
+		sub := &r.Subscription
+		switch {
+		case sub.Status == StatusConfirmed:
+			r.AlreadyConfirmed = true
+			return nil
+		case sub.Status == StatusUnsubscribed && sub.UnsubscribedAt.Time.After(issuedAt):
+			return ErrStaleConfirm
+		}
+		now := s.Now()
+		if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET status = 'confirmed', confirmed_at = $2, unsubscribed_at = NULL, updated_at = $2 WHERE id = $1`, id, now); err != nil {
+			return mapErr(err)
+		}
+		sub.Status, sub.ConfirmedAt = StatusConfirmed, sql.NullTime{Time: now, Valid: true}
+		if err := logConsent(ctx, tx, sub.SubscriberID, sub.ListID, "confirm", c, now); err != nil {
+			return err
+		}
+		if sub.WelcomeEnabled {
+			return mapErr(tx.GetContext(ctx, &r.WelcomeMessageID,
+				`INSERT INTO transactional_messages (subscription_id, kind, created_at) VALUES ($1, 'welcome', $2) RETURNING id`, id, now))
+		}
+		return nil
+	})
+	return r, err
+}
+
+// Unsubscribe ends a subscription at once and logs it. Repeating it is harmless;
+// it returns whether this call changed anything. Codes: not_found.
+func (s *Store) Unsubscribe(ctx context.Context, id int64, c Consent) (bool, error) {
+	changed := false
+	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
+		var subscriberID, listID int64
+		now := s.Now()
+		err := tx.QueryRowxContext(ctx, `
+UPDATE subscriptions SET status = 'unsubscribed', unsubscribed_at = $2, updated_at = $2
+WHERE id = $1 AND status <> 'unsubscribed'
+RETURNING subscriber_id, list_id`, id, now).Scan(&subscriberID, &listID)
+		if errors.Is(err, sql.ErrNoRows) {
+			var exists bool
+			if err := tx.GetContext(ctx, &exists, `SELECT EXISTS (SELECT 1 FROM subscriptions WHERE id = $1)`, id); err != nil {
+				return mapErr(err)
+			}
+			if !exists {
+				return apperr.New(apperr.NotFound, "subscription not found")
+			}
+			return nil
+		}
+		if err != nil {
+			return mapErr(err)
+		}
+		changed = true
+		return logConsent(ctx, tx, subscriberID, listID, "unsubscribe", c, now)
+	})
+	return changed, err
+}
+
+func logConsent(ctx context.Context, tx *sqlx.Tx, subscriberID, listID int64, action string, c Consent, at time.Time) error {
+	_, err := tx.ExecContext(ctx, `
+INSERT INTO consent_log (subscriber_id, list_id, action, source, ip, user_agent, consent_text_version, created_at)
+VALUES ($1, $2, $3, $4, NULLIF($5, '')::inet, $6, $7, $8)`,
+		subscriberID, listID, action, c.Source, c.IP, c.UserAgent, c.TextVersion, at)
+	return mapErr(err)
+}
+
+// ConsentEvent is one row of the consent log.
+type ConsentEvent struct {
+	Action      string         `db:"action"`
+	Source      string         `db:"source"`
+	IP          sql.NullString `db:"ip"`
+	UserAgent   string         `db:"user_agent"`
+	TextVersion string         `db:"consent_text_version"`
+	CreatedAt   time.Time      `db:"created_at"`
+}
+
+// ConsentEvents returns the consent log of one subscriber on one list, oldest first.
+func (s *Store) ConsentEvents(ctx context.Context, subscriberID, listID int64) ([]ConsentEvent, error) {
+	var evs []ConsentEvent
+	err := s.DB.SelectContext(ctx, &evs, `
+SELECT action, source, host(ip) AS ip, user_agent, consent_text_version, created_at
+FROM consent_log WHERE subscriber_id = $1 AND list_id = $2 ORDER BY id`, subscriberID, listID)
+	return evs, mapErr(err)
+}
+
+// SaveConsentText stores the exact consent text shown under its version (idempotent).
+func (s *Store) SaveConsentText(ctx context.Context, version, body string) error {
+	_, err := s.DB.ExecContext(ctx, `INSERT INTO consent_texts (version, body) VALUES ($1, $2) ON CONFLICT (version) DO NOTHING`, version, body)
+	return mapErr(err)
+}

@@ -1,0 +1,244 @@
+// Package subscribe owns double opt-in: signup, confirmation, unsubscription and
+// the consent record that proves each. It speaks to PostgreSQL through store and
+// queues mail through queue; it knows nothing of HTTP.
+package subscribe
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/envoi/envoi/internal/address"
+	"github.com/envoi/envoi/internal/apperr"
+	"github.com/envoi/envoi/internal/queue"
+	"github.com/envoi/envoi/internal/store"
+	"github.com/envoi/envoi/internal/token"
+)
+
+// Sources of a consent event, as recorded in the consent log.
+const (
+	SourceForm     = "form"
+	SourceAPI      = "api"
+	SourceOneClick = "one_click"
+	SourceLink     = "link"
+)
+
+// MaxNameLength is the longest name accepted, in characters.
+const MaxNameLength = 200
+
+// Service runs the double opt-in flow. Build it once; safe for concurrent use.
+type Service struct {
+	Store      *store.Store
+	Tokens     *token.Signer
+	Queue      *queue.Client
+	BaseURL    string
+	Org        string
+	ConfirmTTL time.Duration
+	Log        *slog.Logger
+
+	savedTexts sync.Map // consent text version -> struct{}
+}
+
+// Request is one signup as typed by a visitor or sent through the API.
+type Request struct {
+	Email     string
+	Name      string
+	Consent   bool // the visitor ticked the consent box (forms only)
+	Source    string
+	IP        string
+	UserAgent string
+}
+
+// Validated is a request that passed validation.
+type Validated struct {
+	Email string
+	Name  string
+}
+
+// Validate checks a request and normalizes its fields. Codes: invalid, with Field
+// set to email, name or consent and a message for the person who typed it.
+func Validate(r Request) (Validated, error) {
+	email, err := address.Normalize(r.Email)
+	if err != nil {
+		return Validated{}, apperr.FieldError("email", err.Error())
+	}
+	name := strings.TrimSpace(r.Name)
+	if utf8.RuneCountInString(name) > MaxNameLength {
+		return Validated{}, apperr.FieldError("name", fmt.Sprintf("Keep the name under %d characters.", MaxNameLength))
+	}
+	if !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return Validated{}, apperr.FieldError("name", "The name contains characters that cannot be used.")
+	}
+	if r.Source == SourceForm && !r.Consent {
+		return Validated{}, apperr.FieldError("consent", "Tick the box to agree to receive this newsletter; we cannot subscribe you without it.")
+	}
+	return Validated{Email: email, Name: name}, nil
+}
+
+// ConsentText is the label of the consent box for a list: what the person agrees to.
+func (s *Service) ConsentText(l store.List) string {
+	return fmt.Sprintf("I agree to receive “%s” by email from %s. I can unsubscribe at any time with the link in every message.", l.Name, s.Org)
+}
+
+// consentVersion stores the text once and returns its version (a hash of it).
+func (s *Service) consentVersion(ctx context.Context, text string) (string, error) {
+	sum := sha256.Sum256([]byte(text))
+	v := hex.EncodeToString(sum[:8])
+	if _, ok := s.savedTexts.Load(v); ok {
+		return v, nil
+	}
+	if err := s.Store.SaveConsentText(ctx, v, text); err != nil {
+		return "", err
+	}
+	s.savedTexts.Store(v, struct{}{})
+	return v, nil
+}
+
+// Signup records a signup for each list and queues confirmation mails. It
+// answers the same way whether the address is new, pending, confirmed or
+// unsubscribed: nothing reveals membership. Codes: invalid.
+func (s *Service) Signup(ctx context.Context, lists []store.List, r Request) error {
+	v, err := Validate(r)
+	if err != nil {
+		return err
+	}
+	for _, l := range lists {
+		c := store.Consent{Source: r.Source, IP: r.IP, UserAgent: truncate(r.UserAgent, 500)}
+		if r.Source == SourceForm {
+			if c.TextVersion, err = s.consentVersion(ctx, s.ConsentText(l)); err != nil {
+				return fmt.Errorf("save consent text: %w", err)
+			}
+		} else {
+			c.TextVersion = "api"
+		}
+		res, err := s.Store.Signup(ctx, store.SignupParams{Email: v.Email, Name: v.Name, ListID: l.ID, Consent: c})
+		if err != nil {
+			return fmt.Errorf("signup to list %s: %w", l.Slug, err)
+		}
+		s.enqueue(ctx, res.MessageID)
+	}
+	return nil
+}
+
+// enqueue hands a ledger message to the queue. A failure is only logged: the row
+// stays queued in PostgreSQL and the worker's sweeper enqueues it again.
+func (s *Service) enqueue(ctx context.Context, messageID int64) {
+	if messageID == 0 {
+		return
+	}
+	if err := s.Queue.EnqueueTransactional(ctx, messageID); err != nil {
+		s.Log.Warn("enqueue failed; the sweeper will retry", slog.Int64("message_id", messageID), slog.Any("error", err))
+	}
+}
+
+// Token errors as the web layer shows them.
+var (
+	ErrBadLink     = apperr.New(apperr.BadRequest, "This link is not valid. It may have been cut off or changed: copy the whole link from the email.")
+	ErrExpiredLink = apperr.New(apperr.Expired, "This confirmation link has expired.")
+)
+
+func (s *Service) verify(p token.Purpose, tok string) (token.Claims, error) {
+	c, err := s.Tokens.Verify(p, tok)
+	switch {
+	case errors.Is(err, token.ErrExpired):
+		return c, ErrExpiredLink
+	case err != nil:
+		return c, ErrBadLink
+	}
+	return c, nil
+}
+
+// Subscription returns what a link points to, for a page that asks the person to
+// press a button. It changes nothing. Codes: bad_request, expired, not_found.
+func (s *Service) Subscription(ctx context.Context, p token.Purpose, tok string) (store.Subscription, error) {
+	c, err := s.verify(p, tok)
+	if err != nil {
+		return store.Subscription{}, err
+	}
+	sub, err := s.Store.SubscriptionByID(ctx, c.SubscriptionID)
+	if apperr.ErrorCode(err) == apperr.NotFound {
+		return sub, ErrBadLink // erased since the link was sent
+	}
+	return sub, err
+}
+
+// Confirm confirms the subscription a confirm token names, logs consent and
+// queues the welcome mail. Repeating it is harmless.
+// Codes: bad_request, expired, not_found.
+func (s *Service) Confirm(ctx context.Context, tok, ip, userAgent string) (store.ConfirmResult, error) {
+	c, err := s.verify(token.Confirm, tok)
+	if err != nil {
+		return store.ConfirmResult{}, err
+	}
+	res, err := s.Store.ConfirmSubscription(ctx, c.SubscriptionID, c.IssuedAt,
+		store.Consent{Source: SourceLink, IP: ip, UserAgent: truncate(userAgent, 500)})
+	if apperr.ErrorCode(err) == apperr.NotFound {
+		return res, ErrBadLink
+	}
+	if err != nil {
+		return res, err
+	}
+	s.enqueue(ctx, res.WelcomeMessageID)
+	return res, nil
+}
+
+// ResendConfirmation sends a new confirmation mail for an expired confirm link,
+// at most one per store.ConfirmInterval. Codes: bad_request.
+func (s *Service) ResendConfirmation(ctx context.Context, tok string) error {
+	c, err := s.Tokens.Verify(token.Confirm, tok)
+	if err != nil && !errors.Is(err, token.ErrExpired) {
+		return ErrBadLink
+	}
+	id, err := s.Store.ResendConfirmation(ctx, c.SubscriptionID)
+	if err != nil {
+		return err
+	}
+	s.enqueue(ctx, id)
+	return nil
+}
+
+// Unsubscribe ends the subscription an unsubscribe token names, at once.
+// Repeating it is harmless. Codes: bad_request.
+func (s *Service) Unsubscribe(ctx context.Context, tok, source, ip, userAgent string) (store.Subscription, error) {
+	c, err := s.verify(token.Unsubscribe, tok)
+	if err != nil {
+		return store.Subscription{}, err
+	}
+	_, err = s.Store.Unsubscribe(ctx, c.SubscriptionID, store.Consent{Source: source, IP: ip, UserAgent: truncate(userAgent, 500)})
+	if apperr.ErrorCode(err) == apperr.NotFound {
+		return store.Subscription{}, ErrBadLink
+	}
+	if err != nil {
+		return store.Subscription{}, err
+	}
+	return s.Store.SubscriptionByID(ctx, c.SubscriptionID)
+}
+
+// ConfirmURL signs a fresh confirmation link and returns it with its expiry.
+func (s *Service) ConfirmURL(subscriptionID int64) (string, time.Time) {
+	return s.BaseURL + "/confirm/" + s.Tokens.Sign(token.Confirm, subscriptionID, s.ConfirmTTL), s.Tokens.Now().Add(s.ConfirmTTL)
+}
+
+// UnsubscribeURL signs a one-click unsubscribe link; it never expires.
+func (s *Service) UnsubscribeURL(subscriptionID int64) string {
+	return s.BaseURL + "/unsubscribe/" + s.Tokens.Sign(token.Unsubscribe, subscriptionID, 0)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
