@@ -118,11 +118,14 @@ func (a *App) StartWeb() error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", a.Config.ListenAddr)
-	if err != nil {
-		return fmt.Errorf("ENVOI_LISTEN_ADDR: %w", err)
+	if a.Listener == nil { // tests may hand in a listener they opened
+		ln, err := net.Listen("tcp", a.Config.ListenAddr)
+		if err != nil {
+			return fmt.Errorf("ENVOI_LISTEN_ADDR: %w", err)
+		}
+		a.Listener = ln
 	}
-	a.Listener = ln
+	ln := a.Listener
 	a.HTTP = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
 	a.wg.Add(1)

@@ -39,13 +39,14 @@ type Worker struct {
 // Start starts processing; it returns once the worker is running.
 func (w *Worker) Start(opt asynq.RedisConnOpt) error {
 	w.srv = asynq.NewServer(opt, asynq.Config{
-		Concurrency:     w.Concurrency,
-		Queues:          map[string]int{w.Queue.Queue: 1},
-		ShutdownTimeout: 25 * time.Second,
-		RetryDelayFunc:  retryDelay,
-		Logger:          asynqLogger{w.Log},
-		LogLevel:        asynq.WarnLevel,
-		IsFailure:       func(err error) bool { return !errors.Is(err, store.ErrInFlight) },
+		Concurrency:       w.Concurrency,
+		Queues:            map[string]int{w.Queue.Queue: 1},
+		ShutdownTimeout:   25 * time.Second,
+		TaskCheckInterval: 200 * time.Millisecond, // an idle queue is polled this often: mail latency
+		RetryDelayFunc:    retryDelay,
+		Logger:            asynqLogger{w.Log},
+		LogLevel:          asynq.WarnLevel,
+		IsFailure:         func(err error) bool { return !errors.Is(err, store.ErrInFlight) },
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			w.Log.Warn("task failed", slog.String("type", t.Type()), slog.Any("error", err))
 		}),

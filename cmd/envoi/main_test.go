@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/envoi/envoi/internal/lists"
+	"github.com/envoi/envoi/internal/mailcatcher"
+	"github.com/envoi/envoi/internal/testenv"
+)
+
+// TestMain lets a test start this binary as a real envoi process (for crash tests):
+// with ENVOI_TEST_MAIN=worker it runs `envoi worker` instead of the tests.
+func TestMain(m *testing.M) {
+	if cmd := os.Getenv("ENVOI_TEST_MAIN"); cmd != "" {
+		main2(strings.Fields(cmd))
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func main2(args []string) {
+	os.Args = append([]string{"envoi"}, args...)
+	main()
+}
+
+// testApp is a running Envoi (web + worker) on real services.
+type testApp struct {
+	*App
+	t     *testing.T
+	SMTP  *mailcatcher.Catcher
+	Env   map[string]string
+	Clock *testenv.Clock
+	HTTP  *http.Client
+}
+
+type appOpts struct {
+	noWorker bool
+	env      map[string]string // overrides
+}
+
+func startApp(t *testing.T, o appOpts) *testApp {
+	t.Helper()
+	smtp := testenv.SMTP(t)
+	env := testenv.Env(t, smtp)
+	ln := testenv.Listen(t, env)
+	for k, v := range o.env {
+		env[k] = v
+	}
+	clock := &testenv.Clock{}
+	a := &App{Config: testenv.Config(t, env), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clock.Now, Listener: ln}
+	if testing.Verbose() {
+		a.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	ctx := context.Background()
+	if err := a.Open(ctx, OpenOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	if err := a.StartWeb(); err != nil {
+		t.Fatal(err)
+	}
+	if !o.noWorker {
+		if err := a.StartWorker(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := lists.Create(ctx, a.Store, "newsletter", "The Weekly Letter", "News every Friday."); err != nil {
+		t.Fatal(err)
+	}
+	return &testApp{App: a, t: t, SMTP: smtp, Env: env, Clock: clock, HTTP: &http.Client{
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+type response struct {
+	Status int
+	Body   string
+	Header http.Header
+}
+
+func (ta *testApp) do(method, path, contentType, body string, header ...string) response {
+	ta.t.Helper()
+	u := path
+	if !strings.HasPrefix(path, "http") {
+		u = ta.URL() + path
+	}
+	req, err := http.NewRequest(method, u, strings.NewReader(body))
+	if err != nil {
+		ta.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := ta.HTTP.Do(req)
+	if err != nil {
+		ta.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return response{res.StatusCode, string(b), res.Header}
+}
+
+func (ta *testApp) get(path string) response { return ta.do("GET", path, "", "") }
+
+func (ta *testApp) postForm(path string, v url.Values) response {
+	return ta.do("POST", path, "application/x-www-form-urlencoded", v.Encode())
+}
+
+func (ta *testApp) signup(email string) response {
+	return ta.postForm("/subscribe/newsletter", url.Values{"email": {email}, "name": {"Ann"}, "consent": {"yes"}})
+}
+
+// waitMail waits for n messages to rcpt and returns them.
+func (ta *testApp) waitMail(rcpt string, n int) []mailcatcher.Message {
+	ta.t.Helper()
+	_, ok := ta.SMTP.Wait(15*time.Second, func([]mailcatcher.Message) bool { return len(ta.SMTP.To(rcpt)) >= n })
+	got := ta.SMTP.To(rcpt)
+	if !ok {
+		ta.t.Fatalf("want %d message(s) to %s, got %d", n, rcpt, len(got))
+	}
+	return got
+}
+
+var linkRE = regexp.MustCompile(`https?://[^\s"<>]+/(confirm|unsubscribe)/[A-Za-z0-9_-]+`)
+
+// link returns the first confirm or unsubscribe link in a message's text part.
+func link(t *testing.T, m mailcatcher.Message, kind string) string {
+	t.Helper()
+	for _, l := range linkRE.FindAllStringSubmatch(m.Part("text/plain"), -1) {
+		if l[1] == kind {
+			return l[0]
+		}
+	}
+	t.Fatalf("no %s link in message:\n%s", kind, m.Part("text/plain"))
+	return ""
+}
+
+// status returns the subscription status of an address on the newsletter list.
+func (ta *testApp) status(email string) string {
+	ta.t.Helper()
+	var s string
+	err := ta.Store.DB.Get(&s, `SELECT sn.status FROM subscriptions sn JOIN subscribers sr ON sr.id = sn.subscriber_id WHERE sr.email = $1`, email)
+	if err != nil {
+		return "none"
+	}
+	return s
+}
+
+func (ta *testApp) count(query string, args ...any) int {
+	ta.t.Helper()
+	var n int
+	if err := ta.Store.DB.Get(&n, query, args...); err != nil {
+		ta.t.Fatal(err)
+	}
+	return n
+}
+
+func (ta *testApp) consentActions(email string) string {
+	ta.t.Helper()
+	var acts []string
+	err := ta.Store.DB.Select(&acts, `SELECT action || '/' || source FROM consent_log cl JOIN subscribers sr ON sr.id = cl.subscriber_id WHERE sr.email = $1 ORDER BY cl.id`, email)
+	if err != nil {
+		ta.t.Fatal(err)
+	}
+	return strings.Join(acts, ",")
+}
