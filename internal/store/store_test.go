@@ -1,0 +1,137 @@
+package store_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/envoi/envoi/internal/apperr"
+	"github.com/envoi/envoi/internal/store"
+	"github.com/envoi/envoi/internal/testenv"
+)
+
+func TestStore(t *testing.T) {
+	t.Parallel()
+	st := testenv.Store(t)
+	ctx := context.Background()
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	st.Now = func() time.Time { return now }
+
+	l, err := st.CreateList(ctx, "news", "News", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("ErrSlugTaken", func(t *testing.T) {
+		_, err := st.CreateList(ctx, "news", "Again", "")
+		if e, ok := apperr.As(err); !ok || e.Code != apperr.Conflict || e.Field != "slug" {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("ErrSlugCheck", func(t *testing.T) {
+		if _, err := st.CreateList(ctx, "Bad Slug", "x", ""); apperr.ErrorCode(err) != apperr.Invalid {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("ErrListNotFound", func(t *testing.T) {
+		if _, err := st.ListBySlug(ctx, "nope"); apperr.ErrorCode(err) != apperr.NotFound {
+			t.Fatalf("err = %v", err)
+		}
+	})
+
+	p := store.SignupParams{Email: "a@example.com", Name: "A", ListID: l.ID, Consent: store.Consent{Source: "form", IP: "192.0.2.1", UserAgent: "ua", TextVersion: "v1"}}
+	r1, err := st.Signup(ctx, p)
+	if err != nil || r1.MessageID == 0 || r1.Status != "unconfirmed" {
+		t.Fatalf("first signup = %+v, %v", r1, err)
+	}
+	p.Name = "Changed"
+	r2, err := st.Signup(ctx, p)
+	if err != nil || r2.MessageID != 0 || r2.SubscriptionID != r1.SubscriptionID {
+		t.Fatalf("second signup within 15 min = %+v, %v", r2, err)
+	}
+	if subs, _ := st.SubscribersByEmail(ctx, "a@example.com"); len(subs) != 1 || subs[0].Name != "A" {
+		t.Fatalf("a repeated signup overwrote the name: %+v", subs)
+	}
+	now = now.Add(store.ConfirmInterval)
+	if r3, err := st.Signup(ctx, p); err != nil || r3.MessageID == 0 {
+		t.Fatalf("signup after 15 min = %+v, %v", r3, err)
+	}
+
+	t.Run("ConsentLogAppendOnly", func(t *testing.T) {
+		_, err := st.DB.ExecContext(ctx, `UPDATE consent_log SET source = 'api'`)
+		if err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Fatalf("UPDATE consent_log: %v", err)
+		}
+		evs, err := st.ConsentEvents(ctx, 1, l.ID)
+		if err != nil || len(evs) != 3 || evs[0].IP.String != "192.0.2.1" || evs[0].TextVersion != "v1" {
+			t.Fatalf("events = %+v, %v", evs, err)
+		}
+	})
+
+	res, err := st.ConfirmSubscription(ctx, r1.SubscriptionID, now, store.Consent{Source: "link"})
+	if err != nil || res.AlreadyConfirmed || res.WelcomeMessageID == 0 {
+		t.Fatalf("confirm = %+v, %v", res, err)
+	}
+	if res, err = st.ConfirmSubscription(ctx, r1.SubscriptionID, now, store.Consent{Source: "link"}); err != nil || !res.AlreadyConfirmed || res.WelcomeMessageID != 0 {
+		t.Fatalf("second confirm = %+v, %v", res, err)
+	}
+	if r4, _ := st.Signup(ctx, p); r4.MessageID != 0 || r4.Status != "confirmed" {
+		t.Fatalf("signup of a confirmed address queued a confirmation: %+v", r4)
+	}
+	now = now.Add(time.Minute)
+	if changed, err := st.Unsubscribe(ctx, r1.SubscriptionID, store.Consent{Source: "one_click"}); err != nil || !changed {
+		t.Fatalf("unsubscribe = %v, %v", changed, err)
+	}
+	if changed, err := st.Unsubscribe(ctx, r1.SubscriptionID, store.Consent{Source: "one_click"}); err != nil || changed {
+		t.Fatalf("second unsubscribe = %v, %v", changed, err)
+	}
+	if _, err := st.Unsubscribe(ctx, 999999, store.Consent{Source: "one_click"}); apperr.ErrorCode(err) != apperr.NotFound {
+		t.Fatalf("unsubscribe unknown = %v", err)
+	}
+	if _, err := st.ConfirmSubscription(ctx, r1.SubscriptionID, now.Add(-time.Hour), store.Consent{Source: "link"}); err != store.ErrStaleConfirm {
+		t.Fatalf("stale confirm = %v", err)
+	}
+
+	t.Run("DeliverOnce", func(t *testing.T) {
+		calls := 0
+		send := func(store.TransactionalMessage, store.Subscription) error { calls++; return nil }
+		for i := 0; i < 2; i++ {
+			if err := st.DeliverTransactional(ctx, r1.MessageID, send); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if calls != 1 {
+			t.Fatalf("send called %d times", calls)
+		}
+		m, _ := st.TransactionalMessageByID(ctx, r1.MessageID)
+		if m.Status != "sent" || m.Attempts != 1 {
+			t.Fatalf("ledger row = %+v", m)
+		}
+	})
+
+	t.Run("Paging", func(t *testing.T) {
+		for i := 0; i < 5; i++ {
+			p.Email = string(rune('b'+i)) + "@example.com"
+			if _, err := st.Signup(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pg, err := st.SubscribersOnList(ctx, l.ID, "unconfirmed", 2, 2)
+		if err != nil || pg.Total != 5 || len(pg.Items) != 2 || pg.Items[0].Email != "d@example.com" {
+			t.Fatalf("page = %+v, %v", pg, err)
+		}
+	})
+
+	t.Run("APIKeys", func(t *testing.T) {
+		if _, err := st.CreateAPIKey(ctx, "k", []byte("hash"), "envoi_x"); err != nil {
+			t.Fatal(err)
+		}
+		k, err := st.APIKeyByHash(ctx, []byte("hash"))
+		if err != nil || k.Name != "k" {
+			t.Fatalf("key = %+v, %v", k, err)
+		}
+		if _, err := st.APIKeyByHash(ctx, []byte("other")); apperr.ErrorCode(err) != apperr.NotFound {
+			t.Fatalf("unknown key err = %v", err)
+		}
+	})
+}
