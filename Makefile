@@ -1,0 +1,41 @@
+# Envoi. `make run` serves a working install; `make test` runs every test.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+GO      ?= go
+BIN     := bin/envoi
+
+.PHONY: build run test test-short lint fuzz migrate bench services clean
+
+build:
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/envoi
+
+run: build
+	@scripts/run.sh
+
+test:
+	@scripts/test.sh
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# Each fuzz target for a short budget (FUZZTIME=10s by default).
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) ./internal/address
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/token
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeSignup$$' -fuzztime $(FUZZTIME) ./internal/web
+
+migrate: build
+	@eval "$$(scripts/services.sh)"; $(BIN) migrate
+
+bench: build
+	@scripts/bench.sh
+
+services:
+	docker compose up -d postgres redis mailcatcher
+
+clean:
+	rm -rf bin
