@@ -31,8 +31,9 @@ fuzz:
 migrate: build
 	@eval "$$(scripts/services.sh)"; $(BIN) migrate
 
+# Signup benchmark against ../shared/bench (formload + smtpsink); see bench/README.md.
 bench: build
-	@scripts/bench.sh
+	@bench/signup.sh
 
 services:
 	docker compose up -d postgres redis mailcatcher

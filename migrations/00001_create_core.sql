@@ -31,6 +31,9 @@ CREATE TABLE subscriptions (
     created_at            timestamptz NOT NULL DEFAULT now(),
     -- When the last confirmation mail was requested: at most one per 15 minutes.
     confirm_requested_at  timestamptz,
+    -- Transaction id of the signup that last claimed a confirmation mail, so one
+    -- statement can tell whether it was the one that claimed it.
+    confirm_claim_txid    bigint,
     confirmed_at          timestamptz,
     unsubscribed_at       timestamptz,
     updated_at            timestamptz NOT NULL DEFAULT now(),

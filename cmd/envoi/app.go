@@ -79,6 +79,9 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 		return err
 	}
 
+	if err := st.Prepare(ctx); err != nil {
+		return err
+	}
 	if a.RedisOpt, err = queue.RedisOpt(c.RedisURL); err != nil {
 		return fmt.Errorf("ENVOI_REDIS_URL: %w", err)
 	}

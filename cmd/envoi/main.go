@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -107,6 +108,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 }
 
 func serve(ctx context.Context, a *App, role string, stderr io.Writer) int {
+	if addr := a.Config.DebugAddr; addr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		go func() {
+			srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+			a.Log.Info("debug server listening", slog.String("addr", addr))
+			if err := srv.ListenAndServe(); err != nil {
+				a.Log.Error("debug server", slog.Any("error", err))
+			}
+		}()
+	}
 	if err := a.Open(ctx, OpenOptions{Migrate: role == "serve"}); err != nil {
 		fmt.Fprintln(stderr, "envoi:", err)
 		a.Close()

@@ -46,6 +46,7 @@ type Config struct {
 	WorkerConcurrency int
 	LogFormat         string
 	LogLevel          string
+	DebugAddr         string
 }
 
 // Option documents one variable; Options drives Load, the README table and `envoi config`.
@@ -74,6 +75,7 @@ var Options = []Option{
 	{"ENVOI_POSTAL_ADDRESS", "", false, "Sender's postal address, printed in the footer of list mail."},
 	{"ENVOI_CONFIRM_TTL", "168h", false, "How long a confirmation link stays valid (Go duration)."},
 	{"ENVOI_WORKER_CONCURRENCY", "10", false, "Jobs a worker process runs at once."},
+	{"ENVOI_DEBUG_ADDR", "", false, "If set (like 127.0.0.1:6060), serve Go's profiler at /debug/pprof/ there. Keep it off the public network."},
 	{"ENVOI_LOG_FORMAT", "text", false, "Log format: text or json."},
 	{"ENVOI_LOG_LEVEL", "info", false, "Log level: debug, info, warn or error."},
 }
@@ -189,6 +191,12 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.WorkerConcurrency = intVar("ENVOI_WORKER_CONCURRENCY", 1, 1000)
 
+	c.DebugAddr = get("ENVOI_DEBUG_ADDR")
+	if c.DebugAddr != "" {
+		if _, _, err := net.SplitHostPort(c.DebugAddr); err != nil {
+			bad("ENVOI_DEBUG_ADDR", "must be host:port, like 127.0.0.1:6060")
+		}
+	}
 	c.LogFormat = get("ENVOI_LOG_FORMAT")
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("ENVOI_LOG_FORMAT", "must be text or json")

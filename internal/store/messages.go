@@ -29,6 +29,17 @@ type PermanentError struct{ Err error }
 func (e *PermanentError) Error() string { return "permanent: " + e.Err.Error() }
 func (e *PermanentError) Unwrap() error { return e.Err }
 
+const deliverLoadSQL = `SELECT tm.id AS tm_id, tm.subscription_id AS tm_subscription_id, tm.kind AS tm_kind,
+    tm.status AS tm_status, tm.attempts AS tm_attempts, ` + subscriptionColumns + `
+JOIN transactional_messages tm ON tm.subscription_id = sn.id
+WHERE tm.id = $1 FOR UPDATE OF tm NOWAIT`
+
+const deliverDoneSQL = `
+UPDATE transactional_messages
+SET status = $2, attempts = attempts + 1, last_error = $3,
+    sent_at = CASE WHEN $2 = 'sent' THEN $4::timestamptz END
+WHERE id = $1`
+
 // DeliverTransactional runs send for a queued message while holding its ledger row
 // locked, then records the outcome in the same transaction. A message already sent,
 // skipped or failed is not sent again (send is not called; nil is returned). If the
@@ -36,25 +47,39 @@ func (e *PermanentError) Unwrap() error { return e.Err }
 // The row lock is taken NOWAIT: a duplicate job running at the same time gets
 // ErrInFlight and should retry later.
 func (s *Store) DeliverTransactional(ctx context.Context, id int64, send func(TransactionalMessage, Subscription) error) error {
+	load, err := s.stmt(ctx, deliverLoadSQL)
+	if err != nil {
+		return err
+	}
+	done, err := s.stmt(ctx, deliverDoneSQL)
+	if err != nil {
+		return err
+	}
 	tx, err := s.DB.BeginTxx(ctx, nil)
 	if err != nil {
 		return mapErr(err)
 	}
 	defer tx.Rollback()
-	var m TransactionalMessage
-	err = tx.GetContext(ctx, &m, `SELECT id, subscription_id, kind, status, attempts FROM transactional_messages WHERE id = $1 FOR UPDATE NOWAIT`, id)
+	var row struct {
+		TMID          int64  `db:"tm_id"`
+		TMSubID       int64  `db:"tm_subscription_id"`
+		TMKind        string `db:"tm_kind"`
+		TMStatus      string `db:"tm_status"`
+		TMAttempts    int    `db:"tm_attempts"`
+		*Subscription `db:""`
+	}
+	row.Subscription = &Subscription{}
+	err = tx.StmtxContext(ctx, load).GetContext(ctx, &row, id)
 	if IsLockNotAvailable(err) {
 		return ErrInFlight
 	}
 	if err != nil {
 		return fmt.Errorf("load message %d: %w", id, mapErr(err))
 	}
+	m := TransactionalMessage{ID: row.TMID, SubscriptionID: row.TMSubID, Kind: row.TMKind, Status: row.TMStatus, Attempts: row.TMAttempts}
+	sub := *row.Subscription
 	if m.Status != "queued" {
 		return nil
-	}
-	var sub Subscription
-	if err := tx.GetContext(ctx, &sub, `SELECT `+subscriptionColumns+` WHERE sn.id = $1`, m.SubscriptionID); err != nil {
-		return fmt.Errorf("load subscription %d: %w", m.SubscriptionID, mapErr(err))
 	}
 	sendErr := send(m, sub)
 	status, lastErr := "sent", ""
@@ -69,11 +94,7 @@ func (s *Store) DeliverTransactional(ctx context.Context, id int64, send func(Tr
 		// Temporary: count the attempt, keep it queued, let the job retry.
 		status, lastErr = "queued", sendErr.Error()
 	}
-	if _, err := tx.ExecContext(ctx, `
-UPDATE transactional_messages
-SET status = $2, attempts = attempts + 1, last_error = $3,
-    sent_at = CASE WHEN $2 = 'sent' THEN $4::timestamptz END
-WHERE id = $1`, id, status, truncate(lastErr, 500), s.Now()); err != nil {
+	if _, err := tx.StmtxContext(ctx, done).ExecContext(ctx, id, status, truncate(lastErr, 500), s.Now()); err != nil {
 		return fmt.Errorf("record message %d: %w", id, mapErr(err))
 	}
 	if err := tx.Commit(); err != nil {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -24,6 +25,32 @@ import (
 type Store struct {
 	DB  *sqlx.DB
 	Now func() time.Time
+
+	// Statements on the hot paths, prepared once (per connection, by database/sql)
+	// so PostgreSQL does not parse and plan them on every call.
+	stmtMu sync.Mutex
+	stmts  map[string]*sqlx.Stmt
+}
+
+// hotStatements are prepared by Prepare at start-up.
+var hotStatements = []string{signupSQL, deliverLoadSQL, deliverDoneSQL}
+
+// stmt returns the prepared form of query, preparing it on first use.
+func (s *Store) stmt(ctx context.Context, query string) (*sqlx.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if st, ok := s.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := s.DB.PreparexContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("prepare statement %.60q: %w", query, err)
+	}
+	if s.stmts == nil {
+		s.stmts = map[string]*sqlx.Stmt{}
+	}
+	s.stmts[query] = st
+	return st, nil
 }
 
 // Open connects to PostgreSQL and checks the connection.
@@ -44,8 +71,26 @@ func Open(ctx context.Context, url string, maxConns int) (*Store, error) {
 	return &Store{DB: db, Now: time.Now}, nil
 }
 
+// Prepare prepares the hot-path statements; it needs the schema in place, so
+// call it after migrating. A broken statement stops start-up, not a visitor.
+func (s *Store) Prepare(ctx context.Context) error {
+	for _, q := range hotStatements {
+		if _, err := s.stmt(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Close closes the pool.
-func (s *Store) Close() error { return s.DB.Close() }
+func (s *Store) Close() error {
+	s.stmtMu.Lock()
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	s.stmtMu.Unlock()
+	return s.DB.Close()
+}
 
 // Ping checks the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.DB.PingContext(ctx) }

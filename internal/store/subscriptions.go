@@ -47,52 +47,52 @@ type SignupResult struct {
 	MessageID int64
 }
 
-const upsertSubscriptionSQL = `
+// signupSQL does a whole signup in one statement (one round trip, atomic):
+// upsert the subscriber (a name is only filled in, never overwritten by an
+// unconfirmed request), upsert the subscription and claim the right to send a
+// confirmation (not when confirmed, at most one per ConfirmInterval), queue that
+// mail in the ledger, and log the signup. The claim marks the row with this
+// transaction's id, which tells RETURNING whether this statement made it.
+const signupSQL = `
 WITH sub AS (
     INSERT INTO subscribers (email, name) VALUES ($1, $2)
     ON CONFLICT (email) DO UPDATE
         SET name = CASE WHEN subscribers.name = '' THEN EXCLUDED.name ELSE subscribers.name END
     RETURNING id
-)
-INSERT INTO subscriptions (subscriber_id, list_id)
-SELECT id, $3 FROM sub
-ON CONFLICT (subscriber_id, list_id) DO UPDATE SET updated_at = subscriptions.updated_at
-RETURNING id, subscriber_id, status`
-
-// requestConfirmSQL claims the right to send a confirmation mail (at most one per
-// ConfirmInterval), queues it in the ledger and logs the signup, in one statement.
-const requestConfirmSQL = `
-WITH claim AS (
-    UPDATE subscriptions SET confirm_requested_at = $2, updated_at = $2
-    WHERE id = $1 AND status <> 'confirmed'
-      AND (confirm_requested_at IS NULL OR confirm_requested_at <= $2::timestamptz - make_interval(secs => $3))
-    RETURNING id
+), sn AS (
+    INSERT INTO subscriptions (subscriber_id, list_id, confirm_requested_at, confirm_claim_txid, created_at, updated_at)
+    SELECT id, $3, $4, txid_current(), $4, $4 FROM sub
+    ON CONFLICT (subscriber_id, list_id) DO UPDATE SET
+        confirm_claim_txid = CASE WHEN subscriptions.status <> 'confirmed' AND (subscriptions.confirm_requested_at IS NULL
+            OR subscriptions.confirm_requested_at <= EXCLUDED.confirm_requested_at - make_interval(secs => $5))
+            THEN txid_current() ELSE subscriptions.confirm_claim_txid END,
+        confirm_requested_at = CASE WHEN subscriptions.status <> 'confirmed' AND (subscriptions.confirm_requested_at IS NULL
+            OR subscriptions.confirm_requested_at <= EXCLUDED.confirm_requested_at - make_interval(secs => $5))
+            THEN EXCLUDED.confirm_requested_at ELSE subscriptions.confirm_requested_at END
+    RETURNING id, subscriber_id, status, confirm_claim_txid = txid_current() AS claimed
 ), msg AS (
     INSERT INTO transactional_messages (subscription_id, kind, created_at)
-    SELECT id, 'confirm', $2 FROM claim
+    SELECT id, 'confirm', $4 FROM sn WHERE claimed
     RETURNING id
 ), logged AS (
     INSERT INTO consent_log (subscriber_id, list_id, action, source, ip, user_agent, consent_text_version, created_at)
-    VALUES ($4, $5, 'signup', $6, NULLIF($7, '')::inet, $8, $9, $2)
+    SELECT subscriber_id, $3, 'signup', $6, NULLIF($7, '')::inet, $8, $9, $4 FROM sn
 )
-SELECT COALESCE((SELECT id FROM msg), 0)`
+SELECT sn.id, sn.status, COALESCE((SELECT id FROM msg), 0) FROM sn`
 
 // Signup records a signup for one list: creates the subscriber and subscription
 // when new, logs the consent event, and queues a confirmation mail in the ledger
 // unless the subscription is confirmed or one was queued recently.
 func (s *Store) Signup(ctx context.Context, p SignupParams) (SignupResult, error) {
 	var r SignupResult
-	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
-		var subscriberID int64
-		if err := tx.QueryRowxContext(ctx, upsertSubscriptionSQL, p.Email, p.Name, p.ListID).
-			Scan(&r.SubscriptionID, &subscriberID, &r.Status); err != nil {
-			return mapErr(err)
-		}
-		return mapErr(tx.QueryRowxContext(ctx, requestConfirmSQL, r.SubscriptionID, s.Now(),
-			ConfirmInterval.Seconds(), subscriberID, p.ListID, p.Consent.Source, p.Consent.IP,
-			p.Consent.UserAgent, p.Consent.TextVersion).Scan(&r.MessageID))
-	})
-	return r, err
+	st, err := s.stmt(ctx, signupSQL)
+	if err != nil {
+		return r, err
+	}
+	err = st.QueryRowxContext(ctx, p.Email, p.Name, p.ListID, s.Now(), ConfirmInterval.Seconds(),
+		p.Consent.Source, p.Consent.IP, p.Consent.UserAgent, p.Consent.TextVersion).
+		Scan(&r.SubscriptionID, &r.Status, &r.MessageID)
+	return r, mapErr(err)
 }
 
 // ResendConfirmation queues a new confirmation mail for an unconfirmed subscription,
@@ -100,7 +100,7 @@ func (s *Store) Signup(ctx context.Context, p SignupParams) (SignupResult, error
 func (s *Store) ResendConfirmation(ctx context.Context, subscriptionID int64) (int64, error) {
 	const q = `
 WITH claim AS (
-    UPDATE subscriptions SET confirm_requested_at = $2, updated_at = $2
+    UPDATE subscriptions SET confirm_requested_at = $2, confirm_claim_txid = txid_current(), updated_at = $2
     WHERE id = $1 AND status <> 'confirmed'
       AND (confirm_requested_at IS NULL OR confirm_requested_at <= $2::timestamptz - make_interval(secs => $3))
     RETURNING id

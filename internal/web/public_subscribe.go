@@ -107,7 +107,7 @@ func truthy(v any) bool {
 
 // subscribeForm: GET /subscribe/:slug shows the signup form.
 func (s *Server) subscribeForm(c *gin.Context) {
-	l, err := s.Store.ListBySlug(c.Request.Context(), c.Param("slug"))
+	l, err := s.listBySlug(c.Request.Context(), c.Param("slug"))
 	if err != nil {
 		s.fail(c, notFoundList(err))
 		return
@@ -126,7 +126,7 @@ func notFoundList(err error) error {
 // gets the same answer, whatever the address's state.
 func (s *Server) subscribeSubmit(c *gin.Context) {
 	ctx := c.Request.Context()
-	l, err := s.Store.ListBySlug(ctx, c.Param("slug"))
+	l, err := s.listBySlug(ctx, c.Param("slug"))
 	if err != nil {
 		s.fail(c, notFoundList(err))
 		return

@@ -35,6 +35,7 @@ type Server struct {
 	Checks map[string]func(context.Context) error
 
 	pages map[string]*template.Template
+	lists listCache
 }
 
 // Handler builds the HTTP handler with every route.

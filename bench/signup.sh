@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Signup benchmark: ../shared/bench/formload against POST /subscribe/{slug} with a
+# unique address per request (50 clients, 20 s by default), every confirmation
+# mail delivered to ../shared/bench/smtpsink. Prints req/s, latency and whether
+# every 200 got exactly one mail. Usage: bench/signup.sh [CLIENTS] [DURATION]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+CLIENTS=${1:-50}
+DURATION=${2:-20s}
+SHARED=${ENVOI_SHARED_BENCH:-$ROOT/../shared/bench}
+OUT="$ROOT/bench/results"; mkdir -p "$OUT"
+GOBIN_DIR=$(go env GOPATH)/bin
+if [ ! -x "$GOBIN_DIR/formload" ] || [ ! -x "$GOBIN_DIR/smtpsink" ]; then
+  (cd "$SHARED" && GOFLAGS=-mod=mod go install ./cmd/...)
+fi
+go build -o bin/envoi ./cmd/envoi
+eval "$(scripts/services.sh)"
+
+DB=envoi_bench_signup
+psql "$ENVOI_ADMIN_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
+export ENVOI_DATABASE_URL="${ENVOI_ADMIN_DATABASE_URL/\/postgres\?/\/$DB?}"
+export ENVOI_REDIS_URL="$ENVOI_SERVICES_REDIS_URL"
+export ENVOI_QUEUE="bench$$"
+export ENVOI_SMTP_URL="smtp://127.0.0.1:2625?tls=none"
+export ENVOI_LISTEN_ADDR=127.0.0.1:8090 ENVOI_BASE_URL=http://127.0.0.1:8090
+export ENVOI_SECRET_KEY="bench-secret-key-0123456789abcdef0123456789"
+export ENVOI_LOG_LEVEL=warn ENVOI_WORKER_CONCURRENCY=${ENVOI_WORKER_CONCURRENCY:-20} ENVOI_SMTP_POOL_SIZE=${ENVOI_SMTP_POOL_SIZE:-10}
+export ENVOI_DATABASE_MAX_CONNS=${ENVOI_DATABASE_MAX_CONNS:-40}
+export ENVOI_DEBUG_ADDR=${ENVOI_DEBUG_ADDR:-}
+
+"$GOBIN_DIR/smtpsink" -addr 127.0.0.1:2625 -http 127.0.0.1:2626 -quiet > "$OUT/signup-sink.log" 2>&1 &
+SINK=$!
+bin/envoi migrate >/dev/null
+bin/envoi list create --slug bench --name Bench >/dev/null
+bin/envoi serve > "$OUT/signup-envoi.log" 2>&1 &
+ENVOI=$!
+cleanup() { kill "$ENVOI" "$SINK" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT
+for _ in $(seq 1 100); do curl -sf http://127.0.0.1:8090/healthz >/dev/null && break; sleep 0.1; done
+
+cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }
+TICK=$(getconf CLK_TCK)
+c0=$(cpu "$ENVOI")
+"$GOBIN_DIR/formload" -url http://127.0.0.1:8090/subscribe/bench -body 'email=user{n}@example.com&consent=on' -c "$CLIENTS" -d "$DURATION" | tee "$OUT/signup-formload.txt"
+c1=$(cpu "$ENVOI")
+want=$(psql "$ENVOI_DATABASE_URL" -tAc "SELECT count(*) FROM transactional_messages")
+echo "waiting for $want confirmation mails to reach the sink..."
+for _ in $(seq 1 600); do
+  got=$(curl -s http://127.0.0.1:2626/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["messages"])')
+  [ "$got" -ge "$want" ] && break
+  sleep 0.5
+done
+sleep 1
+stats=$(curl -s http://127.0.0.1:2626/stats)
+subs=$(psql "$ENVOI_DATABASE_URL" -tAc "SELECT count(*) FROM subscribers")
+sent=$(psql "$ENVOI_DATABASE_URL" -tAc "SELECT count(*) FROM transactional_messages WHERE status = 'sent'")
+rss=$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$ENVOI/status")
+echo "sink: $stats"
+echo "subscribers stored: $subs; confirmation mails in ledger: $want, sent: $sent"
+python3 - "$stats" "$want" <<'PY'
+import json, sys
+s = json.loads(sys.argv[1]); want = int(sys.argv[2])
+print(f"delivered {s['messages']}/{want}, distinct recipients {s['distinct_recipients']}, duplicates {s['duplicate_deliveries']}")
+PY
+echo "envoi CPU during the load: $(( (c1 - c0) * 1000 / TICK )) ms; peak RSS ${rss} MB"
