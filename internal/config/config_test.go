@@ -99,3 +99,16 @@ func TestMaskedHidesSecrets(t *testing.T) {
 		t.Fatalf("secret shown:\n%s", out)
 	}
 }
+
+// TestREADMEListsEveryOption keeps the README's configuration table complete.
+func TestREADMEListsEveryOption(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range Options {
+		if !strings.Contains(string(b), "| `"+o.Name+"` |") {
+			t.Errorf("README.md configuration table lacks %s", o.Name)
+		}
+	}
+}
