@@ -3,7 +3,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GO      ?= go
 BIN     := bin/envoi
 
-.PHONY: build run test test-short lint fuzz migrate bench services clean
+.PHONY: build run test test-short lint fuzz migrate bench stop services clean
 
 build:
 	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/envoi
@@ -34,6 +34,10 @@ migrate: build
 # Signup benchmark against ../shared/bench (formload + smtpsink); see bench/README.md.
 bench: build
 	@bench/signup.sh
+
+# Stop the private PostgreSQL/Redis and the mail catcher that run/test started.
+stop:
+	@scripts/stop.sh
 
 services:
 	docker compose up -d postgres redis mailcatcher

@@ -77,6 +77,7 @@ else
     mkdir -p "$PGDATA"
     chown -R postgres: "$(readlink -f "$PGDATA")"
   fi
+  cd / # the postgres user may not be allowed into the current folder
   if [ ! -f "$PGDATA/PG_VERSION" ]; then
     say "PostgreSQL: initdb in $PGDATA"
     "${RUNAS[@]}" "$BIN/initdb" -D "$(readlink -f "$PGDATA")" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >&2 \
@@ -87,6 +88,7 @@ else
     -o "-p $PG_PORT_PRIVATE -c listen_addresses=127.0.0.1 -k /tmp -c max_connections=300" start >&2 \
     || die "PostgreSQL did not start; see $PGDATA/server.log"
   PG_URL="postgres://postgres@127.0.0.1:$PG_PORT_PRIVATE/postgres?sslmode=disable"
+  cd "$ROOT"
 fi
 
 # --- Redis --------------------------------------------------------------------
