@@ -15,6 +15,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/envoi/envoi/internal/campaign"
 	"github.com/envoi/envoi/internal/config"
 	"github.com/envoi/envoi/internal/jobs"
 	"github.com/envoi/envoi/internal/mail"
@@ -43,6 +44,7 @@ type App struct {
 	Mail      *mail.Builder
 	SMTP      *send.Pool
 	Worker    *jobs.Worker
+	Campaigns *campaign.Service
 
 	HTTP     *http.Server
 	Listener net.Listener
@@ -106,12 +108,16 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 		return err
 	}
 	a.SMTP = send.NewPool(c.SMTP, c.SMTPPoolSize)
+	a.Campaigns = &campaign.Service{Store: st, Queue: a.Queue, SMTP: a.SMTP, Mail: a.Mail, Templates: templates.FS,
+		Limiter:     &send.RateLimiter{Redis: a.Redis, Key: c.Queue + ":send-rate", Rate: c.SendRate},
+		DefaultFrom: c.From, Org: c.Organization, PostalAddress: c.PostalAddress,
+		UnsubscribeURL: a.Subscribe.UnsubscribeURL, Log: a.Log}
 	return nil
 }
 
 // StartWeb listens on ENVOI_LISTEN_ADDR and serves in the background.
 func (a *App) StartWeb() error {
-	srv := &web.Server{Store: a.Store, Subscribe: a.Subscribe, Log: a.Log, Org: a.Config.Organization,
+	srv := &web.Server{Store: a.Store, Subscribe: a.Subscribe, Campaigns: a.Campaigns, Log: a.Log, Org: a.Config.Organization,
 		PrivacyContact: a.Config.PrivacyContact, PostalAddress: a.Config.PostalAddress,
 		Checks: map[string]func(context.Context) error{
 			"postgres": a.Store.Ping,
@@ -146,7 +152,7 @@ func (a *App) URL() string { return "http://" + a.Listener.Addr().String() }
 
 // StartWorker runs the job worker and the ledger sweeper in the background.
 func (a *App) StartWorker() error {
-	a.Worker = &jobs.Worker{Store: a.Store, Subscribe: a.Subscribe, Mail: a.Mail, SMTP: a.SMTP, Queue: a.Queue,
+	a.Worker = &jobs.Worker{Store: a.Store, Subscribe: a.Subscribe, Mail: a.Mail, SMTP: a.SMTP, Queue: a.Queue, Campaigns: a.Campaigns,
 		Log: a.Log, Concurrency: a.Config.WorkerConcurrency}
 	if err := a.Worker.Start(a.RedisOpt); err != nil {
 		return fmt.Errorf("start worker: %w", err)

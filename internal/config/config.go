@@ -44,6 +44,7 @@ type Config struct {
 	PostalAddress     string
 	ConfirmTTL        time.Duration
 	WorkerConcurrency int
+	SendRate          int
 	LogFormat         string
 	LogLevel          string
 	DebugAddr         string
@@ -74,7 +75,8 @@ var Options = []Option{
 	{"ENVOI_PRIVACY_CONTACT", "", false, "How to reach the controller about personal data (address or URL); defaults to the address in ENVOI_FROM."},
 	{"ENVOI_POSTAL_ADDRESS", "", false, "Sender's postal address, printed in the footer of list mail."},
 	{"ENVOI_CONFIRM_TTL", "168h", false, "How long a confirmation link stays valid (Go duration)."},
-	{"ENVOI_WORKER_CONCURRENCY", "10", false, "Jobs a worker process runs at once."},
+	{"ENVOI_WORKER_CONCURRENCY", "10", false, "Jobs a worker process runs at once (each campaign batch is one job, sending one message at a time)."},
+	{"ENVOI_SEND_RATE", "0", false, "Most campaign messages per second, shared by every worker through Redis; 0 for no limit."},
 	{"ENVOI_DEBUG_ADDR", "", false, "If set (like 127.0.0.1:6060), serve Go's profiler at /debug/pprof/ there. Keep it off the public network."},
 	{"ENVOI_LOG_FORMAT", "text", false, "Log format: text or json."},
 	{"ENVOI_LOG_LEVEL", "info", false, "Log level: debug, info, warn or error."},
@@ -190,6 +192,7 @@ func Load(getenv func(string) string) (Config, error) {
 		c.ConfirmTTL = d
 	}
 	c.WorkerConcurrency = intVar("ENVOI_WORKER_CONCURRENCY", 1, 1000)
+	c.SendRate = intVar("ENVOI_SEND_RATE", 0, 1_000_000)
 
 	c.DebugAddr = get("ENVOI_DEBUG_ADDR")
 	if c.DebugAddr != "" {

@@ -14,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 	gomail "github.com/wneessen/go-mail"
 
+	"github.com/envoi/envoi/internal/campaign"
 	"github.com/envoi/envoi/internal/mail"
 	"github.com/envoi/envoi/internal/queue"
 	"github.com/envoi/envoi/internal/send"
@@ -28,6 +29,7 @@ type Worker struct {
 	Mail        *mail.Builder
 	SMTP        *send.Pool
 	Queue       *queue.Client
+	Campaigns   *campaign.Service
 	Log         *slog.Logger
 	Concurrency int
 	// SweepEvery and SweepAge tune the ledger sweeper (defaults 30s and 1m).
@@ -53,6 +55,8 @@ func (w *Worker) Start(opt asynq.RedisConnOpt) error {
 	})
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(queue.TypeTransactional, w.handleTransactional)
+	mux.HandleFunc(queue.TypeCampaignPlan, w.handleCampaign)
+	mux.HandleFunc(queue.TypeCampaignBatch, w.handleCampaign)
 	return w.srv.Start(mux)
 }
 
@@ -72,6 +76,17 @@ func retryDelay(n int, err error, _ *asynq.Task) time.Duration {
 	}
 	d := 2 * time.Second << min(n, 9)
 	return min(d, 10*time.Minute)
+}
+
+func (w *Worker) handleCampaign(ctx context.Context, t *asynq.Task) error {
+	var p queue.CampaignPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.CampaignID <= 0 {
+		return fmt.Errorf("bad payload %q: %w", t.Payload(), asynq.SkipRetry)
+	}
+	if t.Type() == queue.TypeCampaignPlan {
+		return w.Campaigns.Plan(ctx, p.CampaignID, p.Generation)
+	}
+	return w.Campaigns.SendBatch(ctx, p.CampaignID, p.Generation, p.Batch)
 }
 
 func (w *Worker) handleTransactional(ctx context.Context, t *asynq.Task) error {
@@ -136,10 +151,19 @@ func (w *Worker) Sweep(ctx context.Context) {
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	ct := time.NewTicker(5 * time.Second) // scheduled campaigns start within 5 s of their time
+	defer ct.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-ct.C:
+			if w.Campaigns != nil {
+				if err := w.Campaigns.Sweep(ctx); err != nil {
+					w.Log.Warn("campaign sweep failed", slog.Any("error", err))
+				}
+			}
+			continue
 		case <-t.C:
 		}
 		if n, err := w.SweepOnce(ctx, age); err != nil {

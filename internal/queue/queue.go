@@ -17,7 +17,16 @@ import (
 // Task types.
 const (
 	TypeTransactional = "mail:transactional" // payload: TransactionalPayload
+	TypeCampaignPlan  = "campaign:plan"      // payload: CampaignPayload (Batch 0)
+	TypeCampaignBatch = "campaign:batch"     // payload: CampaignPayload
 )
+
+// CampaignPayload names a campaign, its generation (bumped by each resume) and a batch.
+type CampaignPayload struct {
+	CampaignID int64 `json:"campaign_id"`
+	Generation int   `json:"generation"`
+	Batch      int   `json:"batch,omitempty"`
+}
 
 // TransactionalPayload names one row of the transactional_messages ledger.
 type TransactionalPayload struct {
@@ -55,6 +64,28 @@ func (c *Client) EnqueueTransactional(ctx context.Context, messageID int64) erro
 	_, err := c.c.EnqueueContext(ctx, asynq.NewTask(TypeTransactional, b),
 		asynq.Queue(c.Queue), asynq.TaskID("tm:"+strconv.FormatInt(messageID, 10)),
 		asynq.MaxRetry(20), asynq.Timeout(2*time.Minute))
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return nil
+	}
+	return err
+}
+
+// EnqueueCampaignPlan queues the audience selection of a campaign (one per generation).
+func (c *Client) EnqueueCampaignPlan(ctx context.Context, campaignID int64, gen int) error {
+	return c.enqueueCampaign(ctx, TypeCampaignPlan, CampaignPayload{CampaignID: campaignID, Generation: gen},
+		fmt.Sprintf("cp:%d:%d", campaignID, gen))
+}
+
+// EnqueueCampaignBatch queues the sending of one batch (one per generation and batch).
+func (c *Client) EnqueueCampaignBatch(ctx context.Context, campaignID int64, gen, batch int) error {
+	return c.enqueueCampaign(ctx, TypeCampaignBatch, CampaignPayload{CampaignID: campaignID, Generation: gen, Batch: batch},
+		fmt.Sprintf("cb:%d:%d:%d", campaignID, gen, batch))
+}
+
+func (c *Client) enqueueCampaign(ctx context.Context, typ string, p CampaignPayload, id string) error {
+	b, _ := json.Marshal(p)
+	_, err := c.c.EnqueueContext(ctx, asynq.NewTask(typ, b), asynq.Queue(c.Queue), asynq.TaskID(id),
+		asynq.MaxRetry(50), asynq.Timeout(30*time.Minute))
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
 		return nil
 	}

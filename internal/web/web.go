@@ -17,6 +17,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/envoi/envoi/internal/apperr"
+	"github.com/envoi/envoi/internal/campaign"
 	"github.com/envoi/envoi/internal/store"
 	"github.com/envoi/envoi/internal/subscribe"
 	"github.com/envoi/envoi/static"
@@ -27,6 +28,7 @@ import (
 type Server struct {
 	Store          *store.Store
 	Subscribe      *subscribe.Service
+	Campaigns      *campaign.Service
 	Log            *slog.Logger
 	Org            string
 	PrivacyContact string
@@ -71,6 +73,12 @@ func (s *Server) Handler() (http.Handler, error) {
 	api.POST("/lists", s.apiCreateList)
 	api.GET("/subscribers", s.apiSubscribers)
 	api.POST("/subscribers", s.apiCreateSubscriber)
+	api.POST("/campaigns", s.apiCreateCampaign)
+	api.GET("/campaigns/:id", s.apiCampaign)
+	api.POST("/campaigns/:id/send", s.apiSendCampaign)
+	api.POST("/campaigns/:id/pause", s.apiCampaignAction(s.Campaigns.Pause))
+	api.POST("/campaigns/:id/resume", s.apiCampaignAction(s.Campaigns.Resume))
+	api.POST("/campaigns/:id/cancel", s.apiCampaignAction(s.Campaigns.Cancel))
 
 	r.NoRoute(func(c *gin.Context) { s.fail(c, apperr.New(apperr.NotFound, "There is nothing at this address.")) })
 	r.NoMethod(func(c *gin.Context) {

@@ -1,0 +1,381 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/envoi/envoi/internal/lists"
+	"github.com/envoi/envoi/internal/mailcatcher"
+	"github.com/envoi/envoi/internal/store"
+)
+
+// seed adds n subscribers named prefix-N@example.com with the given status on a list.
+func (ta *testApp) seed(slug, prefix string, n int, status string) {
+	ta.t.Helper()
+	_, err := ta.Store.DB.Exec(`
+WITH s AS (
+    INSERT INTO subscribers (email, name)
+    SELECT $2 || '-' || g || '@example.com', 'Reader ' || g FROM generate_series(1, $3) g
+    ON CONFLICT (email) DO UPDATE SET name = EXCLUDED.name
+    RETURNING id
+)
+INSERT INTO subscriptions (subscriber_id, list_id, status, confirmed_at, unsubscribed_at)
+SELECT s.id, l.id, $4, CASE WHEN $4 = 'confirmed' THEN now() END, CASE WHEN $4 = 'unsubscribed' THEN now() END
+FROM s, lists l WHERE l.slug = $1`, slug, prefix, n, status)
+	if err != nil {
+		ta.t.Fatal(err)
+	}
+}
+
+func (ta *testApp) createCampaign(key, body string) int64 {
+	ta.t.Helper()
+	st, m := ta.api("POST", "/api/v1/campaigns", key, body)
+	if st != 201 {
+		ta.t.Fatalf("create campaign: %d %v", st, m)
+	}
+	return int64(m["id"].(float64))
+}
+
+func (ta *testApp) campaign(id int64) store.Campaign {
+	ta.t.Helper()
+	c, err := ta.Store.CampaignByID(context.Background(), id)
+	if err != nil {
+		ta.t.Fatal(err)
+	}
+	return c
+}
+
+func (ta *testApp) waitCampaign(id int64, status string, timeout time.Duration) store.Campaign {
+	ta.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		c := ta.campaign(id)
+		if c.Status == status {
+			return c
+		}
+		if time.Now().After(deadline) {
+			ta.t.Fatalf("campaign %d is %s with %+v after %v, want %s", id, c.Status, c.Counts, timeout, status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// perRecipient counts messages by envelope recipient.
+func perRecipient(msgs []mailcatcher.Message) map[string]int {
+	n := map[string]int{}
+	for _, m := range msgs {
+		for _, to := range m.To {
+			n[to]++
+		}
+	}
+	return n
+}
+
+// TestCampaignAudience: 3 confirmed (one on both lists), 2 unconfirmed and 1
+// unsubscribed get exactly 3 messages, each with the list headers, a signed
+// unsubscribe link that works, personalization and the postal address.
+func TestCampaignAudience(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	key := ta.apiKey()
+	if _, err := lists.Create(context.Background(), ta.Store, "offers", "Offers", ""); err != nil {
+		t.Fatal(err)
+	}
+	ta.seed("newsletter", "conf", 2, "confirmed")
+	ta.seed("offers", "conf", 3, "confirmed") // conf-1 and conf-2 are on both lists
+	ta.seed("newsletter", "pending", 2, "unconfirmed")
+	ta.seed("newsletter", "left", 1, "unsubscribed")
+	ta.seed("offers", "left", 1, "unsubscribed")
+
+	t.Run("ErrTemplateAtSave", func(t *testing.T) {
+		for body, field := range map[string]string{
+			`{"name":"x","subject":"s","lists":["newsletter"],"body":"Hi {{.Subscriber.Nope}}"}`:         "body",
+			`{"name":"x","subject":"s","lists":["newsletter"],"body":"Hi {{"}`:                           "body",
+			`{"name":"x","subject":"Hi {{.Nope}}","lists":["newsletter"],"body":"b"}`:                    "subject",
+			`{"name":"x","subject":"s","lists":["nope"],"body":"b"}`:                                     "lists",
+			`{"name":"x","subject":"s","lists":["newsletter"],"body":"b","format":"pdf"}`:                "format",
+			`{"name":"","subject":"s","lists":["newsletter"],"body":"b"}`:                                "name",
+			`{"name":"x","subject":"s","lists":["newsletter"],"body":"b","template":"fancy"}`:            "template",
+			`{"name":"x","subject":"s","lists":["newsletter"],"body":"b","reply_to":"not an address"}`:    "reply_to",
+		} {
+			st, m := ta.api("POST", "/api/v1/campaigns", key, body)
+			if st != 422 || m["field"] != field {
+				t.Errorf("%s: %d %v, want 422 on %s", body, st, m, field)
+			}
+		}
+		if n := ta.count(`SELECT count(*) FROM campaigns`); n != 0 {
+			t.Errorf("%d campaigns stored from bad input", n)
+		}
+	})
+
+	id := ta.createCampaign(key, `{"name":"November","subject":"News for {{.Subscriber.Name}}","lists":["newsletter","offers"],
+		"format":"markdown","body":"# Hello {{.Subscriber.Name}}\n\nThis is **news** for {{.Subscriber.Email}}.\n\n<script>alert(1)</script>"}`)
+	if c := ta.campaign(id); c.Status != "draft" {
+		t.Fatalf("new campaign is %s", c.Status)
+	}
+	st, m := ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", id), key, "")
+	if st != 202 {
+		t.Fatalf("send: %d %v", st, m)
+	}
+	c := ta.waitCampaign(id, "sent", 30*time.Second)
+	if c.Counts != (store.Counts{Total: 3, Sent: 3}) {
+		t.Errorf("counts = %+v", c.Counts)
+	}
+	st, m = ta.api("GET", fmt.Sprintf("/api/v1/campaigns/%d", id), key, "")
+	if st != 200 || m["status"] != "sent" || m["counts"].(map[string]any)["sent"].(float64) != 3 {
+		t.Errorf("GET campaign: %d %v", st, m)
+	}
+	if st, _ = ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", id), key, ""); st != 409 {
+		t.Errorf("sending a sent campaign again: %d", st)
+	}
+
+	msgs := ta.SMTP.Messages()
+	got := perRecipient(msgs)
+	if len(msgs) != 3 || got["conf-1@example.com"] != 1 || got["conf-2@example.com"] != 1 || got["conf-3@example.com"] != 1 {
+		t.Fatalf("recipients = %v", got)
+	}
+	ids := map[string]bool{}
+	for _, msg := range msgs {
+		unsub := link(t, msg, "unsubscribe")
+		checks := map[string]string{
+			"List-Unsubscribe":      "<" + unsub + ">",
+			"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+			"Precedence":            "bulk",
+		}
+		for h, want := range checks {
+			if got := msg.Header(h); got != want {
+				t.Errorf("%s = %q, want %q", h, got, want)
+			}
+		}
+		if msg.Header("List-Id") == "" || msg.Header("Date") == "" {
+			t.Error("List-Id or Date missing")
+		}
+		ids[msg.Header("Message-Id")] = true
+		html, text := msg.Part("text/html"), msg.Part("text/plain")
+		if !strings.Contains(html, "<h1>Hello Reader") || !strings.Contains(html, "<strong>news</strong>") {
+			t.Errorf("markdown not rendered or not personalized:\n%s", html)
+		}
+		if strings.Contains(html, "<script") {
+			t.Error("script not sanitized")
+		}
+		if !strings.Contains(text, "Hello Reader") || !strings.Contains(text, unsub) || !strings.Contains(text, "1 Rue de la Paix") {
+			t.Errorf("text part lacks personalization, unsubscribe link or postal address:\n%s", text)
+		}
+		if !strings.HasPrefix(msg.Subject(), "News for Reader ") {
+			t.Errorf("subject = %q", msg.Subject())
+		}
+	}
+	if len(ids) != 3 {
+		t.Errorf("Message-IDs not unique: %v", ids)
+	}
+	// The link works with one click.
+	unsub := link(t, ta.SMTP.To("conf-3@example.com")[0], "unsubscribe")
+	if res := ta.do("POST", unsub, "application/x-www-form-urlencoded", "List-Unsubscribe=One-Click"); res.Status != 200 {
+		t.Fatalf("one-click from a campaign: %d", res.Status)
+	}
+	if ta.count(`SELECT count(*) FROM subscriptions sn JOIN subscribers s ON s.id = sn.subscriber_id WHERE s.email = 'conf-3@example.com' AND sn.status = 'unsubscribed'`) != 1 {
+		t.Error("campaign unsubscribe link did not unsubscribe")
+	}
+}
+
+// TestCampaignUnsubscribeDuringSend: someone who unsubscribes while the campaign
+// is going out receives nothing after the unsubscribe commits.
+func TestCampaignUnsubscribeDuringSend(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	key := ta.apiKey()
+	ta.seed("newsletter", "r", 60, "confirmed")
+	var lastSub int64
+	if err := ta.Store.DB.Get(&lastSub, `SELECT sn.id FROM subscriptions sn JOIN subscribers s ON s.id = sn.subscriber_id ORDER BY s.id DESC LIMIT 1`); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	ta.SMTP.SetFault(mailcatcher.Fault{Data: func(string, []string, []byte) error {
+		once.Do(func() {
+			if _, err := ta.Store.Unsubscribe(context.Background(), lastSub, store.Consent{Source: "link"}); err != nil {
+				t.Error(err)
+			}
+		})
+		return nil
+	}})
+	id := ta.createCampaign(key, `{"name":"n","subject":"s","lists":["newsletter"],"body":"b"}`)
+	ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", id), key, "")
+	c := ta.waitCampaign(id, "sent", 30*time.Second)
+	if c.Counts != (store.Counts{Total: 60, Sent: 59, Skipped: 1}) {
+		t.Errorf("counts = %+v", c.Counts)
+	}
+	if n := len(ta.SMTP.To("r-60@example.com")); n != 0 {
+		t.Errorf("unsubscribed reader got %d message(s)", n)
+	}
+}
+
+// TestCampaignSMTPTemporaryFailures: a relay answering 451 to 10% of recipients
+// still gets every message delivered, once.
+func TestCampaignSMTPTemporaryFailures(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	key := ta.apiKey()
+	ta.seed("newsletter", "f", 300, "confirmed")
+	var refused atomic.Int64
+	ta.SMTP.SetFault(mailcatcher.Fault{Rcpt: func(string) error {
+		if rand.IntN(10) == 0 {
+			refused.Add(1)
+			return mailcatcher.TempFail
+		}
+		return nil
+	}})
+	id := ta.createCampaign(key, `{"name":"n","subject":"s","lists":["newsletter"],"body":"b"}`)
+	ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", id), key, "")
+	c := ta.waitCampaign(id, "sent", 90*time.Second)
+	got := perRecipient(ta.SMTP.Messages())
+	if len(got) != 300 || c.Counts.Sent != 300 {
+		t.Fatalf("delivered to %d, counts %+v", len(got), c.Counts)
+	}
+	for rcpt, n := range got {
+		if n != 1 {
+			t.Errorf("%s got %d messages", rcpt, n)
+		}
+	}
+	if refused.Load() == 0 {
+		t.Error("the fault never fired")
+	}
+}
+
+// TestCampaignPauseResumeCancel: pause stops sending within a second, resume
+// finishes the rest exactly once, cancel skips what was not sent.
+func TestCampaignPauseResumeCancel(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	key := ta.apiKey()
+	ta.seed("newsletter", "p", 400, "confirmed")
+	ta.SMTP.SetFault(mailcatcher.Fault{Data: func(string, []string, []byte) error {
+		time.Sleep(10 * time.Millisecond)
+		return nil
+	}})
+	id := ta.createCampaign(key, `{"name":"n","subject":"s","lists":["newsletter"],"body":"b"}`)
+	ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", id), key, "")
+	ta.SMTP.Wait(20*time.Second, func(m []mailcatcher.Message) bool { return len(m) >= 50 })
+	if st, m := ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/pause", id), key, ""); st != 200 || m["status"] != "paused" {
+		t.Fatalf("pause: %d %v", st, m)
+	}
+	time.Sleep(time.Second)
+	atPause := len(ta.SMTP.Messages())
+	time.Sleep(time.Second)
+	if n := len(ta.SMTP.Messages()); n != atPause || n >= 400 {
+		t.Fatalf("still sending after pause: %d then %d", atPause, n)
+	}
+	if st, _ := ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/pause", id), key, ""); st != 409 {
+		t.Errorf("pausing a paused campaign: %d", st)
+	}
+	if st, m := ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/resume", id), key, ""); st != 200 || m["status"] != "sending" {
+		t.Fatalf("resume: %d %v", st, m)
+	}
+	ta.waitCampaign(id, "sent", 60*time.Second)
+	got := perRecipient(ta.SMTP.Messages())
+	if len(got) != 400 {
+		t.Fatalf("after resume %d recipients, want 400", len(got))
+	}
+	for rcpt, n := range got {
+		if n != 1 {
+			t.Errorf("%s got %d", rcpt, n)
+		}
+	}
+
+	ta.SMTP.Reset()
+	id2 := ta.createCampaign(key, `{"name":"n2","subject":"s","lists":["newsletter"],"body":"b"}`)
+	ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", id2), key, "")
+	ta.SMTP.Wait(20*time.Second, func(m []mailcatcher.Message) bool { return len(m) >= 20 })
+	if st, m := ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/cancel", id2), key, ""); st != 200 || m["status"] != "cancelled" {
+		t.Fatalf("cancel: %d %v", st, m)
+	}
+	time.Sleep(time.Second)
+	sent := len(ta.SMTP.Messages())
+	time.Sleep(time.Second)
+	c := ta.campaign(id2)
+	if n := len(ta.SMTP.Messages()); n != sent || c.Counts.Sent+c.Counts.Skipped != c.Counts.Total || c.Counts.Skipped == 0 {
+		t.Fatalf("after cancel: %d then %d messages, counts %+v", sent, n, c.Counts)
+	}
+}
+
+// TestCampaignScheduled: a campaign scheduled a few seconds ahead starts on its own.
+func TestCampaignScheduled(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	key := ta.apiKey()
+	ta.seed("newsletter", "s", 5, "confirmed")
+	id := ta.createCampaign(key, `{"name":"n","subject":"s","lists":["newsletter"],"body":"b"}`)
+	at := time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339)
+	if st, m := ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", id), key, `{"at":"`+at+`"}`); st != 202 || m["status"] != "scheduled" {
+		t.Fatalf("schedule: %d %v", st, m)
+	}
+	if len(ta.SMTP.Messages()) != 0 {
+		t.Fatal("sent before its time")
+	}
+	ta.waitCampaign(id, "sent", 20*time.Second)
+	if n := len(ta.SMTP.Messages()); n != 5 {
+		t.Fatalf("%d messages", n)
+	}
+}
+
+// TestCampaignWorkerKilled: kill -9 of the worker in the middle of a 10,000
+// recipient campaign, then a restart: every subscriber has exactly one message,
+// except at most the messages in flight at the kill.
+func TestCampaignWorkerKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the queue's crash recovery (about 1-2 minutes)")
+	}
+	t.Parallel()
+	const total, concurrency = 10000, 4
+	ta := startApp(t, appOpts{noWorker: true})
+	key := ta.apiKey()
+	ta.seed("newsletter", "k", total, "confirmed")
+	worker := func() *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "ENVOI_TEST_MAIN=worker", fmt.Sprintf("ENVOI_WORKER_CONCURRENCY=%d", concurrency))
+		for k, v := range ta.Env {
+			if k != "ENVOI_WORKER_CONCURRENCY" {
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd
+	}
+	first := worker()
+	id := ta.createCampaign(key, `{"name":"n","subject":"s","lists":["newsletter"],"body":"b"}`)
+	ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", id), key, "")
+	if _, ok := ta.SMTP.Wait(60*time.Second, func(m []mailcatcher.Message) bool { return len(m) >= total/4 }); !ok {
+		t.Fatal("campaign did not get going")
+	}
+	first.Process.Signal(syscall.SIGKILL)
+	first.Wait()
+	atKill := len(ta.SMTP.Messages())
+	if atKill >= total {
+		t.Fatalf("campaign finished before the kill (%d)", atKill)
+	}
+	worker()
+	ta.waitCampaign(id, "sent", 240*time.Second)
+	got := perRecipient(ta.SMTP.Messages())
+	dups := 0
+	for _, n := range got {
+		dups += n - 1
+	}
+	t.Logf("killed at %d messages; after restart %d recipients, %d duplicate(s)", atKill, len(got), dups)
+	if len(got) != total {
+		t.Errorf("%d of %d subscribers got the campaign", len(got), total)
+	}
+	if dups > concurrency {
+		t.Errorf("%d duplicates, more than the %d messages that could be in flight", dups, concurrency)
+	}
+}

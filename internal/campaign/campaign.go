@@ -1,0 +1,334 @@
+// Package campaign owns campaigns: composing (validation, template compilation),
+// the audience (confirmed subscriptions of the target lists, each address once),
+// and sending: the audience is selected in keyset batches into a per-recipient
+// delivery ledger, batches fan out as queue tasks, and each message is claimed
+// in the ledger, with the subscriber's status read again, right before it goes out.
+// It knows nothing of HTTP.
+package campaign
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	netmail "net/mail"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/envoi/envoi/internal/apperr"
+	"github.com/envoi/envoi/internal/mail"
+	"github.com/envoi/envoi/internal/queue"
+	"github.com/envoi/envoi/internal/send"
+	"github.com/envoi/envoi/internal/store"
+)
+
+// Defaults.
+const (
+	BatchSize = 500
+	// StaleAfter: a delivery left "sending" this long belonged to a worker that
+	// died mid-transaction (the SMTP timeout is 30 s); it is sent again.
+	StaleAfter = time.Minute
+	// checkEvery bounds how long pause and cancel take to reach a running batch.
+	checkEvery = 250 * time.Millisecond
+	// maxAttempts: after this many temporary failures a delivery is failed.
+	maxAttempts = 10
+)
+
+// Service composes and sends campaigns. Build it once; safe for concurrent use.
+type Service struct {
+	Store          *store.Store
+	Queue          *queue.Client
+	SMTP           *send.Pool
+	Limiter        *send.RateLimiter
+	Mail           *mail.Builder
+	Templates      fs.FS
+	DefaultFrom    string
+	Org            string
+	PostalAddress  string
+	UnsubscribeURL func(subscriptionID int64) string
+	Log            *slog.Logger
+
+	mu       sync.Mutex
+	compiled map[int64]*Compiled
+}
+
+// Draft is what a marketer submits.
+type Draft struct {
+	Name     string   `json:"name"`
+	Subject  string   `json:"subject"`
+	Lists    []string `json:"lists"`
+	Format   string   `json:"format"`
+	Body     string   `json:"body"`
+	TextBody string   `json:"text_body"`
+	Template string   `json:"template"`
+	From     string   `json:"from"`
+	ReplyTo  string   `json:"reply_to"`
+}
+
+// Create validates, compiles and stores a draft. Codes: invalid (with Field).
+func (s *Service) Create(ctx context.Context, d Draft) (store.Campaign, error) {
+	d.Name, d.Subject = strings.TrimSpace(d.Name), strings.TrimSpace(d.Subject)
+	switch {
+	case d.Name == "" || utf8.RuneCountInString(d.Name) > 200:
+		return store.Campaign{}, apperr.FieldError("name", "Give the campaign a name of at most 200 characters.")
+	case d.Subject == "" || utf8.RuneCountInString(d.Subject) > 500:
+		return store.Campaign{}, apperr.FieldError("subject", "Give the campaign a subject of at most 500 characters.")
+	case strings.TrimSpace(d.Body) == "":
+		return store.Campaign{}, apperr.FieldError("body", "The body is empty.")
+	case len(d.Body) > 1<<20:
+		return store.Campaign{}, apperr.FieldError("body", "The body is larger than 1 MB.")
+	case len(d.Lists) == 0:
+		return store.Campaign{}, apperr.FieldError("lists", "Name at least one list by slug.")
+	}
+	if d.Format == "" {
+		d.Format = "markdown"
+	}
+	if d.Format != "markdown" && d.Format != "html" {
+		return store.Campaign{}, apperr.FieldError("format", "format is markdown or html.")
+	}
+	if d.From == "" {
+		d.From = s.DefaultFrom
+	}
+	if d.Template == "" {
+		d.Template = "default"
+	}
+	if d.ReplyTo != "" {
+		if _, err := netmail.ParseAddress(d.ReplyTo); err != nil {
+			return store.Campaign{}, apperr.FieldError("reply_to", "reply_to must be an email address.")
+		}
+	}
+	var ids []int64
+	for _, slug := range d.Lists {
+		l, err := s.Store.ListBySlug(ctx, slug)
+		if apperr.ErrorCode(err) == apperr.NotFound {
+			return store.Campaign{}, apperr.FieldError("lists", "There is no list with the slug \""+slug+"\".")
+		}
+		if err != nil {
+			return store.Campaign{}, err
+		}
+		ids = append(ids, l.ID)
+	}
+	c := store.Campaign{Name: d.Name, Subject: d.Subject, From: d.From, ReplyTo: d.ReplyTo, Format: d.Format,
+		Body: d.Body, TextBody: d.TextBody, Template: d.Template}
+	if _, err := Compile(c, s.Templates); err != nil {
+		return store.Campaign{}, err
+	}
+	return s.Store.CreateCampaign(ctx, c, ids)
+}
+
+// Send starts a draft now, or schedules it when at is in the future.
+// Codes: not_found, conflict.
+func (s *Service) Send(ctx context.Context, id int64, at *time.Time) (store.Campaign, error) {
+	if at != nil && at.After(s.Store.Now()) {
+		c, err := s.Store.TransitionCampaign(ctx, id, []string{store.CampaignDraft, store.CampaignScheduled}, store.CampaignScheduled, at)
+		if err != nil {
+			return c, err
+		}
+		// The worker's sweeper starts it on time, also after a restart.
+		return c, nil
+	}
+	c, err := s.Store.TransitionCampaign(ctx, id, []string{store.CampaignDraft, store.CampaignScheduled}, store.CampaignSending, nil)
+	if err != nil {
+		return c, err
+	}
+	s.kick(ctx, c.ID, c.Generation)
+	return c, nil
+}
+
+// Pause stops sending within a second; Resume goes on where it stopped.
+func (s *Service) Pause(ctx context.Context, id int64) (store.Campaign, error) {
+	return s.Store.TransitionCampaign(ctx, id, []string{store.CampaignSending}, store.CampaignPaused, nil)
+}
+
+// Resume continues a paused campaign.
+func (s *Service) Resume(ctx context.Context, id int64) (store.Campaign, error) {
+	c, err := s.Store.TransitionCampaign(ctx, id, []string{store.CampaignPaused}, store.CampaignSending, nil)
+	if err != nil {
+		return c, err
+	}
+	s.kick(ctx, c.ID, c.Generation)
+	return c, nil
+}
+
+// Cancel stops a campaign for good; what was not sent is counted as skipped.
+func (s *Service) Cancel(ctx context.Context, id int64) (store.Campaign, error) {
+	return s.Store.TransitionCampaign(ctx, id, []string{store.CampaignDraft, store.CampaignScheduled, store.CampaignSending, store.CampaignPaused}, store.CampaignCancelled, nil)
+}
+
+// kick queues the audience selection and every batch with work left. Failures
+// are logged only: the sweeper queues them again.
+func (s *Service) kick(ctx context.Context, id int64, gen int) {
+	if err := s.Queue.EnqueueCampaignPlan(ctx, id, gen); err != nil {
+		s.Log.Warn("enqueue campaign plan failed; the sweeper will retry", slog.Int64("campaign_id", id), slog.Any("error", err))
+		return
+	}
+	batches, err := s.Store.PendingBatches(ctx, id)
+	if err != nil {
+		s.Log.Warn("list pending batches", slog.Int64("campaign_id", id), slog.Any("error", err))
+		return
+	}
+	for _, b := range batches {
+		if err := s.Queue.EnqueueCampaignBatch(ctx, id, gen, b); err != nil {
+			s.Log.Warn("enqueue batch failed; the sweeper will retry", slog.Int64("campaign_id", id), slog.Any("error", err))
+			return
+		}
+	}
+}
+
+// Plan selects the whole audience batch by batch, queueing each batch as soon as
+// it is written. Memory stays flat: one batch of ids at a time.
+func (s *Service) Plan(ctx context.Context, id int64, gen int) error {
+	for {
+		batch, _, done, err := s.Store.PlanBatch(ctx, id, BatchSize)
+		if err != nil {
+			return fmt.Errorf("plan campaign %d: %w", id, err)
+		}
+		if batch > 0 {
+			if err := s.Queue.EnqueueCampaignBatch(ctx, id, gen, batch); err != nil {
+				return fmt.Errorf("enqueue batch %d of campaign %d: %w", batch, id, err)
+			}
+		}
+		if done || batch == 0 {
+			_, err := s.Store.FinishCampaignIfDone(ctx, id)
+			return err
+		}
+	}
+}
+
+func (s *Service) compile(c store.Campaign) (*Compiled, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cc, ok := s.compiled[c.ID]; ok {
+		return cc, nil
+	}
+	cc, err := Compile(c, s.Templates)
+	if err != nil {
+		return nil, err
+	}
+	if s.compiled == nil || len(s.compiled) > 100 {
+		s.compiled = map[int64]*Compiled{}
+	}
+	s.compiled[c.ID] = cc
+	return cc, nil
+}
+
+// ErrTemporary is returned by SendBatch when some messages met temporary SMTP
+// failures; the queue retries the batch later with backoff.
+var ErrTemporary = errors.New("temporary SMTP failures; batch will be retried")
+
+// SendBatch sends the pending deliveries of one batch, one at a time, each
+// claimed in the ledger (with the send-time status check) before its SMTP
+// transaction and recorded after it. It stops within checkEvery when the
+// campaign is paused or cancelled.
+func (s *Service) SendBatch(ctx context.Context, id int64, gen, batch int) error {
+	c, err := s.Store.CampaignByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	if c.Status != store.CampaignSending || c.Generation != gen {
+		return nil // paused, cancelled, or a newer generation owns the work
+	}
+	cc, err := s.compile(c)
+	if err != nil {
+		return err
+	}
+	ids, err := s.Store.BatchPending(ctx, id, batch, s.Store.Now().Add(-StaleAfter))
+	if err != nil {
+		return err
+	}
+	temp := 0
+	lastCheck := time.Now()
+	for _, sid := range ids {
+		if time.Since(lastCheck) > checkEvery {
+			st, err := s.Store.CampaignStateByID(ctx, id)
+			if err != nil {
+				return err
+			}
+			if st.Status != store.CampaignSending || st.Generation != gen {
+				return nil
+			}
+			lastCheck = time.Now()
+		}
+		if err := s.Limiter.Wait(ctx); err != nil {
+			return err
+		}
+		r, ok, err := s.Store.ClaimDelivery(ctx, id, sid, s.Store.Now().Add(-StaleAfter))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		status, errText := s.deliver(ctx, cc, r)
+		if status == "queued" {
+			temp++
+		}
+		if err := s.Store.FinishDelivery(ctx, id, sid, status, errText); err != nil {
+			return err
+		}
+	}
+	if temp > 0 {
+		return fmt.Errorf("campaign %d batch %d: %d message(s): %w", id, batch, temp, ErrTemporary)
+	}
+	_, err = s.Store.FinishCampaignIfDone(ctx, id)
+	return err
+}
+
+// deliver renders and sends one message and says how to record it.
+func (s *Service) deliver(ctx context.Context, cc *Compiled, r store.Recipient) (status, errText string) {
+	unsub := s.UnsubscribeURL(r.SubscriptionID)
+	subject, html, text, err := cc.Render(Fields{
+		Subscriber:     SubscriberFields{Name: r.Name, Email: r.Email},
+		List:           ListFields{Name: r.ListName},
+		UnsubscribeURL: unsub,
+		PreferencesURL: unsub,
+	}, LayoutFields{Org: s.Org, PostalAddress: s.PostalAddress})
+	if err != nil {
+		return "failed", err.Error()
+	}
+	msg, err := s.Mail.ListMessage(cc.From.Name, cc.From.Address, cc.Campaign.ReplyTo,
+		mail.Subscriber{Email: r.Email, Name: r.Name}, mail.List{Slug: r.ListSlug, Name: r.ListName},
+		subject, html, text, unsub)
+	if err != nil {
+		return "failed", err.Error()
+	}
+	err = s.SMTP.Send(ctx, msg)
+	var perm *send.PermError
+	switch {
+	case err == nil:
+		return "sent", ""
+	case errors.As(err, &perm):
+		return "failed", err.Error()
+	default:
+		return "queued", err.Error()
+	}
+}
+
+// Sweep starts scheduled campaigns that are due and re-queues the work of
+// sending campaigns whose tasks may have been lost (Redis restarted). Task ids
+// make re-queueing work that is still queued a no-op.
+func (s *Service) Sweep(ctx context.Context) error {
+	due, err := s.Store.StartDueCampaigns(ctx)
+	if err != nil {
+		return err
+	}
+	sending, err := s.Store.CampaignsByStatus(ctx, store.CampaignSending)
+	if err != nil {
+		return err
+	}
+	_ = due
+	for _, id := range sending {
+		st, err := s.Store.CampaignStateByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		s.kick(ctx, id, st.Generation)
+		if _, err := s.Store.FinishCampaignIfDone(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,172 @@
+package campaign
+
+import (
+	"bytes"
+	"fmt"
+	htmltemplate "html/template"
+	"io/fs"
+	"net/mail"
+	"regexp"
+	"strconv"
+	"strings"
+	texttemplate "text/template"
+
+	"github.com/inbucket/html2text"
+	"github.com/microcosm-cc/bluemonday"
+	"github.com/yuin/goldmark"
+	"github.com/yuin/goldmark/extension"
+	goldmarkhtml "github.com/yuin/goldmark/renderer/html"
+
+	"github.com/envoi/envoi/internal/apperr"
+	"github.com/envoi/envoi/internal/store"
+)
+
+// Fields are what a campaign's subject and body may use, documented in the README.
+type Fields struct {
+	Subscriber     SubscriberFields
+	List           ListFields
+	Campaign       CampaignFields
+	UnsubscribeURL string
+	PreferencesURL string
+}
+
+// SubscriberFields: {{.Subscriber.Name}}, {{.Subscriber.Email}}.
+type SubscriberFields struct{ Name, Email string }
+
+// ListFields: {{.List.Name}}.
+type ListFields struct{ Name string }
+
+// CampaignFields: {{.Campaign.Name}}, {{.Campaign.Subject}}.
+type CampaignFields struct{ Name, Subject string }
+
+var sample = Fields{
+	Subscriber:     SubscriberFields{"Ann Example", "ann@example.com"},
+	List:           ListFields{"Newsletter"},
+	Campaign:       CampaignFields{"Sample", "Sample"},
+	UnsubscribeURL: "https://example.com/unsubscribe/x",
+	PreferencesURL: "https://example.com/unsubscribe/x",
+}
+
+// Compiled is a campaign ready to render per recipient. Safe for concurrent use.
+type Compiled struct {
+	Campaign store.Campaign
+	From     *mail.Address
+	subject  *texttemplate.Template
+	body     *htmltemplate.Template
+	text     *texttemplate.Template // nil: derived from the HTML
+	layout   *htmltemplate.Template
+}
+
+var actionRE = regexp.MustCompile(`\{\{.*?\}\}`)
+
+func policy() *bluemonday.Policy {
+	p := bluemonday.UGCPolicy()
+	p.AllowAttrs("style").Globally()
+	p.AllowAttrs("align", "valign", "width", "height", "bgcolor", "border", "cellpadding", "cellspacing", "role").Globally()
+	p.AllowElements("center", "font", "span", "div", "table", "thead", "tbody", "tr", "td", "th")
+	return p
+}
+
+var sanitizer = policy()
+
+var md = goldmark.New(goldmark.WithExtensions(extension.GFM), goldmark.WithRendererOptions(goldmarkhtml.WithUnsafe()))
+
+// toHTML converts the body to sanitized HTML, keeping template actions intact:
+// each {{…}} is swapped for a placeholder that Markdown and the sanitizer leave
+// alone, then put back.
+func toHTML(format, body string) (string, error) {
+	var actions []string
+	src := actionRE.ReplaceAllStringFunc(body, func(a string) string {
+		actions = append(actions, a)
+		return "ENVOIACTION" + strconv.Itoa(len(actions)-1) + "X"
+	})
+	if format == "markdown" {
+		var b bytes.Buffer
+		if err := md.Convert([]byte(src), &b); err != nil {
+			return "", err
+		}
+		src = b.String()
+	}
+	src = sanitizer.Sanitize(src)
+	for i := len(actions) - 1; i >= 0; i-- {
+		src = strings.ReplaceAll(src, "ENVOIACTION"+strconv.Itoa(i)+"X", actions[i])
+	}
+	return src, nil
+}
+
+// Compile checks a campaign's subject and body and prepares them. Template
+// errors come back as invalid with Field subject, body or text_body, so a
+// mistake is reported when the campaign is saved, not in the middle of a send.
+func Compile(c store.Campaign, templates fs.FS) (*Compiled, error) {
+	from, err := mail.ParseAddress(c.From)
+	if err != nil {
+		return nil, apperr.FieldError("from", "from must be an address like \"News <news@example.com>\".")
+	}
+	cc := &Compiled{Campaign: c, From: from}
+	if cc.subject, err = texttemplate.New("subject").Option("missingkey=error").Parse(c.Subject); err != nil {
+		return nil, apperr.FieldError("subject", "The subject has a template error: "+err.Error())
+	}
+	html, err := toHTML(c.Format, c.Body)
+	if err != nil {
+		return nil, apperr.FieldError("body", "The body could not be converted: "+err.Error())
+	}
+	if cc.body, err = htmltemplate.New("body").Option("missingkey=error").Parse(html); err != nil {
+		return nil, apperr.FieldError("body", "The body has a template error: "+err.Error())
+	}
+	if strings.TrimSpace(c.TextBody) != "" {
+		if cc.text, err = texttemplate.New("text").Option("missingkey=error").Parse(c.TextBody); err != nil {
+			return nil, apperr.FieldError("text_body", "The text body has a template error: "+err.Error())
+		}
+	}
+	name := c.Template
+	if name == "" {
+		name = "default"
+	}
+	if cc.layout, err = htmltemplate.ParseFS(templates, "mail/campaign_"+name+".html.tmpl"); err != nil {
+		return nil, apperr.FieldError("template", fmt.Sprintf("There is no layout template %q.", name))
+	}
+	if _, _, _, err := cc.Render(sample, LayoutFields{}); err != nil {
+		return nil, err
+	}
+	return cc, nil
+}
+
+// LayoutFields are the sender's details the layout prints.
+type LayoutFields struct {
+	Org           string
+	PostalAddress string
+}
+
+// Render returns subject, HTML and text for one recipient.
+func (cc *Compiled) Render(f Fields, l LayoutFields) (subject, html, text string, err error) {
+	f.Campaign = CampaignFields{Name: cc.Campaign.Name, Subject: cc.Campaign.Subject}
+	var b bytes.Buffer
+	if err := cc.subject.Execute(&b, f); err != nil {
+		return "", "", "", apperr.FieldError("subject", "The subject has a template error: "+err.Error())
+	}
+	subject = strings.Join(strings.Fields(b.String()), " ")
+	b.Reset()
+	if err := cc.body.Execute(&b, f); err != nil {
+		return "", "", "", apperr.FieldError("body", "The body has a template error: "+err.Error())
+	}
+	var page bytes.Buffer
+	err = cc.layout.Execute(&page, map[string]any{
+		"Content": htmltemplate.HTML(b.String()), "Subject": subject, "UnsubscribeURL": f.UnsubscribeURL,
+		"ListName": f.List.Name, "Org": l.Org, "PostalAddress": l.PostalAddress,
+	})
+	if err != nil {
+		return "", "", "", apperr.FieldError("template", "The layout failed: "+err.Error())
+	}
+	html = page.String()
+	if cc.text != nil {
+		b.Reset()
+		if err := cc.text.Execute(&b, f); err != nil {
+			return "", "", "", apperr.FieldError("text_body", "The text body has a template error: "+err.Error())
+		}
+		text = b.String() + "\n\n--\nYou receive this because you subscribed to “" + f.List.Name + "” from " + l.Org +
+			".\nUnsubscribe with one click: " + f.UnsubscribeURL + "\n" + l.PostalAddress + "\n"
+	} else if text, err = html2text.FromString(html, html2text.Options{PrettyTables: false}); err != nil {
+		return "", "", "", fmt.Errorf("html to text: %w", err)
+	}
+	return subject, html, text, nil
+}

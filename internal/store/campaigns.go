@@ -1,0 +1,345 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/envoi/envoi/internal/apperr"
+)
+
+// Campaign statuses.
+const (
+	CampaignDraft     = "draft"
+	CampaignScheduled = "scheduled"
+	CampaignSending   = "sending"
+	CampaignPaused    = "paused"
+	CampaignSent      = "sent"
+	CampaignCancelled = "cancelled"
+)
+
+// Campaign is one mailing to the confirmed subscribers of some lists.
+type Campaign struct {
+	ID             int64          `db:"id" json:"id"`
+	Name           string         `db:"name" json:"name"`
+	Subject        string         `db:"subject" json:"subject"`
+	From           string         `db:"from_header" json:"from"`
+	ReplyTo        string         `db:"reply_to" json:"reply_to"`
+	Format         string         `db:"format" json:"format"`
+	Body           string         `db:"body" json:"body"`
+	TextBody       string         `db:"text_body" json:"text_body"`
+	Template       string         `db:"template" json:"template"`
+	Status         string         `db:"status" json:"status"`
+	SendAt         *time.Time     `db:"send_at" json:"send_at"`
+	AudienceCursor int64          `db:"audience_cursor" json:"-"`
+	AudienceDone   bool           `db:"audience_done" json:"-"`
+	Batches        int            `db:"batches" json:"-"`
+	Generation     int            `db:"generation" json:"-"`
+	CreatedAt      time.Time      `db:"created_at" json:"created_at"`
+	StartedAt      *time.Time     `db:"started_at" json:"started_at"`
+	FinishedAt     *time.Time     `db:"finished_at" json:"finished_at"`
+	Lists          pq.StringArray `db:"lists" json:"lists"`
+	Counts         Counts         `db:"-" json:"counts"`
+}
+
+// Counts are a campaign's deliveries by outcome; Total is the audience selected so far.
+type Counts struct {
+	Total   int64 `json:"total"`
+	Sent    int64 `json:"sent"`
+	Failed  int64 `json:"failed"`
+	Skipped int64 `json:"skipped"`
+	Pending int64 `json:"pending"`
+}
+
+const campaignColumns = `c.id, c.name, c.subject, c.from_header, c.reply_to, c.format, c.body, c.text_body, c.template,
+    c.status, c.send_at, c.audience_cursor, c.audience_done, c.batches, c.generation, c.created_at, c.started_at, c.finished_at,
+    ARRAY(SELECT l.slug FROM campaign_lists cl JOIN lists l ON l.id = cl.list_id WHERE cl.campaign_id = c.id ORDER BY l.slug) AS lists`
+
+// CreateCampaign stores a draft targeting the given lists.
+func (s *Store) CreateCampaign(ctx context.Context, c Campaign, listIDs []int64) (Campaign, error) {
+	var id int64
+	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
+		if err := tx.GetContext(ctx, &id, `
+INSERT INTO campaigns (name, subject, from_header, reply_to, format, body, text_body, template)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+			c.Name, c.Subject, c.From, c.ReplyTo, c.Format, c.Body, c.TextBody, c.Template); err != nil {
+			return mapErr(err)
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO campaign_lists (campaign_id, list_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING`, id, pq.Array(listIDs))
+		return mapErr(err)
+	})
+	if err != nil {
+		return Campaign{}, err
+	}
+	return s.CampaignByID(ctx, id)
+}
+
+// CampaignByID returns a campaign with its counts. Codes: not_found.
+func (s *Store) CampaignByID(ctx context.Context, id int64) (Campaign, error) {
+	var c Campaign
+	if err := s.DB.GetContext(ctx, &c, `SELECT `+campaignColumns+` FROM campaigns c WHERE c.id = $1`, id); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return c, apperr.New(apperr.NotFound, "There is no campaign with this id.")
+		}
+		return c, mapErr(err)
+	}
+	var err error
+	c.Counts, err = s.CampaignCounts(ctx, id)
+	return c, err
+}
+
+// CampaignCounts counts a campaign's deliveries by status.
+func (s *Store) CampaignCounts(ctx context.Context, id int64) (Counts, error) {
+	var rows []struct {
+		Status string `db:"status"`
+		N      int64  `db:"n"`
+	}
+	if err := s.DB.SelectContext(ctx, &rows, `SELECT status, count(*) AS n FROM deliveries WHERE campaign_id = $1 GROUP BY status`, id); err != nil {
+		return Counts{}, mapErr(err)
+	}
+	var c Counts
+	for _, r := range rows {
+		c.Total += r.N
+		switch r.Status {
+		case "sent":
+			c.Sent = r.N
+		case "failed":
+			c.Failed = r.N
+		case "skipped":
+			c.Skipped = r.N
+		default:
+			c.Pending += r.N
+		}
+	}
+	return c, nil
+}
+
+// TransitionCampaign moves a campaign from one of the from statuses to to and
+// returns it. Starting sets started_at; resuming bumps the generation; cancelling
+// skips what was not sent. Codes: not_found, conflict (not in a from status).
+func (s *Store) TransitionCampaign(ctx context.Context, id int64, from []string, to string, sendAt *time.Time) (Campaign, error) {
+	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
+		var status string
+		if err := tx.GetContext(ctx, &status, `SELECT status FROM campaigns WHERE id = $1 FOR UPDATE`, id); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return apperr.New(apperr.NotFound, "There is no campaign with this id.")
+			}
+			return mapErr(err)
+		}
+		ok := false
+		for _, f := range from {
+			ok = ok || f == status
+		}
+		if !ok {
+			return &apperr.Error{Code: apperr.Conflict, Message: "The campaign is " + status + "; it cannot become " + to + " from there.", Field: "status"}
+		}
+		now := s.Now()
+		if _, err := tx.ExecContext(ctx, `
+UPDATE campaigns SET status = $2, updated_at = $3, send_at = COALESCE($4, send_at),
+    started_at = CASE WHEN $2 = 'sending' THEN COALESCE(started_at, $3) ELSE started_at END,
+    generation = generation + CASE WHEN $2 = 'sending' THEN 1 ELSE 0 END,
+    finished_at = CASE WHEN $2 = 'cancelled' THEN $3 ELSE finished_at END
+WHERE id = $1`, id, to, now, sendAt); err != nil {
+			return mapErr(err)
+		}
+		if to == CampaignCancelled {
+			_, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'skipped', error = 'campaign cancelled', updated_at = $2
+WHERE campaign_id = $1 AND status = 'queued'`, id, now)
+			return mapErr(err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Campaign{}, err
+	}
+	return s.CampaignByID(ctx, id)
+}
+
+// CampaignState is what a sender checks between messages.
+type CampaignState struct {
+	Status     string `db:"status"`
+	Generation int    `db:"generation"`
+}
+
+// CampaignStateByID reads a campaign's status and generation.
+func (s *Store) CampaignStateByID(ctx context.Context, id int64) (CampaignState, error) {
+	var st CampaignState
+	err := s.DB.GetContext(ctx, &st, `SELECT status, generation FROM campaigns WHERE id = $1`, id)
+	return st, mapErr(err)
+}
+
+// PlanBatch selects the next batch of the audience (confirmed on any target
+// list, not suppressed, each subscriber once) after the cursor, writes its
+// delivery rows and moves the cursor, in one transaction. It returns the batch
+// number and size; batch 0 means nothing was planned (done, or not sending).
+func (s *Store) PlanBatch(ctx context.Context, campaignID int64, size int) (batch, n int, done bool, err error) {
+	err = s.InTx(ctx, func(tx *sqlx.Tx) error {
+		var c struct {
+			Status  string `db:"status"`
+			Cursor  int64  `db:"audience_cursor"`
+			Done    bool   `db:"audience_done"`
+			Batches int    `db:"batches"`
+		}
+		if err := tx.GetContext(ctx, &c, `SELECT status, audience_cursor, audience_done, batches FROM campaigns WHERE id = $1 FOR UPDATE`, campaignID); err != nil {
+			return mapErr(err)
+		}
+		if c.Done || c.Status != CampaignSending {
+			done = c.Done
+			return nil
+		}
+		batch = c.Batches + 1
+		var last sql.NullInt64
+		err := tx.QueryRowxContext(ctx, `
+WITH next AS (
+    SELECT DISTINCT sn.subscriber_id
+    FROM subscriptions sn
+    JOIN campaign_lists cl ON cl.list_id = sn.list_id AND cl.campaign_id = $1
+    JOIN subscribers sr ON sr.id = sn.subscriber_id AND sr.suppressed_at IS NULL
+    WHERE sn.status = 'confirmed' AND sn.subscriber_id > $2
+    ORDER BY sn.subscriber_id
+    LIMIT $3
+), ins AS (
+    INSERT INTO deliveries (campaign_id, subscriber_id, batch, updated_at)
+    SELECT $1, subscriber_id, $4, $5 FROM next
+    ON CONFLICT DO NOTHING
+)
+SELECT count(*), max(subscriber_id) FROM next`, campaignID, c.Cursor, size, batch, s.Now()).Scan(&n, &last)
+		if err != nil {
+			return mapErr(err)
+		}
+		done = n < size
+		cursor := c.Cursor
+		if last.Valid {
+			cursor = last.Int64
+		}
+		if n == 0 {
+			batch = 0
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE campaigns SET audience_cursor = $2, audience_done = $3, batches = batches + $4 WHERE id = $1`,
+			campaignID, cursor, done, min(n, 1))
+		return mapErr(err)
+	})
+	return batch, n, done, err
+}
+
+// PendingBatches lists the batches that still have queued or in-flight deliveries.
+func (s *Store) PendingBatches(ctx context.Context, campaignID int64) ([]int, error) {
+	bs := []int{}
+	err := s.DB.SelectContext(ctx, &bs, `SELECT DISTINCT batch FROM deliveries WHERE campaign_id = $1 AND status IN ('queued', 'sending') ORDER BY batch`, campaignID)
+	return bs, mapErr(err)
+}
+
+// BatchPending lists the subscribers of a batch still to send: queued ones, and
+// ones left "sending" before staleBefore by a worker that died mid-transaction.
+func (s *Store) BatchPending(ctx context.Context, campaignID int64, batch int, staleBefore time.Time) ([]int64, error) {
+	ids := []int64{}
+	err := s.DB.SelectContext(ctx, &ids, `
+SELECT subscriber_id FROM deliveries
+WHERE campaign_id = $1 AND batch = $2 AND (status = 'queued' OR (status = 'sending' AND updated_at < $3))
+ORDER BY subscriber_id`, campaignID, batch, staleBefore)
+	return ids, mapErr(err)
+}
+
+// Recipient is a claimed delivery: who to send to and under which subscription
+// (for the unsubscribe link).
+type Recipient struct {
+	SubscriberID   int64
+	Email          string
+	Name           string
+	SubscriptionID int64
+	ListSlug       string
+	ListName       string
+}
+
+const claimDeliverySQL = `
+WITH target AS (
+    SELECT sn.id AS subscription_id, l.slug, l.name AS list_name
+    FROM subscriptions sn
+    JOIN campaign_lists cl ON cl.list_id = sn.list_id AND cl.campaign_id = $1
+    JOIN lists l ON l.id = sn.list_id
+    WHERE sn.subscriber_id = $2 AND sn.status = 'confirmed'
+    ORDER BY sn.list_id LIMIT 1
+), claimed AS (
+    UPDATE deliveries d
+    SET status = CASE WHEN EXISTS (SELECT 1 FROM target) AND s.suppressed_at IS NULL THEN 'sending' ELSE 'skipped' END,
+        attempts = d.attempts + 1, updated_at = $3
+    FROM subscribers s
+    WHERE d.campaign_id = $1 AND d.subscriber_id = $2 AND s.id = d.subscriber_id
+      AND (d.status = 'queued' OR (d.status = 'sending' AND d.updated_at < $4))
+      AND EXISTS (SELECT 1 FROM campaigns WHERE id = $1 AND status = 'sending')
+    RETURNING d.status, s.email, s.name
+)
+SELECT c.status, c.email, c.name, COALESCE(t.subscription_id, 0), COALESCE(t.slug, ''), COALESCE(t.list_name, '')
+FROM claimed c LEFT JOIN target t ON true`
+
+// ClaimDelivery is the send-time check. In one statement it re-reads the
+// subscriber's status and the campaign's, and records the delivery as "sending"
+// (or "skipped" when the subscriber left or was suppressed since selection).
+// ok is false when there is nothing to send: skipped, already handled elsewhere,
+// or the campaign is no longer sending.
+func (s *Store) ClaimDelivery(ctx context.Context, campaignID, subscriberID int64, staleBefore time.Time) (r Recipient, ok bool, err error) {
+	st, err := s.stmt(ctx, claimDeliverySQL)
+	if err != nil {
+		return r, false, err
+	}
+	var status string
+	err = st.QueryRowxContext(ctx, campaignID, subscriberID, s.Now(), staleBefore).
+		Scan(&status, &r.Email, &r.Name, &r.SubscriptionID, &r.ListSlug, &r.ListName)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, false, nil
+	}
+	if err != nil {
+		return r, false, mapErr(err)
+	}
+	r.SubscriberID = subscriberID
+	return r, status == "sending", nil
+}
+
+const finishDeliverySQL = `UPDATE deliveries SET status = $3, error = $4, updated_at = $5
+WHERE campaign_id = $1 AND subscriber_id = $2 AND status = 'sending'`
+
+// FinishDelivery records the outcome of an SMTP transaction: sent, failed, or
+// queued again after a temporary failure.
+func (s *Store) FinishDelivery(ctx context.Context, campaignID, subscriberID int64, status, errText string) error {
+	st, err := s.stmt(ctx, finishDeliverySQL)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, campaignID, subscriberID, status, truncate(errText, 500), s.Now())
+	return mapErr(err)
+}
+
+// FinishCampaignIfDone marks a sending campaign sent once its audience is fully
+// selected and no delivery is queued or in flight.
+func (s *Store) FinishCampaignIfDone(ctx context.Context, id int64) (bool, error) {
+	res, err := s.DB.ExecContext(ctx, `
+UPDATE campaigns SET status = 'sent', finished_at = $2, updated_at = $2
+WHERE id = $1 AND status = 'sending' AND audience_done
+  AND NOT EXISTS (SELECT 1 FROM deliveries WHERE campaign_id = $1 AND status IN ('queued', 'sending'))`, id, s.Now())
+	if err != nil {
+		return false, mapErr(err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// CampaignsByStatus lists the ids of campaigns in a status (few at a time).
+func (s *Store) CampaignsByStatus(ctx context.Context, status string) ([]int64, error) {
+	ids := []int64{}
+	err := s.DB.SelectContext(ctx, &ids, `SELECT id FROM campaigns WHERE status = $1 ORDER BY id`, status)
+	return ids, mapErr(err)
+}
+
+// StartDueCampaigns moves scheduled campaigns whose time has come to sending and
+// returns their ids.
+func (s *Store) StartDueCampaigns(ctx context.Context) ([]int64, error) {
+	ids := []int64{}
+	err := s.DB.SelectContext(ctx, &ids, `
+UPDATE campaigns SET status = 'sending', started_at = COALESCE(started_at, $1), updated_at = $1, generation = generation + 1
+WHERE status = 'scheduled' AND send_at <= $1 RETURNING id`, s.Now())
+	return ids, mapErr(err)
+}
