@@ -98,14 +98,14 @@ func TestCampaignAudience(t *testing.T) {
 
 	t.Run("ErrTemplateAtSave", func(t *testing.T) {
 		for body, field := range map[string]string{
-			`{"name":"x","subject":"s","lists":["newsletter"],"body":"Hi {{.Subscriber.Nope}}"}`:         "body",
-			`{"name":"x","subject":"s","lists":["newsletter"],"body":"Hi {{"}`:                           "body",
-			`{"name":"x","subject":"Hi {{.Nope}}","lists":["newsletter"],"body":"b"}`:                    "subject",
-			`{"name":"x","subject":"s","lists":["nope"],"body":"b"}`:                                     "lists",
-			`{"name":"x","subject":"s","lists":["newsletter"],"body":"b","format":"pdf"}`:                "format",
-			`{"name":"","subject":"s","lists":["newsletter"],"body":"b"}`:                                "name",
-			`{"name":"x","subject":"s","lists":["newsletter"],"body":"b","template":"fancy"}`:            "template",
-			`{"name":"x","subject":"s","lists":["newsletter"],"body":"b","reply_to":"not an address"}`:    "reply_to",
+			`{"name":"x","subject":"s","lists":["newsletter"],"body":"Hi {{.Subscriber.Nope}}"}`:       "body",
+			`{"name":"x","subject":"s","lists":["newsletter"],"body":"Hi {{"}`:                         "body",
+			`{"name":"x","subject":"Hi {{.Nope}}","lists":["newsletter"],"body":"b"}`:                  "subject",
+			`{"name":"x","subject":"s","lists":["nope"],"body":"b"}`:                                   "lists",
+			`{"name":"x","subject":"s","lists":["newsletter"],"body":"b","format":"pdf"}`:              "format",
+			`{"name":"","subject":"s","lists":["newsletter"],"body":"b"}`:                              "name",
+			`{"name":"x","subject":"s","lists":["newsletter"],"body":"b","template":"fancy"}`:          "template",
+			`{"name":"x","subject":"s","lists":["newsletter"],"body":"b","reply_to":"not an address"}`: "reply_to",
 		} {
 			st, m := ta.api("POST", "/api/v1/campaigns", key, body)
 			if st != 422 || m["field"] != field {

@@ -205,7 +205,7 @@ func Queue(t testing.TB) string {
 // SMTP starts an in-process SMTP server for this test.
 func SMTP(t testing.TB) *mailcatcher.Catcher {
 	t.Helper()
-	c := mailcatcher.New(0)
+	c := mailcatcher.New(1_000_000) // keep everything: tests count messages
 	if err := c.Listen("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
