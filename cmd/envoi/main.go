@@ -37,6 +37,8 @@ Usage:
   envoi migrate                    apply database migrations
   envoi apikey create --name NAME  print a new API key once, on the last line
   envoi list create --slug SLUG --name NAME [--description TEXT]
+  envoi campaign send ID [--at RFC3339] [--no-wait]
+                                   start (or schedule) a campaign and show its progress
   envoi mailcatcher [--smtp ADDR] [--http ADDR]
                                    local SMTP server that keeps mail for viewing (development)
   envoi config                     print the effective configuration, secrets masked
@@ -102,6 +104,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return apikeyCmd(ctx, cfg, rest, stdout, stderr)
 	case "list":
 		return listCmd(ctx, cfg, rest, stdout, stderr)
+	case "campaign":
+		return campaignCmd(ctx, cfg, rest, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "envoi: unknown command %q\n\n%s", cmd, usage)
 	return 2

@@ -113,7 +113,7 @@ func (s *Service) Create(ctx context.Context, d Draft) (store.Campaign, error) {
 	}
 	c := store.Campaign{Name: d.Name, Subject: d.Subject, From: d.From, ReplyTo: d.ReplyTo, Format: d.Format,
 		Body: d.Body, TextBody: d.TextBody, Template: d.Template}
-	if _, err := Compile(c, s.Templates); err != nil {
+	if _, err := Compile(c, s.Templates, s.layoutFields()); err != nil {
 		return store.Campaign{}, err
 	}
 	return s.Store.CreateCampaign(ctx, c, ids)
@@ -198,13 +198,17 @@ func (s *Service) Plan(ctx context.Context, id int64, gen int) error {
 	}
 }
 
+func (s *Service) layoutFields() LayoutFields {
+	return LayoutFields{Org: s.Org, PostalAddress: s.PostalAddress}
+}
+
 func (s *Service) compile(c store.Campaign) (*Compiled, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cc, ok := s.compiled[c.ID]; ok {
 		return cc, nil
 	}
-	cc, err := Compile(c, s.Templates)
+	cc, err := Compile(c, s.Templates, s.layoutFields())
 	if err != nil {
 		return nil, err
 	}
@@ -241,24 +245,35 @@ func (s *Service) SendBatch(ctx context.Context, id int64, gen, batch int) error
 	}
 	temp := 0
 	lastCheck := time.Now()
+	var prev store.Outcome // recorded with the next claim, or flushed on the way out
+	flush := func() error {
+		if prev.SubscriberID == 0 {
+			return nil
+		}
+		// Record even if ctx ended (shutdown): the message went out.
+		err := s.Store.FinishDelivery(context.WithoutCancel(ctx), id, prev.SubscriberID, prev.Status, prev.Error)
+		prev = store.Outcome{}
+		return err
+	}
 	for _, sid := range ids {
 		if time.Since(lastCheck) > checkEvery {
 			st, err := s.Store.CampaignStateByID(ctx, id)
 			if err != nil {
-				return err
+				return errors.Join(err, flush())
 			}
 			if st.Status != store.CampaignSending || st.Generation != gen {
-				return nil
+				return flush()
 			}
 			lastCheck = time.Now()
 		}
 		if err := s.Limiter.Wait(ctx); err != nil {
-			return err
+			return errors.Join(err, flush())
 		}
-		r, ok, err := s.Store.ClaimDelivery(ctx, id, sid, s.Store.Now().Add(-StaleAfter))
+		r, ok, err := s.Store.ClaimDelivery(ctx, id, sid, s.Store.Now().Add(-StaleAfter), prev)
 		if err != nil {
-			return err
+			return errors.Join(err, flush())
 		}
+		prev = store.Outcome{}
 		if !ok {
 			continue
 		}
@@ -266,12 +281,16 @@ func (s *Service) SendBatch(ctx context.Context, id int64, gen, batch int) error
 		if status == "queued" {
 			temp++
 		}
-		if err := s.Store.FinishDelivery(ctx, id, sid, status, errText); err != nil {
-			return err
-		}
+		prev = store.Outcome{SubscriberID: sid, Status: status, Error: errText}
+	}
+	if err := flush(); err != nil {
+		return err
 	}
 	if temp > 0 {
 		return fmt.Errorf("campaign %d batch %d: %d message(s): %w", id, batch, temp, ErrTemporary)
+	}
+	if err := s.Store.BatchDone(ctx, id, batch); err != nil {
+		return err
 	}
 	_, err = s.Store.FinishCampaignIfDone(ctx, id)
 	return err
@@ -285,7 +304,7 @@ func (s *Service) deliver(ctx context.Context, cc *Compiled, r store.Recipient) 
 		List:           ListFields{Name: r.ListName},
 		UnsubscribeURL: unsub,
 		PreferencesURL: unsub,
-	}, LayoutFields{Org: s.Org, PostalAddress: s.PostalAddress})
+	}, s.layoutFields())
 	if err != nil {
 		return "failed", err.Error()
 	}

@@ -53,8 +53,10 @@ type Compiled struct {
 	From     *mail.Address
 	subject  *texttemplate.Template
 	body     *htmltemplate.Template
-	text     *texttemplate.Template // nil: derived from the HTML
+	text     *texttemplate.Template // the marketer's own text part, or nil
 	layout   *htmltemplate.Template
+	// derivedText is the text part made from the HTML once, when text is nil.
+	derivedText *texttemplate.Template
 }
 
 var actionRE = regexp.MustCompile(`\{\{.*?\}\}`)
@@ -75,6 +77,16 @@ var md = goldmark.New(goldmark.WithExtensions(extension.GFM), goldmark.WithRende
 // each {{…}} is swapped for a placeholder that Markdown and the sanitizer leave
 // alone, then put back.
 func toHTML(format, body string) (string, error) {
+	h, actions, err := toPlaceholderHTML(format, body)
+	if err != nil {
+		return "", err
+	}
+	return restoreActions(h, actions), nil
+}
+
+// toPlaceholderHTML converts and sanitizes the body with every template action
+// swapped for a placeholder; restoreActions puts them back.
+func toPlaceholderHTML(format, body string) (string, []string, error) {
 	var actions []string
 	src := actionRE.ReplaceAllStringFunc(body, func(a string) string {
 		actions = append(actions, a)
@@ -83,21 +95,48 @@ func toHTML(format, body string) (string, error) {
 	if format == "markdown" {
 		var b bytes.Buffer
 		if err := md.Convert([]byte(src), &b); err != nil {
-			return "", err
+			return "", nil, err
 		}
 		src = b.String()
 	}
-	src = sanitizer.Sanitize(src)
+	return sanitizer.Sanitize(src), actions, nil
+}
+
+func restoreActions(s string, actions []string) string {
 	for i := len(actions) - 1; i >= 0; i-- {
-		src = strings.ReplaceAll(src, "ENVOIACTION"+strconv.Itoa(i)+"X", actions[i])
+		s = strings.ReplaceAll(s, "ENVOIACTION"+strconv.Itoa(i)+"X", actions[i])
 	}
-	return src, nil
+	return s
+}
+
+// textTemplate derives the plain-text part once per campaign: the layout is
+// rendered around the placeholder HTML, turned into text (html2text is slow,
+// so never per recipient), and the placeholders become template actions again.
+func textTemplate(layout *htmltemplate.Template, placeholderHTML string, actions []string, l LayoutFields) (*texttemplate.Template, error) {
+	var page bytes.Buffer
+	err := layout.Execute(&page, map[string]any{
+		"Content": htmltemplate.HTML(placeholderHTML), "Subject": "", "UnsubscribeURL": "ENVOIUNSUBSCRIBEX",
+		"ListName": "ENVOILISTNAMEX", "Org": l.Org, "PostalAddress": l.PostalAddress,
+	})
+	if err != nil {
+		return nil, err
+	}
+	text, err := html2text.FromString(page.String(), html2text.Options{PrettyTables: false})
+	if err != nil {
+		return nil, err
+	}
+	// Literal braces in the text must not become actions.
+	text = strings.ReplaceAll(text, "{{", `{{"{{"}}`)
+	text = restoreActions(text, actions)
+	text = strings.ReplaceAll(text, "ENVOIUNSUBSCRIBEX", "{{.UnsubscribeURL}}")
+	text = strings.ReplaceAll(text, "ENVOILISTNAMEX", "{{.List.Name}}")
+	return texttemplate.New("text").Option("missingkey=error").Parse(text)
 }
 
 // Compile checks a campaign's subject and body and prepares them. Template
 // errors come back as invalid with Field subject, body or text_body, so a
 // mistake is reported when the campaign is saved, not in the middle of a send.
-func Compile(c store.Campaign, templates fs.FS) (*Compiled, error) {
+func Compile(c store.Campaign, templates fs.FS, l LayoutFields) (*Compiled, error) {
 	from, err := mail.ParseAddress(c.From)
 	if err != nil {
 		return nil, apperr.FieldError("from", "from must be an address like \"News <news@example.com>\".")
@@ -106,11 +145,11 @@ func Compile(c store.Campaign, templates fs.FS) (*Compiled, error) {
 	if cc.subject, err = texttemplate.New("subject").Option("missingkey=error").Parse(c.Subject); err != nil {
 		return nil, apperr.FieldError("subject", "The subject has a template error: "+err.Error())
 	}
-	html, err := toHTML(c.Format, c.Body)
+	placeholderHTML, actions, err := toPlaceholderHTML(c.Format, c.Body)
 	if err != nil {
 		return nil, apperr.FieldError("body", "The body could not be converted: "+err.Error())
 	}
-	if cc.body, err = htmltemplate.New("body").Option("missingkey=error").Parse(html); err != nil {
+	if cc.body, err = htmltemplate.New("body").Option("missingkey=error").Parse(restoreActions(placeholderHTML, actions)); err != nil {
 		return nil, apperr.FieldError("body", "The body has a template error: "+err.Error())
 	}
 	if strings.TrimSpace(c.TextBody) != "" {
@@ -125,7 +164,12 @@ func Compile(c store.Campaign, templates fs.FS) (*Compiled, error) {
 	if cc.layout, err = htmltemplate.ParseFS(templates, "mail/campaign_"+name+".html.tmpl"); err != nil {
 		return nil, apperr.FieldError("template", fmt.Sprintf("There is no layout template %q.", name))
 	}
-	if _, _, _, err := cc.Render(sample, LayoutFields{}); err != nil {
+	if cc.text == nil {
+		if cc.derivedText, err = textTemplate(cc.layout, placeholderHTML, actions, l); err != nil {
+			return nil, apperr.FieldError("body", "The plain-text part could not be made: "+err.Error())
+		}
+	}
+	if _, _, _, err := cc.Render(sample, l); err != nil {
 		return nil, err
 	}
 	return cc, nil
@@ -165,8 +209,12 @@ func (cc *Compiled) Render(f Fields, l LayoutFields) (subject, html, text string
 		}
 		text = b.String() + "\n\n--\nYou receive this because you subscribed to “" + f.List.Name + "” from " + l.Org +
 			".\nUnsubscribe with one click: " + f.UnsubscribeURL + "\n" + l.PostalAddress + "\n"
-	} else if text, err = html2text.FromString(html, html2text.Options{PrettyTables: false}); err != nil {
-		return "", "", "", fmt.Errorf("html to text: %w", err)
+	} else {
+		b.Reset()
+		if err := cc.derivedText.Execute(&b, f); err != nil {
+			return "", "", "", apperr.FieldError("body", "The body has a template error: "+err.Error())
+		}
+		text = b.String()
 	}
 	return subject, html, text, nil
 }

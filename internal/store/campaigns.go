@@ -147,8 +147,11 @@ WHERE id = $1`, id, to, now, sendAt); err != nil {
 			return mapErr(err)
 		}
 		if to == CampaignCancelled {
-			_, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'skipped', error = 'campaign cancelled', updated_at = $2
-WHERE campaign_id = $1 AND status = 'queued'`, id, now)
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'skipped', error = 'campaign cancelled', updated_at = $2
+WHERE campaign_id = $1 AND status = 'queued'`, id, now); err != nil {
+				return mapErr(err)
+			}
+			_, err := tx.ExecContext(ctx, `UPDATE campaign_batches SET done = true WHERE campaign_id = $1`, id)
 			return mapErr(err)
 		}
 		return nil
@@ -206,6 +209,10 @@ WITH next AS (
     INSERT INTO deliveries (campaign_id, subscriber_id, batch, updated_at)
     SELECT $1, subscriber_id, $4, $5 FROM next
     ON CONFLICT DO NOTHING
+), b AS (
+    INSERT INTO campaign_batches (campaign_id, batch)
+    SELECT $1, $4 WHERE EXISTS (SELECT 1 FROM next)
+    ON CONFLICT DO NOTHING
 )
 SELECT count(*), max(subscriber_id) FROM next`, campaignID, c.Cursor, size, batch, s.Now()).Scan(&n, &last)
 		if err != nil {
@@ -229,8 +236,17 @@ SELECT count(*), max(subscriber_id) FROM next`, campaignID, c.Cursor, size, batc
 // PendingBatches lists the batches that still have queued or in-flight deliveries.
 func (s *Store) PendingBatches(ctx context.Context, campaignID int64) ([]int, error) {
 	bs := []int{}
-	err := s.DB.SelectContext(ctx, &bs, `SELECT DISTINCT batch FROM deliveries WHERE campaign_id = $1 AND status IN ('queued', 'sending') ORDER BY batch`, campaignID)
+	err := s.DB.SelectContext(ctx, &bs, `SELECT batch FROM campaign_batches WHERE campaign_id = $1 AND NOT done ORDER BY batch`, campaignID)
 	return bs, mapErr(err)
+}
+
+// BatchDone marks a batch done when none of its deliveries is queued or in flight.
+func (s *Store) BatchDone(ctx context.Context, campaignID int64, batch int) error {
+	_, err := s.DB.ExecContext(ctx, `
+UPDATE campaign_batches SET done = true
+WHERE campaign_id = $1 AND batch = $2 AND NOT done
+  AND NOT EXISTS (SELECT 1 FROM deliveries WHERE campaign_id = $1 AND batch = $2 AND status IN ('queued', 'sending'))`, campaignID, batch)
+	return mapErr(err)
 }
 
 // BatchPending lists the subscribers of a batch still to send: queued ones, and
@@ -256,7 +272,12 @@ type Recipient struct {
 }
 
 const claimDeliverySQL = `
-WITH target AS (
+WITH finished AS (
+    -- The outcome of the previous message of this sender, if any, committed with
+    -- this claim: one round trip and one commit per message.
+    UPDATE deliveries SET status = $5, error = $6, updated_at = $3
+    WHERE campaign_id = $1 AND subscriber_id = $7 AND status = 'sending' AND $7 > 0
+), target AS (
     SELECT sn.id AS subscription_id, l.slug, l.name AS list_name
     FROM subscriptions sn
     JOIN campaign_lists cl ON cl.list_id = sn.list_id AND cl.campaign_id = $1
@@ -281,13 +302,17 @@ FROM claimed c LEFT JOIN target t ON true`
 // (or "skipped" when the subscriber left or was suppressed since selection).
 // ok is false when there is nothing to send: skipped, already handled elsewhere,
 // or the campaign is no longer sending.
-func (s *Store) ClaimDelivery(ctx context.Context, campaignID, subscriberID int64, staleBefore time.Time) (r Recipient, ok bool, err error) {
+//
+// prev, when its SubscriberID is not 0, is the outcome of the sender's previous
+// message, recorded in the same statement.
+func (s *Store) ClaimDelivery(ctx context.Context, campaignID, subscriberID int64, staleBefore time.Time, prev Outcome) (r Recipient, ok bool, err error) {
 	st, err := s.stmt(ctx, claimDeliverySQL)
 	if err != nil {
 		return r, false, err
 	}
 	var status string
-	err = st.QueryRowxContext(ctx, campaignID, subscriberID, s.Now(), staleBefore).
+	err = st.QueryRowxContext(ctx, campaignID, subscriberID, s.Now(), staleBefore,
+		prev.Status, truncate(prev.Error, 500), prev.SubscriberID).
 		Scan(&status, &r.Email, &r.Name, &r.SubscriptionID, &r.ListSlug, &r.ListName)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, false, nil
@@ -297,6 +322,14 @@ func (s *Store) ClaimDelivery(ctx context.Context, campaignID, subscriberID int6
 	}
 	r.SubscriberID = subscriberID
 	return r, status == "sending", nil
+}
+
+// Outcome is the result of one SMTP transaction: sent, failed, or queued again
+// after a temporary failure.
+type Outcome struct {
+	SubscriberID int64
+	Status       string
+	Error        string
 }
 
 const finishDeliverySQL = `UPDATE deliveries SET status = $3, error = $4, updated_at = $5
@@ -319,7 +352,7 @@ func (s *Store) FinishCampaignIfDone(ctx context.Context, id int64) (bool, error
 	res, err := s.DB.ExecContext(ctx, `
 UPDATE campaigns SET status = 'sent', finished_at = $2, updated_at = $2
 WHERE id = $1 AND status = 'sending' AND audience_done
-  AND NOT EXISTS (SELECT 1 FROM deliveries WHERE campaign_id = $1 AND status IN ('queued', 'sending'))`, id, s.Now())
+  AND NOT EXISTS (SELECT 1 FROM campaign_batches WHERE campaign_id = $1 AND NOT done)`, id, s.Now())
 	if err != nil {
 		return false, mapErr(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	neturl "net/url"
 	"sync"
 	"time"
 
@@ -55,7 +56,7 @@ func (s *Store) stmt(ctx context.Context, query string) (*sqlx.Stmt, error) {
 
 // Open connects to PostgreSQL and checks the connection.
 func Open(ctx context.Context, url string, maxConns int) (*Store, error) {
-	db, err := sqlx.Open("postgres", url)
+	db, err := sqlx.Open("postgres", withGenericPlans(url))
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -80,6 +81,23 @@ func (s *Store) Prepare(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// withGenericPlans asks PostgreSQL to plan each prepared statement once: the hot
+// statements are CTEs whose planning costs more than their execution, and
+// PostgreSQL would otherwise keep re-planning them per call. Unprepared
+// statements are unaffected.
+func withGenericPlans(dsn string) string {
+	u, err := neturl.Parse(dsn)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return dsn
+	}
+	q := u.Query()
+	if q.Get("plan_cache_mode") == "" {
+		q.Set("plan_cache_mode", "force_generic_plan")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }
 
 // Close closes the pool.

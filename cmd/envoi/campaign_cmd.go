@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/envoi/envoi/internal/apperr"
+	"github.com/envoi/envoi/internal/config"
+	"github.com/envoi/envoi/internal/store"
+)
+
+// campaignCmd: envoi campaign send ID [--at RFC3339] [--no-wait]
+func campaignCmd(ctx context.Context, cfg config.Config, args []string, stdout, stderr io.Writer) int {
+	if len(args) < 2 || args[0] != "send" {
+		fmt.Fprintln(stderr, "usage: envoi campaign send ID [--at 2026-12-01T09:00:00Z] [--no-wait]")
+		return 2
+	}
+	id, err := strconv.ParseInt(args[1], 10, 64)
+	if err != nil || id <= 0 {
+		fmt.Fprintf(stderr, "envoi: %q is not a campaign id\n", args[1])
+		return 2
+	}
+	fs := flag.NewFlagSet("campaign send", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	at := fs.String("at", "", "send at this time (RFC 3339) instead of now")
+	noWait := fs.Bool("no-wait", false, "return once queued instead of showing progress")
+	if err := fs.Parse(args[2:]); err != nil {
+		return 2
+	}
+	var when *time.Time
+	if *at != "" {
+		t, err := time.Parse(time.RFC3339, *at)
+		if err != nil {
+			fmt.Fprintln(stderr, "envoi: --at must be RFC 3339, like 2026-12-01T09:00:00Z")
+			return 2
+		}
+		when = &t
+	}
+	a := &App{Config: cfg, Log: newLogger(cfg)}
+	defer a.Close()
+	if err := a.Open(ctx, OpenOptions{}); err != nil {
+		fmt.Fprintln(stderr, "envoi:", err)
+		return 1
+	}
+	c, err := a.Campaigns.Send(ctx, id, when)
+	if err != nil {
+		if e, ok := apperr.As(err); ok {
+			fmt.Fprintln(stderr, "envoi:", e.Message)
+		} else {
+			fmt.Fprintln(stderr, "envoi:", err)
+		}
+		return 1
+	}
+	if c.Status == store.CampaignScheduled {
+		fmt.Fprintf(stdout, "campaign %d scheduled for %s\n", id, c.SendAt.Format(time.RFC3339))
+		return 0
+	}
+	fmt.Fprintf(stderr, "campaign %d sending (a running `envoi worker` or `envoi serve` does the work)\n", id)
+	if *noWait {
+		return 0
+	}
+	return watchCampaign(ctx, a.Store, id, stdout, stderr)
+}
+
+// watchCampaign draws a progress bar with rate and ETA until the campaign ends.
+func watchCampaign(ctx context.Context, st *store.Store, id int64, stdout, stderr io.Writer) int {
+	start := time.Now()
+	var firstDone int64 = -1
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		c, err := st.CampaignByID(ctx, id)
+		if err != nil {
+			fmt.Fprintln(stderr, "\nenvoi:", err)
+			return 1
+		}
+		n := c.Counts
+		done := n.Sent + n.Failed + n.Skipped
+		if firstDone < 0 {
+			firstDone = done
+		}
+		elapsed := time.Since(start)
+		rate := float64(done-firstDone) / elapsed.Seconds()
+		eta := "?"
+		if rate > 0 && n.Total > done {
+			eta = (time.Duration(float64(n.Total-done)/rate) * time.Second).Round(time.Second).String()
+		}
+		pct := 0.0
+		if n.Total > 0 {
+			pct = float64(done) / float64(n.Total)
+		}
+		const width = 30
+		bar := strings.Repeat("#", int(pct*width)) + strings.Repeat(".", width-int(pct*width))
+		fmt.Fprintf(stderr, "\r[%s] %3.0f%% %d/%d sent %d failed %d skipped %d  %.0f msg/s  ETA %s   ",
+			bar, pct*100, done, n.Total, n.Sent, n.Failed, n.Skipped, rate, eta)
+		switch c.Status {
+		case store.CampaignSent, store.CampaignCancelled, store.CampaignPaused:
+			fmt.Fprintln(stderr)
+			fmt.Fprintf(stdout, "campaign %d %s: %d sent, %d failed, %d skipped of %d in %s\n",
+				id, c.Status, n.Sent, n.Failed, n.Skipped, n.Total, elapsed.Round(100*time.Millisecond))
+			return 0
+		}
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(stderr, "\nstopped watching; the campaign goes on")
+			return 0
+		case <-tick.C:
+		}
+	}
+}
