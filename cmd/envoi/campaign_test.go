@@ -258,14 +258,16 @@ func TestCampaignPauseResumeCancel(t *testing.T) {
 	key := ta.apiKey()
 	ta.seed("newsletter", "p", 400, "confirmed")
 	ta.SMTP.SetFault(mailcatcher.Fault{Data: func(string, []string, []byte) error {
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(40 * time.Millisecond)
 		return nil
 	}})
 	id := ta.createCampaign(key, `{"name":"n","subject":"s","lists":["newsletter"],"body":"b"}`)
 	ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", id), key, "")
 	ta.SMTP.Wait(20*time.Second, func(m []mailcatcher.Message) bool { return len(m) >= 50 })
 	if st, m := ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/pause", id), key, ""); st != 200 || m["status"] != "paused" {
-		t.Fatalf("pause: %d %v", st, m)
+		var errs []string
+		ta.Store.DB.Select(&errs, `SELECT DISTINCT error FROM deliveries`)
+		t.Fatalf("pause: %d %v (%d messages; errors %q)", st, m, len(ta.SMTP.Messages()), errs)
 	}
 	time.Sleep(time.Second)
 	atPause := len(ta.SMTP.Messages())
