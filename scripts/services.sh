@@ -110,9 +110,10 @@ else
   REDIS_URL="redis://127.0.0.1:$REDIS_PORT_PRIVATE/0"
 fi
 
-# --- Browser for tests ----------------------------------------------------------
-if [ "${1:-}" = "test" ] && ! command -v chromium >/dev/null; then
-  apt_install chromium
+# --- Browser and an independent DKIM verifier for tests ---------------------------
+if [ "${1:-}" = "test" ]; then
+  command -v chromium >/dev/null || apt_install chromium
+  /usr/bin/python3 -c 'import dkim' 2>/dev/null || apt_install python3-dkim
 fi
 
 echo "export ENVOI_ADMIN_DATABASE_URL='$PG_URL'"

@@ -108,6 +108,12 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 		return err
 	}
 	a.SMTP = send.NewPool(c.SMTP, c.SMTPPoolSize)
+	a.SMTP.HeloName = host
+	if c.DKIMDomain != "" {
+		if a.SMTP.Signer, err = send.NewSigner(c.DKIMDomain, c.DKIMSelector, c.DKIMKeyFile); err != nil {
+			return fmt.Errorf("ENVOI_DKIM_KEY_FILE: %w", err)
+		}
+	}
 	a.Campaigns = &campaign.Service{Store: st, Queue: a.Queue, SMTP: a.SMTP, Mail: a.Mail, Templates: templates.FS,
 		Limiter:     &send.RateLimiter{Redis: a.Redis, Key: c.Queue + ":send-rate", Rate: c.SendRate},
 		DefaultFrom: c.From, Org: c.Organization, PostalAddress: c.PostalAddress,

@@ -42,6 +42,9 @@ type Config struct {
 	Organization      string
 	PrivacyContact    string
 	PostalAddress     string
+	DKIMDomain        string
+	DKIMSelector      string
+	DKIMKeyFile       string
 	ConfirmTTL        time.Duration
 	WorkerConcurrency int
 	SendRate          int
@@ -74,6 +77,9 @@ var Options = []Option{
 	{"ENVOI_ORGANIZATION", "", false, "Who sends (the data controller) as shown in the privacy notice; defaults to the name in ENVOI_FROM."},
 	{"ENVOI_PRIVACY_CONTACT", "", false, "How to reach the controller about personal data (address or URL); defaults to the address in ENVOI_FROM."},
 	{"ENVOI_POSTAL_ADDRESS", "", false, "Sender's postal address, printed in the footer of list mail."},
+	{"ENVOI_DKIM_DOMAIN", "", false, "Domain (d=) for DKIM signatures; with ENVOI_DKIM_SELECTOR and ENVOI_DKIM_KEY_FILE every mail is signed, List-Unsubscribe headers included."},
+	{"ENVOI_DKIM_SELECTOR", "", false, "DKIM selector (s=): the public key is published at SELECTOR._domainkey.DOMAIN."},
+	{"ENVOI_DKIM_KEY_FILE", "", false, "PEM file with the DKIM private key (RSA 2048+ or Ed25519, PKCS#1 or PKCS#8)."},
 	{"ENVOI_CONFIRM_TTL", "168h", false, "How long a confirmation link stays valid (Go duration)."},
 	{"ENVOI_WORKER_CONCURRENCY", "10", false, "Jobs a worker process runs at once (each campaign batch is one job, sending one message at a time)."},
 	{"ENVOI_SEND_RATE", "0", false, "Most campaign messages per second, shared by every worker through Redis; 0 for no limit."},
@@ -185,6 +191,11 @@ func Load(getenv func(string) string) (Config, error) {
 		c.PrivacyContact = c.FromAddress
 	}
 	c.PostalAddress = get("ENVOI_POSTAL_ADDRESS")
+	c.DKIMDomain, c.DKIMSelector, c.DKIMKeyFile = get("ENVOI_DKIM_DOMAIN"), get("ENVOI_DKIM_SELECTOR"), get("ENVOI_DKIM_KEY_FILE")
+	if n := len(strings.Join([]string{c.DKIMDomain, c.DKIMSelector, c.DKIMKeyFile}, "")); n > 0 &&
+		(c.DKIMDomain == "" || c.DKIMSelector == "" || c.DKIMKeyFile == "") {
+		bad("ENVOI_DKIM_DOMAIN", "DKIM needs all three of ENVOI_DKIM_DOMAIN, ENVOI_DKIM_SELECTOR and ENVOI_DKIM_KEY_FILE")
+	}
 
 	if d, err := time.ParseDuration(get("ENVOI_CONFIRM_TTL")); err != nil || d < time.Hour || d > 90*24*time.Hour {
 		bad("ENVOI_CONFIRM_TTL", "must be a duration from 1h to 2160h, like 168h")
