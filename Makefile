@@ -31,9 +31,12 @@ fuzz:
 migrate: build
 	@eval "$$(scripts/services.sh)"; $(BIN) migrate
 
-# Signup benchmark against ../shared/bench (formload + smtpsink); see bench/README.md.
+# Benchmarks against ../shared/bench (formload, smtpblast, smtpsink); see bench/README.md.
+# BENCH_SUBSCRIBERS sets the campaign's audience (default 100000). The last line is
+# "campaign: N msgs/s, X cpu-s/1k, M MB peak RSS".
 bench: build
 	@bench/signup.sh
+	@bench/campaign.sh
 
 # Stop the private PostgreSQL/Redis and the mail catcher that run/test started.
 stop:

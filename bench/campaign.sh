@@ -3,18 +3,8 @@
 # receive one campaign through `envoi serve` into ../shared/bench/smtpsink. The raw
 # SMTP ceiling (smtpblast, 10 connections) is measured in the same run. Ends with:
 #   campaign: N msgs/s, X cpu-s/1k, M MB peak RSS
-set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$(pwd)
+source "$(dirname "$0")/common.sh"
 N=${BENCH_SUBSCRIBERS:-100000}
-SHARED=${ENVOI_SHARED_BENCH:-$ROOT/../shared/bench}
-OUT="$ROOT/bench/results"; mkdir -p "$OUT"
-GOBIN_DIR=$(go env GOPATH)/bin
-if [ ! -x "$GOBIN_DIR/smtpblast" ] || [ ! -x "$GOBIN_DIR/smtpsink" ]; then
-  (cd "$SHARED" && GOFLAGS=-mod=mod go install ./cmd/...)
-fi
-go build -o bin/envoi ./cmd/envoi
-eval "$(scripts/services.sh)"
 
 "$GOBIN_DIR/smtpsink" -addr 127.0.0.1:2725 -http 127.0.0.1:2726 -quiet > "$OUT/campaign-sink.log" 2>&1 &
 SINK=$!
@@ -38,7 +28,7 @@ export ENVOI_SMTP_URL="smtp://127.0.0.1:2725?tls=none"
 export ENVOI_LISTEN_ADDR=127.0.0.1:8091 ENVOI_BASE_URL=https://news.example.com
 export ENVOI_SECRET_KEY="bench-secret-key-0123456789abcdef0123456789"
 export ENVOI_LOG_LEVEL=warn ENVOI_POSTAL_ADDRESS="1 Rue de la Paix, 75002 Paris"
-export ENVOI_WORKER_CONCURRENCY=${ENVOI_WORKER_CONCURRENCY:-10} ENVOI_SMTP_POOL_SIZE=${ENVOI_SMTP_POOL_SIZE:-10}
+export ENVOI_WORKER_CONCURRENCY=${ENVOI_WORKER_CONCURRENCY:-20} ENVOI_SMTP_POOL_SIZE=${ENVOI_SMTP_POOL_SIZE:-20}
 bin/envoi migrate >/dev/null
 bin/envoi list create --slug bench --name "Bench Weekly" >/dev/null
 echo "seeding $N confirmed subscribers..."
@@ -60,8 +50,6 @@ for _ in $(seq 1 100); do curl -sf http://127.0.0.1:8091/healthz >/dev/null && b
 KEY=$(bin/envoi apikey create --name bench | tail -n 1)
 ID=$(curl -sf -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d "$BODY" http://127.0.0.1:8091/api/v1/campaigns | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 
-TICK=$(getconf CLK_TCK)
-cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }
 c0=$(cpu "$ENVOI")
 bin/envoi campaign send "$ID" 2>"$OUT/campaign-progress.txt" | tee "$OUT/campaign-result.txt"
 c1=$(cpu "$ENVOI")

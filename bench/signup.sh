@@ -3,19 +3,9 @@
 # unique address per request (50 clients, 20 s by default), every confirmation
 # mail delivered to ../shared/bench/smtpsink. Prints req/s, latency and whether
 # every 200 got exactly one mail. Usage: bench/signup.sh [CLIENTS] [DURATION]
-set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$(pwd)
+source "$(dirname "$0")/common.sh"
 CLIENTS=${1:-50}
 DURATION=${2:-20s}
-SHARED=${ENVOI_SHARED_BENCH:-$ROOT/../shared/bench}
-OUT="$ROOT/bench/results"; mkdir -p "$OUT"
-GOBIN_DIR=$(go env GOPATH)/bin
-if [ ! -x "$GOBIN_DIR/formload" ] || [ ! -x "$GOBIN_DIR/smtpsink" ]; then
-  (cd "$SHARED" && GOFLAGS=-mod=mod go install ./cmd/...)
-fi
-go build -o bin/envoi ./cmd/envoi
-eval "$(scripts/services.sh)"
 
 DB=envoi_bench_signup
 psql "$ENVOI_ADMIN_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
@@ -39,8 +29,6 @@ cleanup() { kill "$ENVOI" "$SINK" 2>/dev/null || true; wait 2>/dev/null || true;
 trap cleanup EXIT
 for _ in $(seq 1 100); do curl -sf http://127.0.0.1:8090/healthz >/dev/null && break; sleep 0.1; done
 
-cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }
-TICK=$(getconf CLK_TCK)
 c0=$(cpu "$ENVOI")
 "$GOBIN_DIR/formload" -url http://127.0.0.1:8090/subscribe/bench -body 'email=user{n}@example.com&consent=on' -c "$CLIENTS" -d "$DURATION" | tee "$OUT/signup-formload.txt"
 c1=$(cpu "$ENVOI")
