@@ -117,7 +117,8 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 	a.Campaigns = &campaign.Service{Store: st, Queue: a.Queue, SMTP: a.SMTP, Mail: a.Mail, Templates: templates.FS,
 		Limiter:     &send.RateLimiter{Redis: a.Redis, Key: c.Queue + ":send-rate", Rate: c.SendRate},
 		DefaultFrom: c.From, Org: c.Organization, PostalAddress: c.PostalAddress,
-		UnsubscribeURL: a.Subscribe.UnsubscribeURL, Log: a.Log}
+		UnsubscribeURL: a.Subscribe.UnsubscribeURL, TestUnsubscribeURL: c.BaseURL + "/unsubscribe/test",
+		TestAddresses: c.TestAddresses, Log: a.Log}
 	return nil
 }
 

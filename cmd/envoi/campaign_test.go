@@ -381,3 +381,45 @@ func TestCampaignWorkerKilled(t *testing.T) {
 		t.Errorf("%d duplicates, more than the %d messages that could be in flight", dups, concurrency)
 	}
 }
+
+// TestCampaignTestSend: test sends reach confirmed subscribers of the lists and
+// ENVOI_TEST_ADDRESSES only, with [Test] in the subject, and touch no ledger.
+func TestCampaignTestSend(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{env: map[string]string{"ENVOI_TEST_ADDRESSES": "team@example.com"}})
+	key := ta.apiKey()
+	ta.seed("newsletter", "t", 1, "confirmed")
+	ta.seed("newsletter", "u", 1, "unconfirmed")
+	id := ta.createCampaign(key, `{"name":"n","subject":"Hello {{.Subscriber.Name}}","lists":["newsletter"],"body":"b"}`)
+	path := fmt.Sprintf("/api/v1/campaigns/%d/test", id)
+	for body, field := range map[string]string{
+		`{"emails":["stranger@example.com"]}`: "emails",
+		`{"emails":["u-1@example.com"]}`:      "emails",
+		`{"emails":["nope"]}`:                 "emails",
+		`{"emails":[]}`:                       "emails",
+	} {
+		if st, m := ta.api("POST", path, key, body); st != 422 || m["field"] != field {
+			t.Errorf("%s: %d %v", body, st, m)
+		}
+	}
+	if st, m := ta.api("POST", path, key, `{"emails":["t-1@example.com","Team@Example.com"]}`); st != 200 {
+		t.Fatalf("test send: %d %v", st, m)
+	}
+	sub, team := ta.SMTP.To("t-1@example.com"), ta.SMTP.To("Team@example.com")
+	if len(sub) != 1 || len(team) != 1 || len(ta.SMTP.Messages()) != 2 {
+		t.Fatalf("messages: %d to subscriber, %d to team, %d in all", len(sub), len(team), len(ta.SMTP.Messages()))
+	}
+	if got := sub[0].Subject(); got != "[Test] Hello Reader 1" {
+		t.Errorf("subject = %q", got)
+	}
+	if !strings.Contains(team[0].Header("List-Unsubscribe"), "/unsubscribe/test") {
+		t.Errorf("team copy List-Unsubscribe = %q", team[0].Header("List-Unsubscribe"))
+	}
+	link(t, sub[0], "unsubscribe") // a real signed link
+	if c := ta.campaign(id); c.Status != "draft" || c.Counts.Total != 0 {
+		t.Errorf("a test send changed the campaign: %s %+v", c.Status, c.Counts)
+	}
+	if res := ta.get("/unsubscribe/test"); res.Status != 200 || !strings.Contains(res.Body, "test message") {
+		t.Errorf("test unsubscribe page: %d", res.Status)
+	}
+}

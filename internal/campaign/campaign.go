@@ -13,11 +13,14 @@ import (
 	"io/fs"
 	"log/slog"
 	netmail "net/mail"
+	"slices"
 	"strings"
 	"sync"
+	texttemplate "text/template"
 	"time"
 	"unicode/utf8"
 
+	"github.com/envoi/envoi/internal/address"
 	"github.com/envoi/envoi/internal/apperr"
 	"github.com/envoi/envoi/internal/mail"
 	"github.com/envoi/envoi/internal/queue"
@@ -49,7 +52,13 @@ type Service struct {
 	Org            string
 	PostalAddress  string
 	UnsubscribeURL func(subscriptionID int64) string
-	Log            *slog.Logger
+	// TestUnsubscribeURL stands in for the unsubscribe link in a test message to
+	// an address that is not a confirmed subscriber of the campaign's lists.
+	TestUnsubscribeURL string
+	// TestAddresses may receive test sends without being subscribers
+	// (ENVOI_TEST_ADDRESSES, normalized): the marketing team's own inboxes.
+	TestAddresses []string
+	Log           *slog.Logger
 
 	mu       sync.Mutex
 	compiled map[int64]*Compiled
@@ -296,9 +305,65 @@ func (s *Service) SendBatch(ctx context.Context, id int64, gen, batch int) error
 	return err
 }
 
+// MaxTestRecipients bounds a test send.
+const MaxTestRecipients = 10
+
+// SendTest sends the campaign now, synchronously, to a few addresses, with
+// "[Test] " before the subject. So that a test cannot become a way to mail
+// people who did not opt in, each address must be a confirmed subscriber of a
+// target list (it gets its real name and unsubscribe link) or one of
+// TestAddresses (it gets a placeholder link to a page that says it was a test).
+// Nothing is written to the delivery ledger. Codes: invalid, not_found.
+func (s *Service) SendTest(ctx context.Context, id int64, emails []string) error {
+	if len(emails) == 0 || len(emails) > MaxTestRecipients {
+		return apperr.FieldError("emails", fmt.Sprintf("Give 1 to %d addresses.", MaxTestRecipients))
+	}
+	var norm []string
+	for _, e := range emails {
+		n, err := address.Normalize(e)
+		if err != nil {
+			return apperr.FieldError("emails", fmt.Sprintf("%q: %s", e, err.Error()))
+		}
+		norm = append(norm, n)
+	}
+	c, err := s.Store.CampaignByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	cc, err := Compile(c, s.Templates, s.layoutFields())
+	if err != nil {
+		return err
+	}
+	cc.Campaign.Subject = "[Test] " + cc.Campaign.Subject
+	if cc.subject, err = texttemplate.New("subject").Option("missingkey=error").Parse(cc.Campaign.Subject); err != nil {
+		return err
+	}
+	for _, e := range norm {
+		r, ok, err := s.Store.CampaignRecipientByEmail(ctx, id, e)
+		if err != nil {
+			return err
+		}
+		unsub := s.TestUnsubscribeURL
+		if ok {
+			unsub = s.UnsubscribeURL(r.SubscriptionID)
+		} else if slices.ContainsFunc(s.TestAddresses, func(a string) bool { return strings.EqualFold(a, e) }) {
+			r = store.Recipient{Email: e, ListSlug: "test", ListName: strings.Join(c.Lists, ", ")}
+		} else {
+			return apperr.FieldError("emails", e+" is neither a confirmed subscriber of this campaign's lists nor in ENVOI_TEST_ADDRESSES.")
+		}
+		if status, errText := s.deliverWith(ctx, cc, r, unsub); status != "sent" {
+			return apperr.New(apperr.Unavailable, "The test message to "+e+" was not accepted by the mail server: "+errText)
+		}
+	}
+	return nil
+}
+
 // deliver renders and sends one message and says how to record it.
 func (s *Service) deliver(ctx context.Context, cc *Compiled, r store.Recipient) (status, errText string) {
-	unsub := s.UnsubscribeURL(r.SubscriptionID)
+	return s.deliverWith(ctx, cc, r, s.UnsubscribeURL(r.SubscriptionID))
+}
+
+func (s *Service) deliverWith(ctx context.Context, cc *Compiled, r store.Recipient, unsub string) (status, errText string) {
 	subject, html, text, err := cc.Render(Fields{
 		Subscriber:     SubscriberFields{Name: r.Name, Email: r.Email},
 		List:           ListFields{Name: r.ListName},

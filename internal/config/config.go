@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/envoi/envoi/internal/address"
 )
 
 // SMTP is where mail goes.
@@ -45,6 +47,7 @@ type Config struct {
 	DKIMDomain        string
 	DKIMSelector      string
 	DKIMKeyFile       string
+	TestAddresses     []string
 	ConfirmTTL        time.Duration
 	WorkerConcurrency int
 	SendRate          int
@@ -80,6 +83,7 @@ var Options = []Option{
 	{"ENVOI_DKIM_DOMAIN", "", false, "Domain (d=) for DKIM signatures; with ENVOI_DKIM_SELECTOR and ENVOI_DKIM_KEY_FILE every mail is signed, List-Unsubscribe headers included."},
 	{"ENVOI_DKIM_SELECTOR", "", false, "DKIM selector (s=): the public key is published at SELECTOR._domainkey.DOMAIN."},
 	{"ENVOI_DKIM_KEY_FILE", "", false, "PEM file with the DKIM private key (RSA 2048+ or Ed25519, PKCS#1 or PKCS#8)."},
+	{"ENVOI_TEST_ADDRESSES", "", false, "Comma-separated addresses (the team's own) that may receive campaign test sends without being subscribers."},
 	{"ENVOI_CONFIRM_TTL", "168h", false, "How long a confirmation link stays valid (Go duration)."},
 	{"ENVOI_WORKER_CONCURRENCY", "10", false, "Jobs a worker process runs at once (each campaign batch is one job, sending one message at a time)."},
 	{"ENVOI_SEND_RATE", "0", false, "Most campaign messages per second, shared by every worker through Redis; 0 for no limit."},
@@ -191,6 +195,17 @@ func Load(getenv func(string) string) (Config, error) {
 		c.PrivacyContact = c.FromAddress
 	}
 	c.PostalAddress = get("ENVOI_POSTAL_ADDRESS")
+	for _, a := range strings.Split(get("ENVOI_TEST_ADDRESSES"), ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		n, err := address.Normalize(a)
+		if err != nil {
+			bad("ENVOI_TEST_ADDRESSES", "%q: %v", a, err)
+			continue
+		}
+		c.TestAddresses = append(c.TestAddresses, n)
+	}
 	c.DKIMDomain, c.DKIMSelector, c.DKIMKeyFile = get("ENVOI_DKIM_DOMAIN"), get("ENVOI_DKIM_SELECTOR"), get("ENVOI_DKIM_KEY_FILE")
 	if n := len(strings.Join([]string{c.DKIMDomain, c.DKIMSelector, c.DKIMKeyFile}, "")); n > 0 &&
 		(c.DKIMDomain == "" || c.DKIMSelector == "" || c.DKIMKeyFile == "") {

@@ -376,3 +376,20 @@ UPDATE campaigns SET status = 'sending', started_at = COALESCE(started_at, $1), 
 WHERE status = 'scheduled' AND send_at <= $1 RETURNING id`, s.Now())
 	return ids, mapErr(err)
 }
+
+// CampaignRecipientByEmail finds a confirmed subscription of this address on one
+// of the campaign's lists, for test sends; ok is false when there is none.
+func (s *Store) CampaignRecipientByEmail(ctx context.Context, campaignID int64, email string) (r Recipient, ok bool, err error) {
+	err = s.DB.QueryRowxContext(ctx, `
+SELECT s.id, s.email, s.name, sn.id, l.slug, l.name
+FROM subscribers s
+JOIN subscriptions sn ON sn.subscriber_id = s.id AND sn.status = 'confirmed'
+JOIN campaign_lists cl ON cl.list_id = sn.list_id AND cl.campaign_id = $1
+JOIN lists l ON l.id = sn.list_id
+WHERE s.email = $2 ORDER BY sn.list_id LIMIT 1`, campaignID, email).
+		Scan(&r.SubscriberID, &r.Email, &r.Name, &r.SubscriptionID, &r.ListSlug, &r.ListName)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, false, nil
+	}
+	return r, err == nil, mapErr(err)
+}

@@ -91,3 +91,30 @@ func (s *Server) apiCampaignAction(action func(context.Context, int64) (store.Ca
 		c.JSON(http.StatusOK, camp)
 	}
 }
+
+// apiTestCampaign: POST /api/v1/campaigns/:id/test {"emails":[…]} sends a test now.
+func (s *Server) apiTestCampaign(c *gin.Context) {
+	id, err := campaignID(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var in struct {
+		Emails []string `json:"emails"`
+	}
+	if err := bindJSON(c, &in); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.Campaigns.SendTest(c.Request.Context(), id, in.Emails); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "sent", "emails": len(in.Emails)})
+}
+
+// unsubscribeTest: the link in test messages sent to non-subscribers.
+func (s *Server) unsubscribeTest(c *gin.Context) {
+	s.render(c, http.StatusOK, "error", gin.H{"Title": "This was a test message",
+		"Message": "In the real campaign this link unsubscribes the reader with one click. Nothing was changed."})
+}

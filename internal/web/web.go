@@ -65,6 +65,8 @@ func (s *Server) Handler() (http.Handler, error) {
 	r.GET("/confirm/:token", s.confirmPage)
 	r.POST("/confirm/:token", s.confirmSubmit)
 	r.POST("/confirm/:token/resend", s.confirmResend)
+	r.GET("/unsubscribe/test", s.unsubscribeTest)
+	r.POST("/unsubscribe/test", s.unsubscribeTest)
 	r.GET("/unsubscribe/:token", s.unsubscribePage)
 	r.POST("/unsubscribe/:token", s.unsubscribeSubmit)
 
@@ -79,6 +81,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	api.POST("/campaigns/:id/pause", s.apiCampaignAction(s.Campaigns.Pause))
 	api.POST("/campaigns/:id/resume", s.apiCampaignAction(s.Campaigns.Resume))
 	api.POST("/campaigns/:id/cancel", s.apiCampaignAction(s.Campaigns.Cancel))
+	api.POST("/campaigns/:id/test", s.apiTestCampaign)
 
 	r.NoRoute(func(c *gin.Context) { s.fail(c, apperr.New(apperr.NotFound, "There is nothing at this address.")) })
 	r.NoMethod(func(c *gin.Context) {
