@@ -50,9 +50,11 @@ for _ in $(seq 1 100); do curl -sf http://127.0.0.1:8091/healthz >/dev/null && b
 KEY=$(bin/envoi apikey create --name bench | tail -n 1)
 ID=$(curl -sf -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d "$BODY" http://127.0.0.1:8091/api/v1/campaigns | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 
-c0=$(cpu "$ENVOI")
+pgcpu() { local t=0; for p in $(pgrep -x postgres); do t=$(( t + $(cpu "$p" 2>/dev/null || echo 0) )); done; echo $t; }
+c0=$(cpu "$ENVOI"); s0=$(cpu "$SINK"); p0=$(pgcpu)
 bin/envoi campaign send "$ID" 2>"$OUT/campaign-progress.txt" | tee "$OUT/campaign-result.txt"
-c1=$(cpu "$ENVOI")
+c1=$(cpu "$ENVOI"); s1=$(cpu "$SINK"); p1=$(pgcpu)
+echo "other CPU during the send: smtpsink $(( (s1 - s0) * 1000 / TICK )) ms, PostgreSQL (local, all backends) $(( (p1 - p0) * 1000 / TICK )) ms"
 stats=$(curl -s http://127.0.0.1:2726/stats)
 rss=$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$ENVOI/status")
 echo "sink: $stats"
