@@ -69,6 +69,15 @@ func (ta *testApp) waitCampaign(id int64, status string, timeout time.Duration) 
 	}
 }
 
+// duplicates counts the messages beyond the first for each recipient.
+func duplicates(got map[string]int) int {
+	d := 0
+	for _, n := range got {
+		d += n - 1
+	}
+	return d
+}
+
 // perRecipient counts messages by envelope recipient.
 func perRecipient(msgs []mailcatcher.Message) map[string]int {
 	n := map[string]int{}
@@ -369,10 +378,7 @@ func TestCampaignWorkerKilled(t *testing.T) {
 	worker()
 	ta.waitCampaign(id, "sent", 240*time.Second)
 	got := perRecipient(ta.SMTP.Messages())
-	dups := 0
-	for _, n := range got {
-		dups += n - 1
-	}
+	dups := duplicates(got)
 	t.Logf("killed at %d messages; after restart %d recipients, %d duplicate(s)", atKill, len(got), dups)
 	if len(got) != total {
 		t.Errorf("%d of %d subscribers got the campaign", len(got), total)

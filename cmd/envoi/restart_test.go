@@ -92,10 +92,7 @@ func TestCampaignRedisRestart(t *testing.T) {
 	rd.start()
 	c := ta.waitCampaign(id, "sent", 120*time.Second)
 	got := perRecipient(ta.SMTP.Messages())
-	dups := 0
-	for _, n := range got {
-		dups += n - 1
-	}
+	dups := duplicates(got)
 	t.Logf("Redis killed at %d messages; finished with %d recipients, %d duplicate(s), counts %+v", atKill, len(got), dups, c.Counts)
 	if len(got) != total || c.Counts.Sent != total {
 		t.Fatalf("%d of %d delivered (counts %+v)", len(got), total, c.Counts)
@@ -214,10 +211,7 @@ func TestCampaignPostgresRestart(t *testing.T) {
 	pg.start()
 	c := ta.waitCampaign(id, "sent", 180*time.Second)
 	got := perRecipient(ta.SMTP.Messages())
-	dups := 0
-	for _, n := range got {
-		dups += n - 1
-	}
+	dups := duplicates(got)
 	t.Logf("PostgreSQL crashed at %d messages; finished with %d recipients, %d duplicate(s), counts %+v", atCrash, len(got), dups, c.Counts)
 	if len(got) != total || c.Counts.Sent != total {
 		t.Fatalf("%d of %d delivered (counts %+v)", len(got), total, c.Counts)
