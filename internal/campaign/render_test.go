@@ -1,0 +1,102 @@
+package campaign
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/envoi/envoi/internal/apperr"
+	"github.com/envoi/envoi/internal/store"
+	"github.com/envoi/envoi/templates"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from %s (go test -update rewrites it):\n%s", name, path, got)
+	}
+}
+
+var layout = LayoutFields{Org: "Example News Ltd", PostalAddress: "1 Rue de la Paix, 75002 Paris"}
+
+var reader = Fields{
+	Subscriber:     SubscriberFields{Name: "Ann <Lee>", Email: "ann@example.com"},
+	List:           ListFields{Name: "The Weekly Letter"},
+	UnsubscribeURL: "https://news.example.com/unsubscribe/TOKEN",
+	PreferencesURL: "https://news.example.com/unsubscribe/TOKEN",
+}
+
+func TestRenderGolden(t *testing.T) {
+	tests := []struct {
+		name string
+		c    store.Campaign
+	}{
+		{"markdown", store.Campaign{Name: "Nov", Subject: "News for {{.Subscriber.Name}}", From: "News <news@example.com>", Format: "markdown",
+			Body: "# Hello {{.Subscriber.Name}}\n\nRead **this** [article](https://example.com/a?x=1&y=2).\n\n- one\n- two\n\n<script>alert(1)</script>\n\n[Leave]({{.UnsubscribeURL}})"}},
+		{"html", store.Campaign{Name: "Nov", Subject: "Hi", From: "News <news@example.com>", Format: "html",
+			Body: `<h1 style="color:#333">Hi {{.Subscriber.Name}}</h1><p onclick="x()">Text with <a href="javascript:alert(1)">bad</a> and <a href="https://example.com">good</a> links.</p><img src="https://example.com/i.png" alt="pic">`}},
+		{"textbody", store.Campaign{Name: "Nov", Subject: "Hi", From: "News <news@example.com>", Format: "markdown",
+			Body: "Hello", TextBody: "Plain hello {{.Subscriber.Name}} from {{.List.Name}}."}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cc, err := Compile(tt.c, templates.FS, layout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			subject, html, text, err := cc.Render(reader, layout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tt.name, "Subject: "+subject+"\n\n--- HTML\n"+html+"\n--- TEXT\n"+text)
+			if strings.Contains(html, "<script") || strings.Contains(html, "javascript:") || strings.Contains(html, "onclick") {
+				t.Error("unsafe HTML survived sanitizing")
+			}
+			if !strings.Contains(html, reader.UnsubscribeURL) || !strings.Contains(text, reader.UnsubscribeURL) {
+				t.Error("unsubscribe link missing from a part")
+			}
+		})
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	base := store.Campaign{Name: "n", Subject: "s", From: "News <news@example.com>", Format: "markdown", Body: "b"}
+	tests := []struct {
+		name  string
+		edit  func(*store.Campaign)
+		field string
+	}{
+		{"ErrUnknownField", func(c *store.Campaign) { c.Body = "{{.Subscriber.Phone}}" }, "body"},
+		{"ErrSyntax", func(c *store.Campaign) { c.Body = "{{if}}" }, "body"},
+		{"ErrSubject", func(c *store.Campaign) { c.Subject = "{{.Nope}}" }, "subject"},
+		{"ErrTextBody", func(c *store.Campaign) { c.TextBody = "{{.Nope}}" }, "text_body"},
+		{"ErrFrom", func(c *store.Campaign) { c.From = "nobody" }, "from"},
+		{"ErrTemplate", func(c *store.Campaign) { c.Template = "../secret" }, "template"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base
+			tt.edit(&c)
+			_, err := Compile(c, templates.FS, layout)
+			e, ok := apperr.As(err)
+			if !ok || e.Code != apperr.Invalid || e.Field != tt.field {
+				t.Fatalf("err = %v, want invalid on %s", err, tt.field)
+			}
+		})
+	}
+}
