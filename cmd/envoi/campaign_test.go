@@ -429,3 +429,44 @@ func TestCampaignTestSend(t *testing.T) {
 		t.Errorf("test unsubscribe page: %d", res.Status)
 	}
 }
+
+// TestCampaignCustomLayout: a marketer's layout gets its CSS inlined and, when it
+// has no unsubscribe link, Envoi's footer with one.
+func TestCampaignCustomLayout(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	key := ta.apiKey()
+	ta.seed("newsletter", "l", 1, "confirmed")
+	for body, field := range map[string]string{
+		`{"name":"fancy","html":"<html><body>no content</body></html>"}`:             "html",
+		`{"name":"Fancy!","html":"<html><body>{{.Content}}</body></html>"}`:          "name",
+		`{"name":"default","html":"<html><body>{{.Content}}</body></html>"}`:         "name",
+		`{"name":"fancy","html":"<html><body>{{.Content}} {{.Nope}}</body></html>"}`: "html",
+	} {
+		if st, m := ta.api("POST", "/api/v1/layouts", key, body); st != 422 || m["field"] != field {
+			t.Errorf("%s: %d %v", body, st, m)
+		}
+	}
+	layout := `<html><head><style>p.brand { color: #c00; }</style></head><body><p class=\"brand\">Fancy Co</p>{{.Content}}</body></html>`
+	if st, m := ta.api("POST", "/api/v1/layouts", key, `{"name":"fancy","html":"`+layout+`"}`); st != 201 {
+		t.Fatalf("save layout: %d %v", st, m)
+	}
+	if st, m := ta.api("GET", "/api/v1/layouts", key, ""); st != 200 || len(m["items"].([]any)) != 1 {
+		t.Errorf("layouts: %d %v", st, m)
+	}
+	id := ta.createCampaign(key, `{"name":"n","subject":"s","lists":["newsletter"],"body":"Hello","template":"fancy"}`)
+	ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", id), key, "")
+	ta.waitCampaign(id, "sent", 20*time.Second)
+	msg := ta.SMTP.To("l-1@example.com")[0]
+	html := msg.Part("text/html")
+	if !strings.Contains(html, "color:#c00") && !strings.Contains(html, "color: #c00") {
+		t.Errorf("CSS not inlined:\n%s", html)
+	}
+	unsub := link(t, msg, "unsubscribe")
+	if !strings.Contains(html, unsub) || !strings.Contains(html, "1 Rue de la Paix") {
+		t.Errorf("footer with unsubscribe link and postal address not added:\n%s", html)
+	}
+	if st, _ := ta.api("POST", "/api/v1/campaigns", key, `{"name":"n","subject":"s","lists":["newsletter"],"body":"b","template":"nope"}`); st != 422 {
+		t.Errorf("unknown layout: %d", st)
+	}
+}

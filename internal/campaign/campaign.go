@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"log/slog"
 	netmail "net/mail"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -122,7 +123,11 @@ func (s *Service) Create(ctx context.Context, d Draft) (store.Campaign, error) {
 	}
 	c := store.Campaign{Name: d.Name, Subject: d.Subject, From: d.From, ReplyTo: d.ReplyTo, Format: d.Format,
 		Body: d.Body, TextBody: d.TextBody, Template: d.Template}
-	if _, err := Compile(c, s.Templates, s.layoutFields()); err != nil {
+	src, err := s.layoutSource(ctx, c.Template)
+	if err != nil {
+		return store.Campaign{}, err
+	}
+	if _, err := Compile(c, src, s.layoutFields()); err != nil {
 		return store.Campaign{}, err
 	}
 	return s.Store.CreateCampaign(ctx, c, ids)
@@ -211,13 +216,47 @@ func (s *Service) layoutFields() LayoutFields {
 	return LayoutFields{Org: s.Org, PostalAddress: s.PostalAddress}
 }
 
-func (s *Service) compile(c store.Campaign) (*Compiled, error) {
+// layoutSource returns a layout's html/template source: "default" ships in
+// the binary, others are the marketers' own. Codes: invalid (Field template).
+func (s *Service) layoutSource(ctx context.Context, name string) (string, error) {
+	if name == "" || name == "default" {
+		b, err := fs.ReadFile(s.Templates, "mail/campaign_default.html.tmpl")
+		return string(b), err
+	}
+	l, err := s.Store.LayoutByName(ctx, name)
+	if apperr.ErrorCode(err) == apperr.NotFound {
+		return "", apperr.FieldError("template", fmt.Sprintf("There is no layout template %q.", name))
+	}
+	return l.HTML, err
+}
+
+// SaveLayout validates and stores a marketer's layout. Codes: invalid.
+func (s *Service) SaveLayout(ctx context.Context, name, html string) (store.Layout, error) {
+	if !slugRE.MatchString(name) || name == "default" {
+		return store.Layout{}, apperr.FieldError("name", "A layout name is 1 to 63 lower-case letters, digits and hyphens, and not \"default\".")
+	}
+	if len(html) > 1<<20 {
+		return store.Layout{}, apperr.FieldError("html", "The layout is larger than 1 MB.")
+	}
+	if err := CheckLayout(html); err != nil {
+		return store.Layout{}, err
+	}
+	return s.Store.SaveLayout(ctx, name, html)
+}
+
+var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+func (s *Service) compile(ctx context.Context, c store.Campaign) (*Compiled, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cc, ok := s.compiled[c.ID]; ok {
 		return cc, nil
 	}
-	cc, err := Compile(c, s.Templates, s.layoutFields())
+	src, err := s.layoutSource(ctx, c.Template)
+	if err != nil {
+		return nil, err
+	}
+	cc, err := Compile(c, src, s.layoutFields())
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +283,7 @@ func (s *Service) SendBatch(ctx context.Context, id int64, gen, batch int) error
 	if c.Status != store.CampaignSending || c.Generation != gen {
 		return nil // paused, cancelled, or a newer generation owns the work
 	}
-	cc, err := s.compile(c)
+	cc, err := s.compile(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -330,7 +369,11 @@ func (s *Service) SendTest(ctx context.Context, id int64, emails []string) error
 	if err != nil {
 		return err
 	}
-	cc, err := Compile(c, s.Templates, s.layoutFields())
+	src, err := s.layoutSource(ctx, c.Template)
+	if err != nil {
+		return err
+	}
+	cc, err := Compile(c, src, s.layoutFields())
 	if err != nil {
 		return err
 	}

@@ -2,9 +2,7 @@ package campaign
 
 import (
 	"bytes"
-	"fmt"
 	htmltemplate "html/template"
-	"io/fs"
 	"net/mail"
 	"regexp"
 	"strconv"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/inbucket/html2text"
 	"github.com/microcosm-cc/bluemonday"
+	"github.com/vanng822/go-premailer/premailer"
 	"github.com/yuin/goldmark"
 	"github.com/yuin/goldmark/extension"
 	goldmarkhtml "github.com/yuin/goldmark/renderer/html"
@@ -136,7 +135,7 @@ func textTemplate(layout *htmltemplate.Template, placeholderHTML string, actions
 // Compile checks a campaign's subject and body and prepares them. Template
 // errors come back as invalid with Field subject, body or text_body, so a
 // mistake is reported when the campaign is saved, not in the middle of a send.
-func Compile(c store.Campaign, templates fs.FS, l LayoutFields) (*Compiled, error) {
+func Compile(c store.Campaign, layoutSrc string, l LayoutFields) (*Compiled, error) {
 	from, err := mail.ParseAddress(c.From)
 	if err != nil {
 		return nil, apperr.FieldError("from", "from must be an address like \"News <news@example.com>\".")
@@ -157,12 +156,8 @@ func Compile(c store.Campaign, templates fs.FS, l LayoutFields) (*Compiled, erro
 			return nil, apperr.FieldError("text_body", "The text body has a template error: "+err.Error())
 		}
 	}
-	name := c.Template
-	if name == "" {
-		name = "default"
-	}
-	if cc.layout, err = htmltemplate.ParseFS(templates, "mail/campaign_"+name+".html.tmpl"); err != nil {
-		return nil, apperr.FieldError("template", fmt.Sprintf("There is no layout template %q.", name))
+	if cc.layout, err = parseLayout(layoutSrc); err != nil {
+		return nil, err
 	}
 	if cc.text == nil {
 		if cc.derivedText, err = textTemplate(cc.layout, placeholderHTML, actions, l); err != nil {
@@ -173,6 +168,61 @@ func Compile(c store.Campaign, templates fs.FS, l LayoutFields) (*Compiled, erro
 		return nil, err
 	}
 	return cc, nil
+}
+
+// footer is what Envoi adds to a layout that has no unsubscribe link of its own.
+const footer = `<p style="font-size:12px;color:#52606d;margin:16px 0 0">You receive this because you subscribed to “{{.ListName}}” from {{.Org}}.
+<a href="{{.UnsubscribeURL}}" style="color:#52606d">Unsubscribe</a> with one click.{{with .PostalAddress}}<br>{{.}}{{end}}</p>`
+
+// ParseLayout checks a layout's source: it must show {{.Content}}; a missing
+// unsubscribe link is added as a footer; CSS from <style> blocks is inlined
+// (mail clients drop <style>), once, here. Codes: invalid (Field html).
+func parseLayout(src string) (*htmltemplate.Template, error) {
+	if !strings.Contains(src, "{{.Content}}") {
+		return nil, apperr.FieldError("html", "A layout must show the campaign body with {{.Content}}.")
+	}
+	if !strings.Contains(src, "{{.UnsubscribeURL}}") {
+		if i := strings.LastIndex(strings.ToLower(src), "</body>"); i >= 0 {
+			src = src[:i] + footer + src[i:]
+		} else {
+			src += footer
+		}
+	}
+	if strings.Contains(strings.ToLower(src), "<style") {
+		var actions []string
+		ph := actionRE.ReplaceAllStringFunc(src, func(a string) string {
+			actions = append(actions, a)
+			return "ENVOIACTION" + strconv.Itoa(len(actions)-1) + "X"
+		})
+		pm, err := premailer.NewPremailerFromString(ph, premailer.NewOptions())
+		if err != nil {
+			return nil, apperr.FieldError("html", "The layout is not valid HTML: "+err.Error())
+		}
+		out, err := pm.Transform()
+		if err != nil {
+			return nil, apperr.FieldError("html", "The layout's CSS could not be inlined: "+err.Error())
+		}
+		src = restoreActions(out, actions)
+	}
+	t, err := htmltemplate.New("layout").Option("missingkey=error").Parse(src)
+	if err != nil {
+		return nil, apperr.FieldError("html", "The layout has a template error: "+err.Error())
+	}
+	return t, nil
+}
+
+// CheckLayout validates a layout as it will be used.
+func CheckLayout(src string) error {
+	t, err := parseLayout(src)
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, map[string]any{"Content": htmltemplate.HTML("<p>x</p>"), "Subject": "s",
+		"UnsubscribeURL": sample.UnsubscribeURL, "ListName": "l", "Org": "o", "PostalAddress": "p"}); err != nil {
+		return apperr.FieldError("html", "The layout fails on sample data: "+err.Error())
+	}
+	return nil
 }
 
 // LayoutFields are the sender's details the layout prints.

@@ -2,6 +2,7 @@ package campaign
 
 import (
 	"flag"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,14 @@ import (
 	"github.com/envoi/envoi/internal/store"
 	"github.com/envoi/envoi/templates"
 )
+
+func defaultLayout(t *testing.T) string {
+	b, err := fs.ReadFile(templates.FS, "mail/campaign_default.html.tmpl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
@@ -55,7 +64,7 @@ func TestRenderGolden(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cc, err := Compile(tt.c, templates.FS, layout)
+			cc, err := Compile(tt.c, defaultLayout(t), layout)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,13 +95,17 @@ func TestCompileErrors(t *testing.T) {
 		{"ErrSubject", func(c *store.Campaign) { c.Subject = "{{.Nope}}" }, "subject"},
 		{"ErrTextBody", func(c *store.Campaign) { c.TextBody = "{{.Nope}}" }, "text_body"},
 		{"ErrFrom", func(c *store.Campaign) { c.From = "nobody" }, "from"},
-		{"ErrTemplate", func(c *store.Campaign) { c.Template = "../secret" }, "template"},
+		{"ErrLayoutWithoutContent", func(c *store.Campaign) { c.Template = "custom" }, "html"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := base
 			tt.edit(&c)
-			_, err := Compile(c, templates.FS, layout)
+			src := defaultLayout(t)
+			if c.Template != "" {
+				src = "no content here"
+			}
+			_, err := Compile(c, src, layout)
 			e, ok := apperr.As(err)
 			if !ok || e.Code != apperr.Invalid || e.Field != tt.field {
 				t.Fatalf("err = %v, want invalid on %s", err, tt.field)

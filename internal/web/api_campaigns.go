@@ -118,3 +118,31 @@ func (s *Server) unsubscribeTest(c *gin.Context) {
 	s.render(c, http.StatusOK, "error", gin.H{"Title": "This was a test message",
 		"Message": "In the real campaign this link unsubscribes the reader with one click. Nothing was changed."})
 }
+
+// apiSaveLayout: POST /api/v1/layouts {"name","html"} creates or replaces a layout.
+func (s *Server) apiSaveLayout(c *gin.Context) {
+	var in struct {
+		Name string `json:"name"`
+		HTML string `json:"html"`
+	}
+	if err := bindJSON(c, &in); err != nil {
+		s.fail(c, err)
+		return
+	}
+	l, err := s.Campaigns.SaveLayout(c.Request.Context(), in.Name, in.HTML)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, l)
+}
+
+// apiLayouts: GET /api/v1/layouts.
+func (s *Server) apiLayouts(c *gin.Context) {
+	ls, err := s.Store.Layouts(c.Request.Context())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"items": ls})
+}

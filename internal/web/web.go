@@ -82,6 +82,8 @@ func (s *Server) Handler() (http.Handler, error) {
 	api.POST("/campaigns/:id/resume", s.apiCampaignAction(s.Campaigns.Resume))
 	api.POST("/campaigns/:id/cancel", s.apiCampaignAction(s.Campaigns.Cancel))
 	api.POST("/campaigns/:id/test", s.apiTestCampaign)
+	api.POST("/layouts", s.apiSaveLayout)
+	api.GET("/layouts", s.apiLayouts)
 
 	r.NoRoute(func(c *gin.Context) { s.fail(c, apperr.New(apperr.NotFound, "There is nothing at this address.")) })
 	r.NoMethod(func(c *gin.Context) {
