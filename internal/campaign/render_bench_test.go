@@ -18,8 +18,7 @@ func BenchmarkMessage(b *testing.B) {
 	p := "<p>Dear {{.Subscriber.Name}}, " + strings.Repeat("this is the weekly letter with news, notes and links for our readers. ", 3) + "</p>"
 	c := store.Campaign{Name: "bench", Subject: "This week for {{.Subscriber.Name}}", From: "News <news@example.com>",
 		Format: "html", Body: "<h1>This week</h1>" + strings.Repeat(p, 12)}
-	t := &testing.T{}
-	cc, err := Compile(c, defaultLayout(t), layout)
+	cc, err := Compile(c, defaultLayout(b), layout)
 	if err != nil {
 		b.Fatal(err)
 	}

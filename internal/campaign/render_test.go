@@ -13,7 +13,7 @@ import (
 	"github.com/envoi/envoi/templates"
 )
 
-func defaultLayout(t *testing.T) string {
+func defaultLayout(t testing.TB) string {
 	b, err := fs.ReadFile(templates.FS, "mail/campaign_default.html.tmpl")
 	if err != nil {
 		t.Fatal(err)
