@@ -276,7 +276,7 @@ var ErrTemporary = errors.New("temporary SMTP failures; batch will be retried")
 // transaction and recorded after it. It stops within checkEvery when the
 // campaign is paused or cancelled.
 func (s *Service) SendBatch(ctx context.Context, id int64, gen, batch int) error {
-	c, err := s.Store.CampaignByID(ctx, id)
+	c, err := s.Store.CampaignWithoutCounts(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -365,7 +365,7 @@ func (s *Service) SendTest(ctx context.Context, id int64, emails []string) error
 		}
 		norm = append(norm, n)
 	}
-	c, err := s.Store.CampaignByID(ctx, id)
+	c, err := s.Store.CampaignWithoutCounts(ctx, id)
 	if err != nil {
 		return err
 	}

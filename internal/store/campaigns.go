@@ -80,6 +80,17 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
 
 // CampaignByID returns a campaign with its counts. Codes: not_found.
 func (s *Store) CampaignByID(ctx context.Context, id int64) (Campaign, error) {
+	c, err := s.CampaignWithoutCounts(ctx, id)
+	if err != nil {
+		return c, err
+	}
+	c.Counts, err = s.CampaignCounts(ctx, id)
+	return c, err
+}
+
+// CampaignWithoutCounts returns a campaign without counting its deliveries (a
+// scan of the ledger): what the sending path needs. Codes: not_found.
+func (s *Store) CampaignWithoutCounts(ctx context.Context, id int64) (Campaign, error) {
 	var c Campaign
 	if err := s.DB.GetContext(ctx, &c, `SELECT `+campaignColumns+` FROM campaigns c WHERE c.id = $1`, id); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
@@ -87,9 +98,7 @@ func (s *Store) CampaignByID(ctx context.Context, id int64) (Campaign, error) {
 		}
 		return c, mapErr(err)
 	}
-	var err error
-	c.Counts, err = s.CampaignCounts(ctx, id)
-	return c, err
+	return c, nil
 }
 
 // CampaignCounts counts a campaign's deliveries by status.
