@@ -21,6 +21,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/lib/pq"
+
 	"github.com/envoi/envoi/internal/address"
 	"github.com/envoi/envoi/internal/apperr"
 	"github.com/envoi/envoi/internal/mail"
@@ -291,6 +293,15 @@ func (s *Service) SendBatch(ctx context.Context, id int64, gen, batch int) error
 	if err != nil {
 		return err
 	}
+	refs, err := s.Store.CampaignListRefs(ctx, id)
+	if err != nil {
+		return err
+	}
+	listIDs := make(pq.Int64Array, len(refs))
+	byID := make(map[int64]store.ListRef, len(refs))
+	for i, l := range refs {
+		listIDs[i], byID[l.ID] = l.ID, l
+	}
 	temp := 0
 	lastCheck := time.Now()
 	var prev store.Outcome // recorded with the next claim, or flushed on the way out
@@ -317,7 +328,7 @@ func (s *Service) SendBatch(ctx context.Context, id int64, gen, batch int) error
 		if err := s.Limiter.Wait(ctx); err != nil {
 			return errors.Join(err, flush())
 		}
-		r, ok, err := s.Store.ClaimDelivery(ctx, id, sid, s.Store.Now().Add(-StaleAfter), prev)
+		r, ok, err := s.Store.ClaimDelivery(ctx, id, sid, s.Store.Now().Add(-StaleAfter), prev, listIDs)
 		if err != nil {
 			return errors.Join(err, flush())
 		}
@@ -325,6 +336,7 @@ func (s *Service) SendBatch(ctx context.Context, id int64, gen, batch int) error
 		if !ok {
 			continue
 		}
+		r.ListSlug, r.ListName = byID[r.ListID].Slug, byID[r.ListID].Name
 		status, errText := s.deliver(ctx, cc, r)
 		if status == "queued" {
 			temp++

@@ -273,6 +273,7 @@ ORDER BY subscriber_id`, campaignID, batch, staleBefore)
 // (for the unsubscribe link).
 type Recipient struct {
 	SubscriberID   int64
+	ListID         int64
 	Email          string
 	Name           string
 	SubscriptionID int64
@@ -287,11 +288,9 @@ WITH finished AS (
     UPDATE deliveries SET status = $5, error = $6, updated_at = $3
     WHERE campaign_id = $1 AND subscriber_id = $7 AND status = 'sending' AND $7 > 0
 ), target AS (
-    SELECT sn.id AS subscription_id, l.slug, l.name AS list_name
+    SELECT sn.id AS subscription_id, sn.list_id
     FROM subscriptions sn
-    JOIN campaign_lists cl ON cl.list_id = sn.list_id AND cl.campaign_id = $1
-    JOIN lists l ON l.id = sn.list_id
-    WHERE sn.subscriber_id = $2 AND sn.status = 'confirmed'
+    WHERE sn.subscriber_id = $2 AND sn.status = 'confirmed' AND sn.list_id = ANY($8::bigint[])
     ORDER BY sn.list_id LIMIT 1
 ), claimed AS (
     UPDATE deliveries d
@@ -303,7 +302,7 @@ WITH finished AS (
       AND EXISTS (SELECT 1 FROM campaigns WHERE id = $1 AND status = 'sending')
     RETURNING d.status, s.email, s.name
 )
-SELECT c.status, c.email, c.name, COALESCE(t.subscription_id, 0), COALESCE(t.slug, ''), COALESCE(t.list_name, '')
+SELECT c.status, c.email, c.name, COALESCE(t.subscription_id, 0), COALESCE(t.list_id, 0)
 FROM claimed c LEFT JOIN target t ON true`
 
 // ClaimDelivery is the send-time check. In one statement it re-reads the
@@ -314,15 +313,16 @@ FROM claimed c LEFT JOIN target t ON true`
 //
 // prev, when its SubscriberID is not 0, is the outcome of the sender's previous
 // message, recorded in the same statement.
-func (s *Store) ClaimDelivery(ctx context.Context, campaignID, subscriberID int64, staleBefore time.Time, prev Outcome) (r Recipient, ok bool, err error) {
+// listIDs are the campaign's target lists (CampaignListRefs).
+func (s *Store) ClaimDelivery(ctx context.Context, campaignID, subscriberID int64, staleBefore time.Time, prev Outcome, listIDs pq.Int64Array) (r Recipient, ok bool, err error) {
 	st, err := s.stmt(ctx, claimDeliverySQL)
 	if err != nil {
 		return r, false, err
 	}
 	var status string
 	err = st.QueryRowxContext(ctx, campaignID, subscriberID, s.Now(), staleBefore,
-		prev.Status, truncate(prev.Error, 500), prev.SubscriberID).
-		Scan(&status, &r.Email, &r.Name, &r.SubscriptionID, &r.ListSlug, &r.ListName)
+		prev.Status, truncate(prev.Error, 500), prev.SubscriberID, listIDs).
+		Scan(&status, &r.Email, &r.Name, &r.SubscriptionID, &r.ListID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, false, nil
 	}
@@ -390,15 +390,29 @@ WHERE status = 'scheduled' AND send_at <= $1 RETURNING id`, s.Now())
 // of the campaign's lists, for test sends; ok is false when there is none.
 func (s *Store) CampaignRecipientByEmail(ctx context.Context, campaignID int64, email string) (r Recipient, ok bool, err error) {
 	err = s.DB.QueryRowxContext(ctx, `
-SELECT s.id, s.email, s.name, sn.id, l.slug, l.name
+SELECT s.id, s.email, s.name, sn.id, l.id, l.slug, l.name
 FROM subscribers s
 JOIN subscriptions sn ON sn.subscriber_id = s.id AND sn.status = 'confirmed'
 JOIN campaign_lists cl ON cl.list_id = sn.list_id AND cl.campaign_id = $1
 JOIN lists l ON l.id = sn.list_id
 WHERE s.email = $2 ORDER BY sn.list_id LIMIT 1`, campaignID, email).
-		Scan(&r.SubscriberID, &r.Email, &r.Name, &r.SubscriptionID, &r.ListSlug, &r.ListName)
+		Scan(&r.SubscriberID, &r.Email, &r.Name, &r.SubscriptionID, &r.ListID, &r.ListSlug, &r.ListName)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, false, nil
 	}
 	return r, err == nil, mapErr(err)
+}
+
+// ListRef names one target list of a campaign.
+type ListRef struct {
+	ID   int64  `db:"id"`
+	Slug string `db:"slug"`
+	Name string `db:"name"`
+}
+
+// CampaignListRefs returns a campaign's target lists.
+func (s *Store) CampaignListRefs(ctx context.Context, campaignID int64) ([]ListRef, error) {
+	var ls []ListRef
+	err := s.DB.SelectContext(ctx, &ls, `SELECT l.id, l.slug, l.name FROM campaign_lists cl JOIN lists l ON l.id = cl.list_id WHERE cl.campaign_id = $1 ORDER BY l.id`, campaignID)
+	return ls, mapErr(err)
 }
