@@ -470,3 +470,31 @@ func TestCampaignCustomLayout(t *testing.T) {
 		t.Errorf("unknown layout: %d", st)
 	}
 }
+
+// TestCampaignDroppedConnections: the relay drops the connection after 10% of
+// messages' data without answering; those are retried and everyone gets the
+// campaign (a dropped message was not accepted, so none is doubled).
+func TestCampaignDroppedConnections(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	key := ta.apiKey()
+	ta.seed("newsletter", "dc", 300, "confirmed")
+	var dropped atomic.Int64
+	ta.SMTP.SetFault(mailcatcher.Fault{Drop: func([]string) bool {
+		if rand.IntN(10) == 0 {
+			dropped.Add(1)
+			return true
+		}
+		return false
+	}})
+	id := ta.createCampaign(key, `{"name":"n","subject":"s","lists":["newsletter"],"body":"b"}`)
+	ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", id), key, "")
+	c := ta.waitCampaign(id, "sent", 90*time.Second)
+	got := perRecipient(ta.SMTP.Messages())
+	if len(got) != 300 || c.Counts.Sent != 300 || duplicates(got) != 0 {
+		t.Fatalf("delivered to %d, %d duplicates, counts %+v", len(got), duplicates(got), c.Counts)
+	}
+	if dropped.Load() == 0 {
+		t.Error("the fault never fired")
+	}
+}

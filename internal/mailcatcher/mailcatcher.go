@@ -81,6 +81,10 @@ type Fault struct {
 	Mail func(from string) error
 	Rcpt func(to string) error
 	Data func(from string, to []string, raw []byte) error
+	// Drop, when it returns true after the message data arrived, closes the
+	// connection without a reply: the client cannot know whether it was accepted
+	// (it was not).
+	Drop func(to []string) bool
 }
 
 // Catcher receives and stores messages.
@@ -214,10 +218,13 @@ func (c *Catcher) add(from string, to []string, raw []byte) {
 
 type backend struct{ c *Catcher }
 
-func (b backend) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{c: b.c}, nil }
+func (b backend) NewSession(conn *smtp.Conn) (smtp.Session, error) {
+	return &session{c: b.c, conn: conn}, nil
+}
 
 type session struct {
 	c    *Catcher
+	conn *smtp.Conn
 	from string
 	to   []string
 }
@@ -253,6 +260,10 @@ func (s *session) Data(r io.Reader) error {
 		if err := f(s.from, s.to, raw); err != nil {
 			return err
 		}
+	}
+	if f := s.c.getFault().Drop; f != nil && f(s.to) {
+		s.conn.Conn().Close()
+		return errors.New("connection dropped by fault injection")
 	}
 	s.c.add(s.from, s.to, raw)
 	return nil
