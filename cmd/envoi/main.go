@@ -13,6 +13,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -48,6 +49,12 @@ Configuration comes from ENVOI_* environment variables: see README.md.
 `
 
 func main() {
+	// Envoi's live heap is small and flat (a batch of ids, a few templates), so
+	// collecting at 5x it instead of 2x trades ~20 MB for ~15% less CPU per
+	// message (bench/README.md). GOGC still overrides.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
 	stop()
