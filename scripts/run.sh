@@ -18,6 +18,7 @@ if [ -z "${ENVOI_DATABASE_URL:-}" ]; then
   if ! psql "$ENVOI_ADMIN_DATABASE_URL" -tAc "SELECT 1 FROM pg_database WHERE datname = 'envoi'" | grep -q 1; then
     say "creating database envoi"
     psql "$ENVOI_ADMIN_DATABASE_URL" -qc "CREATE DATABASE envoi" >&2
+    rm -f "$DATA/api_key" # a key from an earlier database would not work
   fi
 fi
 export ENVOI_DATABASE_URL="$DB_URL"
