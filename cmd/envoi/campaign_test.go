@@ -69,6 +69,26 @@ func (ta *testApp) waitCampaign(id int64, status string, timeout time.Duration) 
 	}
 }
 
+// sendCampaign creates a plain campaign to the newsletter list and starts it.
+func (ta *testApp) sendCampaign(key string) int64 {
+	ta.t.Helper()
+	id := ta.createCampaign(key, `{"name":"n","subject":"s","lists":["newsletter"],"body":"b"}`)
+	if st, m := ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", id), key, ""); st != 202 {
+		ta.t.Fatalf("send: %d %v", st, m)
+	}
+	return id
+}
+
+// allOnce checks that a sent campaign reached every one of total recipients exactly once.
+func (ta *testApp) allOnce(id int64, total int, timeout time.Duration) {
+	ta.t.Helper()
+	c := ta.waitCampaign(id, "sent", timeout)
+	got := perRecipient(ta.SMTP.Messages())
+	if len(got) != total || c.Counts.Sent != int64(total) || duplicates(got) != 0 {
+		ta.t.Fatalf("delivered to %d of %d, %d duplicates, counts %+v", len(got), total, duplicates(got), c.Counts)
+	}
+}
+
 // duplicates counts the messages beyond the first for each recipient.
 func duplicates(got map[string]int) int {
 	d := 0
@@ -216,8 +236,7 @@ func TestCampaignUnsubscribeDuringSend(t *testing.T) {
 		})
 		return nil
 	}})
-	id := ta.createCampaign(key, `{"name":"n","subject":"s","lists":["newsletter"],"body":"b"}`)
-	ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", id), key, "")
+	id := ta.sendCampaign(key)
 	c := ta.waitCampaign(id, "sent", 30*time.Second)
 	if c.Counts != (store.Counts{Total: 60, Sent: 59, Skipped: 1}) {
 		t.Errorf("counts = %+v", c.Counts)
@@ -242,18 +261,7 @@ func TestCampaignSMTPTemporaryFailures(t *testing.T) {
 		}
 		return nil
 	}})
-	id := ta.createCampaign(key, `{"name":"n","subject":"s","lists":["newsletter"],"body":"b"}`)
-	ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", id), key, "")
-	c := ta.waitCampaign(id, "sent", 90*time.Second)
-	got := perRecipient(ta.SMTP.Messages())
-	if len(got) != 300 || c.Counts.Sent != 300 {
-		t.Fatalf("delivered to %d, counts %+v", len(got), c.Counts)
-	}
-	for rcpt, n := range got {
-		if n != 1 {
-			t.Errorf("%s got %d messages", rcpt, n)
-		}
-	}
+	ta.allOnce(ta.sendCampaign(key), 300, 90*time.Second)
 	if refused.Load() == 0 {
 		t.Error("the fault never fired")
 	}
@@ -270,8 +278,7 @@ func TestCampaignPauseResumeCancel(t *testing.T) {
 		time.Sleep(40 * time.Millisecond)
 		return nil
 	}})
-	id := ta.createCampaign(key, `{"name":"n","subject":"s","lists":["newsletter"],"body":"b"}`)
-	ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", id), key, "")
+	id := ta.sendCampaign(key)
 	ta.SMTP.Wait(20*time.Second, func(m []mailcatcher.Message) bool { return len(m) >= 50 })
 	if st, m := ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/pause", id), key, ""); st != 200 || m["status"] != "paused" {
 		var errs []string
@@ -364,8 +371,7 @@ func TestCampaignWorkerKilled(t *testing.T) {
 		return cmd
 	}
 	first := worker()
-	id := ta.createCampaign(key, `{"name":"n","subject":"s","lists":["newsletter"],"body":"b"}`)
-	ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", id), key, "")
+	id := ta.sendCampaign(key)
 	if _, ok := ta.SMTP.Wait(60*time.Second, func(m []mailcatcher.Message) bool { return len(m) >= total/4 }); !ok {
 		t.Fatal("campaign did not get going")
 	}
@@ -487,13 +493,7 @@ func TestCampaignDroppedConnections(t *testing.T) {
 		}
 		return false
 	}})
-	id := ta.createCampaign(key, `{"name":"n","subject":"s","lists":["newsletter"],"body":"b"}`)
-	ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", id), key, "")
-	c := ta.waitCampaign(id, "sent", 90*time.Second)
-	got := perRecipient(ta.SMTP.Messages())
-	if len(got) != 300 || c.Counts.Sent != 300 || duplicates(got) != 0 {
-		t.Fatalf("delivered to %d, %d duplicates, counts %+v", len(got), duplicates(got), c.Counts)
-	}
+	ta.allOnce(ta.sendCampaign(key), 300, 90*time.Second)
 	if dropped.Load() == 0 {
 		t.Error("the fault never fired")
 	}

@@ -67,6 +67,21 @@ func (r *privateRedis) kill() {
 	}
 }
 
+// sendSlowCampaign starts a campaign whose messages each take 2 ms at the relay
+// and returns once started messages reach the sink.
+func (ta *testApp) sendSlowCampaign(key string, started int) int64 {
+	ta.t.Helper()
+	ta.SMTP.SetFault(mailcatcher.Fault{Data: func(string, []string, []byte) error {
+		time.Sleep(2 * time.Millisecond)
+		return nil
+	}})
+	id := ta.sendCampaign(key)
+	if _, ok := ta.SMTP.Wait(30*time.Second, func(m []mailcatcher.Message) bool { return len(m) >= started }); !ok {
+		ta.t.Fatal("campaign did not get going")
+	}
+	return id
+}
+
 // TestCampaignRedisRestart: Redis dies (losing every queued task, as it keeps
 // nothing on disk) in the middle of a campaign and comes back empty; the
 // campaign still completes, each subscriber once.
@@ -77,15 +92,7 @@ func TestCampaignRedisRestart(t *testing.T) {
 	key := ta.apiKey()
 	const total = 3000
 	ta.seed("newsletter", "rr", total, "confirmed")
-	ta.SMTP.SetFault(mailcatcher.Fault{Data: func(string, []string, []byte) error {
-		time.Sleep(2 * time.Millisecond)
-		return nil
-	}})
-	id := ta.createCampaign(key, `{"name":"n","subject":"s","lists":["newsletter"],"body":"b"}`)
-	ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", id), key, "")
-	if _, ok := ta.SMTP.Wait(30*time.Second, func(m []mailcatcher.Message) bool { return len(m) >= 300 }); !ok {
-		t.Fatal("campaign did not get going")
-	}
+	id := ta.sendSlowCampaign(key, 300)
 	rd.kill()
 	atKill := len(ta.SMTP.Messages())
 	time.Sleep(2 * time.Second)
@@ -196,15 +203,7 @@ func TestCampaignPostgresRestart(t *testing.T) {
 	ta := startApp(t, appOpts{env: map[string]string{"ENVOI_DATABASE_URL": pg.url("envoi"), "ENVOI_WORKER_CONCURRENCY": strconv.Itoa(concurrency)}})
 	key := ta.apiKey()
 	ta.seed("newsletter", "pr", total, "confirmed")
-	ta.SMTP.SetFault(mailcatcher.Fault{Data: func(string, []string, []byte) error {
-		time.Sleep(2 * time.Millisecond)
-		return nil
-	}})
-	id := ta.createCampaign(key, `{"name":"n","subject":"s","lists":["newsletter"],"body":"b"}`)
-	ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", id), key, "")
-	if _, ok := ta.SMTP.Wait(30*time.Second, func(m []mailcatcher.Message) bool { return len(m) >= 300 }); !ok {
-		t.Fatal("campaign did not get going")
-	}
+	id := ta.sendSlowCampaign(key, 300)
 	pg.stop("immediate")
 	atCrash := len(ta.SMTP.Messages())
 	time.Sleep(2 * time.Second)
