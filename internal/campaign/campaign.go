@@ -21,8 +21,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/lib/pq"
-
 	"github.com/envoi/envoi/internal/address"
 	"github.com/envoi/envoi/internal/apperr"
 	"github.com/envoi/envoi/internal/mail"
@@ -65,6 +63,17 @@ type Service struct {
 
 	mu       sync.Mutex
 	compiled map[int64]*Compiled
+	groups   *claimGroups
+}
+
+// claims returns the ledger's group-commit front, made on first use.
+func (s *Service) claims() *claimGroups {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.groups == nil {
+		s.groups = &claimGroups{store: s.Store, flushers: 2, maxGroup: 64, window: 2 * time.Millisecond}
+	}
+	return s.groups
 }
 
 // Draft is what a marketer submits.
@@ -297,11 +306,13 @@ func (s *Service) SendBatch(ctx context.Context, id int64, gen, batch int) error
 	if err != nil {
 		return err
 	}
-	listIDs := make(pq.Int64Array, len(refs))
 	byID := make(map[int64]store.ListRef, len(refs))
-	for i, l := range refs {
-		listIDs[i], byID[l.ID] = l.ID, l
+	for _, l := range refs {
+		byID[l.ID] = l
 	}
+	groups := s.claims()
+	groups.join()
+	defer groups.leave()
 	temp := 0
 	lastCheck := time.Now()
 	var prev store.Outcome // recorded with the next claim, or flushed on the way out
@@ -328,14 +339,15 @@ func (s *Service) SendBatch(ctx context.Context, id int64, gen, batch int) error
 		if err := s.Limiter.Wait(ctx); err != nil {
 			return errors.Join(err, flush())
 		}
-		r, ok, err := s.Store.ClaimDelivery(ctx, id, sid, s.Store.Now().Add(-StaleAfter), prev, listIDs)
+		cl, err := groups.do(store.Claim{CampaignID: id, SubscriberID: sid, Prev: prev}, s.Store.Now().Add(-StaleAfter))
 		if err != nil {
 			return errors.Join(err, flush())
 		}
 		prev = store.Outcome{}
-		if !ok {
+		if !cl.OK {
 			continue
 		}
+		r := cl.Recipient
 		r.ListSlug, r.ListName = byID[r.ListID].Slug, byID[r.ListID].Name
 		status, errText := s.deliver(ctx, cc, r)
 		if status == "queued" {

@@ -281,56 +281,95 @@ type Recipient struct {
 	ListName       string
 }
 
-const claimDeliverySQL = `
-WITH finished AS (
-    -- The outcome of the previous message of this sender, if any, committed with
-    -- this claim: one round trip and one commit per message.
-    UPDATE deliveries SET status = $5, error = $6, updated_at = $3
-    WHERE campaign_id = $1 AND subscriber_id = $7 AND status = 'sending' AND $7 > 0
-), target AS (
-    SELECT sn.id AS subscription_id, sn.list_id
-    FROM subscriptions sn
-    WHERE sn.subscriber_id = $2 AND sn.status = 'confirmed' AND sn.list_id = ANY($8::bigint[])
-    ORDER BY sn.list_id LIMIT 1
+const claimDeliveriesSQL = `
+WITH req AS (
+    SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[])
+        AS r(campaign_id, subscriber_id, prev_id, prev_status, prev_error)
+), finished AS (
+    -- The outcomes of the senders' previous messages, committed with these claims.
+    UPDATE deliveries d SET status = r.prev_status, error = r.prev_error, updated_at = $6
+    FROM req r
+    WHERE r.prev_id > 0 AND d.campaign_id = r.campaign_id AND d.subscriber_id = r.prev_id AND d.status = 'sending'
 ), claimed AS (
     UPDATE deliveries d
-    SET status = CASE WHEN EXISTS (SELECT 1 FROM target) AND s.suppressed_at IS NULL THEN 'sending' ELSE 'skipped' END,
-        attempts = d.attempts + 1, updated_at = $3
-    FROM subscribers s
-    WHERE d.campaign_id = $1 AND d.subscriber_id = $2 AND s.id = d.subscriber_id
-      AND (d.status = 'queued' OR (d.status = 'sending' AND d.updated_at < $4))
-      AND EXISTS (SELECT 1 FROM campaigns WHERE id = $1 AND status = 'sending')
-    RETURNING d.status, s.email, s.name
+    SET status = CASE WHEN s.suppressed_at IS NULL AND EXISTS (
+            SELECT 1 FROM subscriptions sn JOIN campaign_lists cl ON cl.list_id = sn.list_id AND cl.campaign_id = d.campaign_id
+            WHERE sn.subscriber_id = d.subscriber_id AND sn.status = 'confirmed') THEN 'sending' ELSE 'skipped' END,
+        attempts = d.attempts + 1, updated_at = $6
+    FROM req r, subscribers s
+    WHERE r.subscriber_id > 0 AND d.campaign_id = r.campaign_id AND d.subscriber_id = r.subscriber_id AND s.id = d.subscriber_id
+      AND (d.status = 'queued' OR (d.status = 'sending' AND d.updated_at < $7))
+      AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = d.campaign_id AND c.status = 'sending')
+      -- A row whose outcome this statement records is not claimed by it too.
+      AND NOT EXISTS (SELECT 1 FROM req p WHERE p.campaign_id = r.campaign_id AND p.prev_id = r.subscriber_id)
+    RETURNING d.campaign_id, d.subscriber_id, d.status, s.email, s.name
 )
-SELECT c.status, c.email, c.name, COALESCE(t.subscription_id, 0), COALESCE(t.list_id, 0)
-FROM claimed c LEFT JOIN target t ON true`
+SELECT c.campaign_id, c.subscriber_id, c.status, c.email, c.name, COALESCE(t.id, 0), COALESCE(t.list_id, 0)
+FROM claimed c LEFT JOIN LATERAL (
+    SELECT sn.id, sn.list_id FROM subscriptions sn
+    JOIN campaign_lists cl ON cl.list_id = sn.list_id AND cl.campaign_id = c.campaign_id
+    WHERE sn.subscriber_id = c.subscriber_id AND sn.status = 'confirmed'
+    ORDER BY sn.list_id LIMIT 1) t ON c.status = 'sending'`
 
-// ClaimDelivery is the send-time check. In one statement it re-reads the
-// subscriber's status and the campaign's, and records the delivery as "sending"
-// (or "skipped" when the subscriber left or was suppressed since selection).
-// ok is false when there is nothing to send: skipped, already handled elsewhere,
-// or the campaign is no longer sending.
-//
-// prev, when its SubscriberID is not 0, is the outcome of the sender's previous
-// message, recorded in the same statement.
-// listIDs are the campaign's target lists (CampaignListRefs).
-func (s *Store) ClaimDelivery(ctx context.Context, campaignID, subscriberID int64, staleBefore time.Time, prev Outcome, listIDs pq.Int64Array) (r Recipient, ok bool, err error) {
-	st, err := s.stmt(ctx, claimDeliverySQL)
+// Claim asks for one delivery to be claimed (SubscriberID not 0) and/or the
+// outcome of the sender's previous message (Prev.SubscriberID not 0) to be recorded.
+type Claim struct {
+	CampaignID   int64
+	SubscriberID int64
+	Prev         Outcome
+}
+
+// Claimed is the answer to one Claim: OK is true when the message is to be sent now.
+type Claimed struct {
+	Recipient
+	OK bool
+}
+
+// ClaimDeliveries is the send-time check for many senders at once (group
+// commit): in one statement and one commit it records each sender's previous
+// outcome and claims each sender's next delivery, re-reading the subscriber's
+// status and the campaign's, as "sending" (or "skipped" when the subscriber left
+// or was suppressed since selection). The answer has one entry per claim, in
+// order; OK is false when there is nothing to send: skipped, already handled
+// elsewhere, or the campaign is no longer sending.
+func (s *Store) ClaimDeliveries(ctx context.Context, claims []Claim, staleBefore time.Time) ([]Claimed, error) {
+	st, err := s.stmt(ctx, claimDeliveriesSQL)
 	if err != nil {
-		return r, false, err
+		return nil, err
 	}
-	var status string
-	err = st.QueryRowxContext(ctx, campaignID, subscriberID, s.Now(), staleBefore,
-		prev.Status, truncate(prev.Error, 500), prev.SubscriberID, listIDs).
-		Scan(&status, &r.Email, &r.Name, &r.SubscriptionID, &r.ListID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return r, false, nil
+	n := len(claims)
+	cids, sids, pids := make(pq.Int64Array, n), make(pq.Int64Array, n), make(pq.Int64Array, n)
+	pst, perr := make(pq.StringArray, n), make(pq.StringArray, n)
+	for i, c := range claims {
+		cids[i], sids[i], pids[i] = c.CampaignID, c.SubscriberID, c.Prev.SubscriberID
+		pst[i], perr[i] = c.Prev.Status, truncate(c.Prev.Error, 500)
 	}
+	rows, err := st.QueryContext(ctx, cids, sids, pids, pst, perr, s.Now(), staleBefore)
 	if err != nil {
-		return r, false, mapErr(err)
+		return nil, mapErr(err)
 	}
-	r.SubscriberID = subscriberID
-	return r, status == "sending", nil
+	defer rows.Close()
+	type key struct{ c, s int64 }
+	got := make(map[key]Claimed, n)
+	for rows.Next() {
+		var r Recipient
+		var cid int64
+		var status string
+		if err := rows.Scan(&cid, &r.SubscriberID, &status, &r.Email, &r.Name, &r.SubscriptionID, &r.ListID); err != nil {
+			return nil, mapErr(err)
+		}
+		got[key{cid, r.SubscriberID}] = Claimed{Recipient: r, OK: status == "sending"}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapErr(err)
+	}
+	out := make([]Claimed, n)
+	for i, c := range claims {
+		k := key{c.CampaignID, c.SubscriberID}
+		out[i] = got[k]
+		delete(got, k) // the same delivery asked twice in one group is given once
+	}
+	return out, nil
 }
 
 // Outcome is the result of one SMTP transaction: sent, failed, or queued again
