@@ -3,25 +3,19 @@
 // bytes that go out. It classifies failures as temporary (retry later) or
 // permanent; it keeps no ledger of its own.
 //
-// Messages are built with go-mail (package mail) and rendered to bytes; the bytes
-// are sent with emersion/go-smtp, because DKIM must sign the rendered bytes
-// (go-mail's own signer breaks on List-Unsubscribe headers) and one buffered
-// write per message costs far fewer system calls than go-mail's streaming writer.
+// Messages arrive as rendered bytes (DKIM must sign exactly what goes out;
+// go-mail's own signer breaks on List-Unsubscribe headers) and go out in one
+// buffered write per transaction, pipelined when the server allows (conn.go).
 package send
 
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
 	gomail "github.com/wneessen/go-mail"
 
 	"github.com/envoi/envoi/internal/config"
@@ -31,53 +25,28 @@ import (
 type Pool struct {
 	cfg    config.SMTP
 	slots  chan struct{}
-	idle   chan *smtp.Client
+	idle   chan *conn
 	Signer *Signer // nil: no DKIM
 	// HeloName is announced in EHLO.
 	HeloName string
+	// Dialogue limits the SMTP extensions used even when the server offers more:
+	// "" uses the best offered, DialoguePipelining never uses BDAT, DialogueClassic
+	// waits for each reply (tests of those paths; servers that misbehave).
+	Dialogue string
 }
+
+// Dialogues (Pool.Dialogue).
+const (
+	DialoguePipelining = "pipelining"
+	DialogueClassic    = "classic"
+)
+
+// idleCheck: a connection idle longer than this is checked with NOOP before use.
+const idleCheck = 5 * time.Second
 
 // NewPool returns a pool of at most size connections; it dials lazily.
 func NewPool(cfg config.SMTP, size int) *Pool {
-	return &Pool{cfg: cfg, slots: make(chan struct{}, size), idle: make(chan *smtp.Client, size), HeloName: "localhost"}
-}
-
-func (p *Pool) dial(ctx context.Context) (*smtp.Client, error) {
-	addr := net.JoinHostPort(p.cfg.Host, strconv.Itoa(p.cfg.Port))
-	tlsCfg := &tls.Config{ServerName: p.cfg.Host, MinVersion: tls.VersionTLS12}
-	d := net.Dialer{Timeout: 30 * time.Second}
-	var conn net.Conn
-	var err error
-	if p.cfg.TLS == "tls" {
-		conn, err = (&tls.Dialer{NetDialer: &d, Config: tlsCfg}).DialContext(ctx, "tcp", addr)
-	} else {
-		conn, err = d.DialContext(ctx, "tcp", addr)
-	}
-	if err != nil {
-		return nil, &TempError{fmt.Errorf("connect to SMTP %s: %w", addr, err)}
-	}
-	var c *smtp.Client
-	if p.cfg.TLS == "starttls" {
-		if c, err = smtp.NewClientStartTLS(conn, tlsCfg); err != nil {
-			conn.Close()
-			return nil, classify(fmt.Errorf("STARTTLS with %s: %w", addr, err))
-		}
-	} else {
-		c = smtp.NewClient(conn)
-		if err := c.Hello(p.HeloName); err != nil {
-			c.Close()
-			return nil, classify(fmt.Errorf("EHLO: %w", err))
-		}
-	}
-	c.CommandTimeout = 30 * time.Second
-	c.SubmissionTimeout = 60 * time.Second
-	if p.cfg.Username != "" {
-		if err := c.Auth(sasl.NewPlainClient("", p.cfg.Username, p.cfg.Password)); err != nil {
-			c.Close()
-			return nil, classify(fmt.Errorf("AUTH: %w", err))
-		}
-	}
-	return c, nil
+	return &Pool{cfg: cfg, slots: make(chan struct{}, size), idle: make(chan *conn, size), HeloName: "localhost"}
 }
 
 // TempError is a failure worth retrying later (4xx reply, dropped connection).
@@ -93,8 +62,8 @@ func (e *PermError) Error() string { return e.Err.Error() }
 func (e *PermError) Unwrap() error { return e.Err }
 
 func classify(err error) error {
-	var se *smtp.SMTPError
-	if errors.As(err, &se) && se.Code >= 500 {
+	var re *ReplyError
+	if errors.As(err, &re) && re.Code >= 500 {
 		return &PermError{err}
 	}
 	return &TempError{err}
@@ -137,6 +106,18 @@ func (p *Pool) Send(ctx context.Context, m *gomail.Msg) error {
 	return p.SendRaw(ctx, from, to, raw)
 }
 
+// SendBytes DKIM-signs (when the pool has a signer) and delivers a rendered message.
+func (p *Pool) SendBytes(ctx context.Context, from string, to []string, raw []byte) error {
+	if p.Signer != nil {
+		signed, err := p.Signer.Sign(raw)
+		if err != nil {
+			return &PermError{err}
+		}
+		raw = signed
+	}
+	return p.SendRaw(ctx, from, to, raw)
+}
+
 // SendRaw delivers rendered bytes. A stale pooled connection found before the
 // message is handed over is replaced and the message tried once more.
 func (p *Pool) SendRaw(ctx context.Context, from string, to []string, raw []byte) error {
@@ -147,34 +128,37 @@ func (p *Pool) SendRaw(ctx context.Context, from string, to []string, raw []byte
 	}
 	defer func() { <-p.slots }()
 	for attempt := 0; ; attempt++ {
-		var c *smtp.Client
+		var c *conn
 		fresh := false
 		select {
 		case c = <-p.idle:
+			if time.Since(c.lastUsed) > idleCheck && !c.alive() {
+				c.nc.Close()
+				continue
+			}
 		default:
 			var err error
-			if c, err = p.dial(ctx); err != nil {
+			if c, err = p.dialConn(ctx); err != nil {
 				return err
 			}
 			fresh = true
 		}
-		handedOver, err := transaction(c, from, to, raw)
+		handedOver, err := c.send(from, to, raw)
 		if err == nil {
 			p.idle <- c
 			return nil
 		}
-		var se *smtp.SMTPError
-		if errors.As(err, &se) {
+		var re *ReplyError
+		if errors.As(err, &re) {
 			// The server answered with a code: the connection is fine, unless it said 421.
-			if se.Code == 421 {
-				c.Close()
+			if re.Code == 421 {
+				c.nc.Close()
 			} else {
-				c.Reset()
 				p.idle <- c
 			}
 			return classify(err)
 		}
-		c.Close()
+		c.nc.Close()
 		// No reply code: the connection broke. Before the data was handed over
 		// nothing was delivered, so one more try on a fresh connection is safe.
 		if fresh || attempt > 0 || handedOver {
@@ -183,31 +167,12 @@ func (p *Pool) SendRaw(ctx context.Context, from string, to []string, raw []byte
 	}
 }
 
-func transaction(c *smtp.Client, from string, to []string, raw []byte) (handedOver bool, err error) {
-	if err := c.Mail(from, nil); err != nil {
-		return false, err
-	}
-	for _, r := range to {
-		if err := c.Rcpt(r, nil); err != nil {
-			return false, err
-		}
-	}
-	w, err := c.Data()
-	if err != nil {
-		return false, err
-	}
-	if _, err := w.Write(raw); err != nil {
-		return true, err
-	}
-	return true, w.Close()
-}
-
 // Close closes idle connections.
 func (p *Pool) Close() {
 	for {
 		select {
 		case c := <-p.idle:
-			c.Quit()
+			c.quit()
 		default:
 			return
 		}
