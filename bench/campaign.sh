@@ -38,11 +38,12 @@ INSERT INTO subscriptions (subscriber_id, list_id, status, confirmed_at)
 SELECT s.id, l.id, 'confirmed', now() FROM subscribers s, lists l WHERE l.slug = 'bench';
 ANALYZE;
 SQL
-# ~4 KB of HTML with one personalization field, like listmonk's run in BASELINE.md.
+# ~4 KB of HTML with one personalization field, like listmonk's run in BASELINE.md
+# (and the name in the subject too).
 BODY=$(python3 -c '
 import json
-p = "<p>Dear {{.Subscriber.Name}}, " + "this is the weekly letter with news, notes and links for our readers. " * 3 + "</p>"
-body = "<h1>This week</h1>" + p * 12
+p = "<p>" + "This is the weekly letter with news, notes and links for our readers. " * 3 + "</p>"
+body = "<h1>This week</h1><p>Dear {{.Subscriber.Name}},</p>" + p * 12
 print(json.dumps({"name":"bench","subject":"This week for {{.Subscriber.Name}}","lists":["bench"],"format":"html","body":body}))')
 bin/envoi serve > "$OUT/campaign-envoi.log" 2>&1 &
 ENVOI=$!

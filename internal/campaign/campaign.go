@@ -431,7 +431,9 @@ func (s *Service) deliver(ctx context.Context, cc *Compiled, r store.Recipient) 
 }
 
 func (s *Service) deliverWith(ctx context.Context, cc *Compiled, r store.Recipient, unsub string) (status, errText string) {
-	subject, html, text, err := cc.Render(Fields{
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	subject, err := cc.render(sc, Fields{
 		Subscriber:     SubscriberFields{Name: r.Name, Email: r.Email},
 		List:           ListFields{Name: r.ListName},
 		UnsubscribeURL: unsub,
@@ -440,13 +442,13 @@ func (s *Service) deliverWith(ctx context.Context, cc *Compiled, r store.Recipie
 	if err != nil {
 		return "failed", err.Error()
 	}
-	msg, err := s.Mail.ListMessage(cc.From.Name, cc.From.Address, cc.Campaign.ReplyTo,
-		mail.Subscriber{Email: r.Email, Name: r.Name}, mail.List{Slug: r.ListSlug, Name: r.ListName},
-		subject, html, text, unsub)
-	if err != nil {
-		return "failed", err.Error()
-	}
-	err = s.SMTP.Send(ctx, msg)
+	sc.msg.Reset()
+	s.Mail.WriteList(&sc.msg, mail.ListParts{
+		FromName: cc.From.Name, FromAddress: cc.From.Address, ReplyTo: cc.Campaign.ReplyTo,
+		To: mail.Subscriber{Email: r.Email, Name: r.Name}, List: mail.List{Slug: r.ListSlug, Name: r.ListName},
+		Subject: subject, Text: sc.text.Bytes(), HTML: sc.html.Bytes(), UnsubscribeURL: unsub,
+	})
+	err = s.SMTP.SendBytes(ctx, cc.From.Address, []string{r.Email}, sc.msg.Bytes())
 	var perm *send.PermError
 	switch {
 	case err == nil:

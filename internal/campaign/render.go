@@ -3,10 +3,12 @@ package campaign
 import (
 	"bytes"
 	htmltemplate "html/template"
+	"io"
 	"net/mail"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	texttemplate "text/template"
 
 	"github.com/inbucket/html2text"
@@ -54,8 +56,23 @@ type Compiled struct {
 	body     *htmltemplate.Template
 	text     *texttemplate.Template // the marketer's own text part, or nil
 	layout   *htmltemplate.Template
+	// page is the layout and the body as one template, made once, so that a
+	// recipient's HTML is one template execution.
+	page *htmltemplate.Template
 	// derivedText is the text part made from the HTML once, when text is nil.
 	derivedText *texttemplate.Template
+}
+
+// pageFields are what the page template reads: the campaign's fields and the
+// recipient's rendered subject (layouts may show {{.Subject}}).
+// Flat, not embedding Fields: text/template finds promoted fields slowly.
+type pageFields struct {
+	Subscriber     SubscriberFields
+	List           ListFields
+	Campaign       CampaignFields
+	UnsubscribeURL string
+	PreferencesURL string
+	Subject        string
 }
 
 var actionRE = regexp.MustCompile(`\{\{.*?\}\}`)
@@ -132,6 +149,26 @@ func textTemplate(layout *htmltemplate.Template, placeholderHTML string, actions
 	return texttemplate.New("text").Option("missingkey=error").Parse(text)
 }
 
+// pageTemplate renders the layout once around the placeholder HTML, with
+// placeholders for what varies per recipient, and parses the result as one
+// html/template: the layout's constant parts are escaped once, here, and the
+// actions are escaped in their context at each execution, as before.
+func pageTemplate(layout *htmltemplate.Template, placeholderHTML string, actions []string, l LayoutFields) (*htmltemplate.Template, error) {
+	var page bytes.Buffer
+	err := layout.Execute(&page, map[string]any{
+		"Content": htmltemplate.HTML(placeholderHTML), "Subject": "ENVOISUBJECTX", "UnsubscribeURL": "ENVOIUNSUBSCRIBEX",
+		"ListName": "ENVOILISTNAMEX", "Org": l.Org, "PostalAddress": l.PostalAddress,
+	})
+	if err != nil {
+		return nil, err
+	}
+	src := strings.ReplaceAll(page.String(), "{{", `{{"{{"}}`)
+	src = restoreActions(src, actions)
+	src = strings.NewReplacer("ENVOIUNSUBSCRIBEX", "{{.UnsubscribeURL}}", "ENVOILISTNAMEX", "{{.List.Name}}",
+		"ENVOISUBJECTX", "{{.Subject}}").Replace(src)
+	return htmltemplate.New("page").Option("missingkey=error").Parse(src)
+}
+
 // Compile checks a campaign's subject and body and prepares them. Template
 // errors come back as invalid with Field subject, body or text_body, so a
 // mistake is reported when the campaign is saved, not in the middle of a send.
@@ -163,6 +200,13 @@ func Compile(c store.Campaign, layoutSrc string, l LayoutFields) (*Compiled, err
 		if cc.derivedText, err = textTemplate(cc.layout, placeholderHTML, actions, l); err != nil {
 			return nil, apperr.FieldError("body", "The plain-text part could not be made: "+err.Error())
 		}
+	}
+	if cc.page, err = pageTemplate(cc.layout, placeholderHTML, actions, l); err != nil {
+		return nil, apperr.FieldError("template", "The layout and the body could not be joined: "+err.Error())
+	}
+	// The body alone first, so that its mistakes are reported on the body.
+	if err := cc.body.Execute(io.Discard, sample); err != nil {
+		return nil, apperr.FieldError("body", "The body has a template error: "+err.Error())
 	}
 	if _, _, _, err := cc.Render(sample, l); err != nil {
 		return nil, err
@@ -233,38 +277,40 @@ type LayoutFields struct {
 
 // Render returns subject, HTML and text for one recipient.
 func (cc *Compiled) Render(f Fields, l LayoutFields) (subject, html, text string, err error) {
+	var sc scratch
+	if subject, err = cc.render(&sc, f, l); err != nil {
+		return "", "", "", err
+	}
+	return subject, sc.html.String(), sc.text.String(), nil
+}
+
+// scratch holds one message's buffers; senders reuse them (scratchPool).
+type scratch struct{ subject, html, text, msg bytes.Buffer }
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// render writes the recipient's HTML and text parts into sc and returns the subject.
+func (cc *Compiled) render(sc *scratch, f Fields, l LayoutFields) (subject string, err error) {
 	f.Campaign = CampaignFields{Name: cc.Campaign.Name, Subject: cc.Campaign.Subject}
-	var b bytes.Buffer
-	if err := cc.subject.Execute(&b, f); err != nil {
-		return "", "", "", apperr.FieldError("subject", "The subject has a template error: "+err.Error())
+	sc.subject.Reset()
+	if err := cc.subject.Execute(&sc.subject, f); err != nil {
+		return "", apperr.FieldError("subject", "The subject has a template error: "+err.Error())
 	}
-	subject = strings.Join(strings.Fields(b.String()), " ")
-	b.Reset()
-	if err := cc.body.Execute(&b, f); err != nil {
-		return "", "", "", apperr.FieldError("body", "The body has a template error: "+err.Error())
+	subject = strings.Join(strings.Fields(sc.subject.String()), " ")
+	sc.html.Reset()
+	if err := cc.page.Execute(&sc.html, pageFields{Subscriber: f.Subscriber, List: f.List, Campaign: f.Campaign,
+		UnsubscribeURL: f.UnsubscribeURL, PreferencesURL: f.PreferencesURL, Subject: subject}); err != nil {
+		return "", apperr.FieldError("body", "The body has a template error: "+err.Error())
 	}
-	var page bytes.Buffer
-	err = cc.layout.Execute(&page, map[string]any{
-		"Content": htmltemplate.HTML(b.String()), "Subject": subject, "UnsubscribeURL": f.UnsubscribeURL,
-		"ListName": f.List.Name, "Org": l.Org, "PostalAddress": l.PostalAddress,
-	})
-	if err != nil {
-		return "", "", "", apperr.FieldError("template", "The layout failed: "+err.Error())
-	}
-	html = page.String()
+	sc.text.Reset()
 	if cc.text != nil {
-		b.Reset()
-		if err := cc.text.Execute(&b, f); err != nil {
-			return "", "", "", apperr.FieldError("text_body", "The text body has a template error: "+err.Error())
+		if err := cc.text.Execute(&sc.text, f); err != nil {
+			return "", apperr.FieldError("text_body", "The text body has a template error: "+err.Error())
 		}
-		text = b.String() + "\n\n--\nYou receive this because you subscribed to “" + f.List.Name + "” from " + l.Org +
-			".\nUnsubscribe with one click: " + f.UnsubscribeURL + "\n" + l.PostalAddress + "\n"
-	} else {
-		b.Reset()
-		if err := cc.derivedText.Execute(&b, f); err != nil {
-			return "", "", "", apperr.FieldError("body", "The body has a template error: "+err.Error())
-		}
-		text = b.String()
+		sc.text.WriteString("\n\n--\nYou receive this because you subscribed to “" + f.List.Name + "” from " + l.Org +
+			".\nUnsubscribe with one click: " + f.UnsubscribeURL + "\n" + l.PostalAddress + "\n")
+	} else if err := cc.derivedText.Execute(&sc.text, f); err != nil {
+		return "", apperr.FieldError("body", "The body has a template error: "+err.Error())
 	}
-	return subject, html, text, nil
+	return subject, nil
 }
