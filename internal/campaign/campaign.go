@@ -71,7 +71,7 @@ func (s *Service) claims() *claimGroups {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.groups == nil {
-		s.groups = &claimGroups{store: s.Store, flushers: 2, maxGroup: 64, window: 2 * time.Millisecond}
+		s.groups = &claimGroups{store: s.Store, flushers: 2, maxGroup: 64, window: 3 * time.Millisecond}
 	}
 	return s.groups
 }
