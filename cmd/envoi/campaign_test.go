@@ -246,24 +246,45 @@ func TestCampaignUnsubscribeDuringSend(t *testing.T) {
 	}
 }
 
-// TestCampaignSMTPTemporaryFailures: a relay answering 451 to 10% of recipients
-// still gets every message delivered, once.
+// TestCampaignSMTPTemporaryFailures: a relay answering 451 or 421 to 10% of
+// messages, at any step of the (pipelined) transaction, still gets every
+// message delivered, once.
 func TestCampaignSMTPTemporaryFailures(t *testing.T) {
 	t.Parallel()
-	ta := startApp(t, appOpts{})
-	key := ta.apiKey()
-	ta.seed("newsletter", "f", 300, "confirmed")
-	var refused atomic.Int64
-	ta.SMTP.SetFault(mailcatcher.Fault{Rcpt: func(string) error {
+	tenth := func(refused *atomic.Int64, reply error) error {
 		if rand.IntN(10) == 0 {
 			refused.Add(1)
-			return mailcatcher.TempFail
+			return reply
 		}
 		return nil
-	}})
-	ta.allOnce(ta.sendCampaign(key), 300, 90*time.Second)
-	if refused.Load() == 0 {
-		t.Error("the fault never fired")
+	}
+	tests := []struct {
+		name  string
+		fault func(refused *atomic.Int64) mailcatcher.Fault
+	}{
+		{"451 to RCPT", func(r *atomic.Int64) mailcatcher.Fault {
+			return mailcatcher.Fault{Rcpt: func(string) error { return tenth(r, mailcatcher.TempFail) }}
+		}},
+		{"421 to MAIL, connection closed", func(r *atomic.Int64) mailcatcher.Fault {
+			return mailcatcher.Fault{Mail: func(string) error { return tenth(r, mailcatcher.Closing) }}
+		}},
+		{"451 after the data", func(r *atomic.Int64) mailcatcher.Fault {
+			return mailcatcher.Fault{Data: func(string, []string, []byte) error { return tenth(r, mailcatcher.TempFail) }}
+		}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ta := startApp(t, appOpts{})
+			key := ta.apiKey()
+			ta.seed("newsletter", fmt.Sprintf("f%d", i), 300, "confirmed")
+			var refused atomic.Int64
+			ta.SMTP.SetFault(tt.fault(&refused))
+			ta.allOnce(ta.sendCampaign(key), 300, 90*time.Second)
+			if refused.Load() == 0 {
+				t.Error("the fault never fired")
+			}
+		})
 	}
 }
 

@@ -275,5 +275,9 @@ func (s *session) Logout() error { return nil }
 // TempFail is a 451 reply for fault hooks.
 var TempFail = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Try again later"}
 
+// Closing is a 421 reply for fault hooks: the service is closing the
+// connection (clients must drop it and try again later).
+var Closing = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down"}
+
 // PermFail is a 550 reply for fault hooks.
 var PermFail = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user"}
