@@ -45,6 +45,8 @@ type ReplyError struct {
 
 func (e *ReplyError) Error() string { return fmt.Sprintf("SMTP %d %s", e.Code, e.Msg) }
 
+var errProtocol = errors.New("protocol error")
+
 func newConn(nc net.Conn, timeout time.Duration) *conn {
 	return &conn{nc: nc, r: textproto.NewReader(bufio.NewReaderSize(nc, 4096)),
 		w: bufio.NewWriterSize(nc, 16<<10), timeout: timeout}
@@ -56,7 +58,15 @@ func (c *conn) reply(want int) (code int, msg string, err error) {
 	code, msg, err = c.r.ReadResponse(want)
 	var te *textproto.Error
 	if errors.As(err, &te) {
-		return te.Code, te.Msg, &ReplyError{Code: te.Code, Msg: te.Msg}
+		code, msg = te.Code, te.Msg
+		err = &ReplyError{Code: te.Code, Msg: te.Msg}
+	}
+	if err != nil && !errors.As(err, new(*ReplyError)) {
+		return code, msg, err // the connection broke
+	}
+	if code < 200 || code > 599 {
+		// Not an SMTP reply: the conversation is broken, whatever the server meant.
+		return 0, "", fmt.Errorf("malformed SMTP reply %d %q: %w", code, msg, errProtocol)
 	}
 	return code, msg, err
 }
@@ -182,25 +192,31 @@ func (p *Pool) dialConn(ctx context.Context) (*conn, error) {
 		return nil, &TempError{fmt.Errorf("connect to SMTP %s: %w", addr, err)}
 	}
 	c := newConn(nc, 30*time.Second)
-	fail := func(step string, err error) (*conn, error) {
+	if err := p.setUp(c, tlsCfg); err != nil {
 		nc.Close()
-		return nil, classify(fmt.Errorf("%s with %s: %w", step, addr, err))
+		return nil, classify(fmt.Errorf("SMTP %s: %w", addr, err))
 	}
+	return c, nil
+}
+
+// setUp reads the greeting, says hello, upgrades to TLS and authenticates as
+// configured.
+func (p *Pool) setUp(c *conn, tlsCfg *tls.Config) error {
 	c.nc.SetDeadline(time.Now().Add(c.timeout))
 	if _, _, err := c.reply(2); err != nil {
-		return fail("greeting", err)
+		return fmt.Errorf("greeting: %w", err)
 	}
 	if err := c.hello(p.HeloName); err != nil {
-		return fail("EHLO", err)
+		return fmt.Errorf("EHLO: %w", err)
 	}
 	if p.cfg.TLS == "starttls" {
 		if err := c.startTLS(tlsCfg, p.HeloName); err != nil {
-			return fail("STARTTLS", err)
+			return fmt.Errorf("STARTTLS: %w", err)
 		}
 	}
 	if p.cfg.Username != "" {
 		if err := c.auth(sasl.NewPlainClient("", p.cfg.Username, p.cfg.Password)); err != nil {
-			return fail("AUTH", err)
+			return fmt.Errorf("AUTH: %w", err)
 		}
 	}
 	switch p.Dialogue {
@@ -209,7 +225,7 @@ func (p *Pool) dialConn(ctx context.Context) (*conn, error) {
 	case DialogueClassic:
 		c.fast, c.pipelining = false, false
 	}
-	return c, nil
+	return nil
 }
 
 // send runs one mail transaction. handedOver reports whether the whole message
