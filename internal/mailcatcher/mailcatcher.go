@@ -7,6 +7,7 @@ package mailcatcher
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // decode non-UTF-8 parts
 	gomessagemail "github.com/emersion/go-message/mail"
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
@@ -96,6 +98,9 @@ type Catcher struct {
 	changed chan struct{}
 	fault   Fault
 
+	user, pass  string // RequireAuth
+	implicitTLS bool
+
 	srv  *smtp.Server
 	ln   net.Listener
 	Addr string // host:port of the SMTP listener
@@ -117,13 +122,32 @@ func New(max int) *Catcher {
 	return c
 }
 
+// RequireAuth makes the catcher refuse mail until a client authenticates
+// with these PLAIN credentials.
+func (c *Catcher) RequireAuth(user, pass string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.user, c.pass = user, pass
+}
+
+// UseTLS offers STARTTLS with this configuration; with implicit, the listener
+// speaks TLS from the first byte instead (port 465 style). Call before Listen.
+func (c *Catcher) UseTLS(cfg *tls.Config, implicit bool) {
+	c.srv.TLSConfig = cfg
+	c.implicitTLS = implicit
+}
+
 // Listen binds the SMTP listener (use "127.0.0.1:0" for a free port).
 func (c *Catcher) Listen(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("mailcatcher listen on %s: %w", addr, err)
 	}
-	c.ln, c.Addr = ln, ln.Addr().String()
+	c.Addr = ln.Addr().String()
+	if c.implicitTLS {
+		ln = tls.NewListener(ln, c.srv.TLSConfig)
+	}
+	c.ln = ln
 	return nil
 }
 
@@ -223,15 +247,36 @@ func (b backend) NewSession(conn *smtp.Conn) (smtp.Session, error) {
 }
 
 type session struct {
-	c    *Catcher
-	conn *smtp.Conn
-	from string
-	to   []string
+	c      *Catcher
+	conn   *smtp.Conn
+	from   string
+	to     []string
+	authed bool
 }
 
-func (s *session) AuthMechanisms() []string { return []string{"PLAIN"} }
+func (s *session) AuthMechanisms() []string { return []string{sasl.Plain} }
+
+// Auth checks PLAIN credentials against RequireAuth's; without them any are taken.
+func (s *session) Auth(mech string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(identity, username, password string) error {
+		s.c.mu.Lock()
+		user, pass := s.c.user, s.c.pass
+		s.c.mu.Unlock()
+		if user != "" && (username != user || password != pass) {
+			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid"}
+		}
+		s.authed = true
+		return nil
+	}), nil
+}
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+	s.c.mu.Lock()
+	needAuth := s.c.user != ""
+	s.c.mu.Unlock()
+	if needAuth && !s.authed {
+		return smtp.ErrAuthRequired
+	}
 	if f := s.c.getFault().Mail; f != nil {
 		if err := f(from); err != nil {
 			return err

@@ -179,7 +179,7 @@ func encodeSASL(b []byte) string {
 // authenticates as configured.
 func (p *Pool) dialConn(ctx context.Context) (*conn, error) {
 	addr := net.JoinHostPort(p.cfg.Host, strconv.Itoa(p.cfg.Port))
-	tlsCfg := &tls.Config{ServerName: p.cfg.Host, MinVersion: tls.VersionTLS12}
+	tlsCfg := &tls.Config{ServerName: p.cfg.Host, MinVersion: tls.VersionTLS12, RootCAs: p.RootCAs}
 	d := net.Dialer{Timeout: 30 * time.Second}
 	var nc net.Conn
 	var err error

@@ -11,6 +11,7 @@ package send
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"strings"
@@ -33,6 +34,8 @@ type Pool struct {
 	// "" uses the best offered, DialoguePipelining never uses BDAT, DialogueClassic
 	// waits for each reply (tests of those paths; servers that misbehave).
 	Dialogue string
+	// RootCAs verifies the relay's certificate; nil means the system's roots.
+	RootCAs *x509.CertPool
 }
 
 // Dialogues (Pool.Dialogue).

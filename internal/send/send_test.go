@@ -2,7 +2,15 @@ package send_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
+	"math/big"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -107,6 +115,95 @@ func TestPool(t *testing.T) {
 			}
 			if n := len(c.To("temp@example.com")) + len(c.To("perm@example.com")) + len(c.To("data-temp@example.com")); n != 0 {
 				t.Fatalf("refused messages were stored: %d", n)
+			}
+		})
+	}
+}
+
+// selfSigned returns a TLS configuration for 127.0.0.1 and the pool that trusts it.
+func selfSigned(t *testing.T) (*tls.Config, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "relay.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(cert)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, roots
+}
+
+// TestPoolTLSAndAuth: STARTTLS and implicit TLS with a certificate the pool
+// must verify, AUTH PLAIN, and the errors a user can cause by configuring
+// them wrong (each one a clear error, and nothing delivered).
+func TestPoolTLSAndAuth(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		serverTLS string // "", "starttls", "implicit"
+		url       string // after smtp://
+		trust     bool
+		wantErr   string
+		perm      bool
+	}{
+		{"starttls and auth", "starttls", "envoi:s3cr%40t@ADDR?tls=starttls", true, "", false},
+		{"implicit tls and auth", "implicit", "envoi:s3cr%40t@ADDR?tls=tls", true, "", false},
+		{"ErrWrongPassword", "starttls", "envoi:wrong@ADDR?tls=starttls", true, "535", true},
+		{"ErrNoCredentials", "starttls", "ADDR?tls=starttls", true, "authenticate", true},
+		{"ErrUntrustedCertificate", "starttls", "envoi:s3cr%40t@ADDR?tls=starttls", false, "certificate", false},
+		{"ErrNoStartTLSOffered", "", "envoi:s3cr%40t@ADDR?tls=starttls", true, "does not offer STARTTLS", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := mailcatcher.New(100)
+			cfg, roots := selfSigned(t)
+			if tt.serverTLS != "" {
+				c.UseTLS(cfg, tt.serverTLS == "implicit")
+			}
+			c.RequireAuth("envoi", "s3cr@t")
+			if err := c.Listen("127.0.0.1:0"); err != nil {
+				t.Fatal(err)
+			}
+			go c.Serve()
+			t.Cleanup(func() { c.Close() })
+			sc, err := config.ParseSMTPURL("smtp://" + strings.Replace(tt.url, "ADDR", c.Addr, 1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := send.NewPool(sc, 1)
+			t.Cleanup(p.Close)
+			if tt.trust {
+				p.RootCAs = roots
+			}
+			err = p.Send(context.Background(), msg(t, "ok@example.com"))
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("send: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("err = %v, want one that says %q", err, tt.wantErr)
+			}
+			var pe *send.PermError
+			if tt.wantErr != "" && errors.As(err, &pe) != tt.perm {
+				t.Errorf("permanent = %v, want %v (%v)", !tt.perm, tt.perm, err)
+			}
+			want := 1
+			if tt.wantErr != "" {
+				want = 0
+			}
+			if n := len(c.To("ok@example.com")); n != want {
+				t.Fatalf("delivered %d, want %d", n, want)
 			}
 		})
 	}

@@ -89,7 +89,7 @@ func TestClaimDeliveries(t *testing.T) {
 		{CampaignID: c.ID, SubscriberID: ids[2], Prev: store.Outcome{SubscriberID: ids[0], Status: "sent"}},
 		{CampaignID: c.ID, SubscriberID: ids[5], Prev: store.Outcome{SubscriberID: ids[1], Status: "queued", Error: "451 try later"}},
 		{CampaignID: c.ID, Prev: store.Outcome{SubscriberID: ids[3], Status: "sent"}}, // was never claimed: ignored
-		{CampaignID: c.ID, SubscriberID: ids[0]}, // already sent: not again
+		{CampaignID: c.ID, SubscriberID: ids[0]},                                      // already sent: not again
 	}, stale)
 	if err != nil {
 		t.Fatal(err)
