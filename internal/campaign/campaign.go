@@ -302,6 +302,11 @@ func (s *Service) SendBatch(ctx context.Context, id int64, gen, batch int) error
 	if err != nil {
 		return err
 	}
+	if len(ids) > 0 {
+		if err := s.Store.BatchStarted(ctx, id, batch); err != nil {
+			return err
+		}
+	}
 	refs, err := s.Store.CampaignListRefs(ctx, id)
 	if err != nil {
 		return err

@@ -101,13 +101,26 @@ func (s *Store) CampaignWithoutCounts(ctx context.Context, id int64) (Campaign, 
 	return c, nil
 }
 
+// campaignCountsSQL reads the counts kept by finished batches, takes batches not
+// yet started as all queued, and counts only the batches being sent from the
+// ledger (through its batch index): a few thousand rows whatever the audience.
+const campaignCountsSQL = `
+WITH b AS (SELECT * FROM campaign_batches WHERE campaign_id = $1)
+SELECT 'sent' AS status, COALESCE(sum(sent), 0) AS n FROM b WHERE counted
+UNION ALL SELECT 'failed', COALESCE(sum(failed), 0) FROM b WHERE counted
+UNION ALL SELECT 'skipped', COALESCE(sum(skipped), 0) FROM b WHERE counted
+UNION ALL SELECT 'queued', COALESCE(sum(total - sent - failed - skipped), 0) FROM b WHERE counted
+UNION ALL SELECT 'queued', COALESCE(sum(total), 0) FROM b WHERE NOT counted AND NOT started
+UNION ALL SELECT d.status, count(*) FROM b JOIN deliveries d ON d.campaign_id = $1 AND d.batch = b.batch
+    WHERE NOT b.counted AND b.started GROUP BY d.status`
+
 // CampaignCounts counts a campaign's deliveries by status.
 func (s *Store) CampaignCounts(ctx context.Context, id int64) (Counts, error) {
 	var rows []struct {
 		Status string `db:"status"`
 		N      int64  `db:"n"`
 	}
-	if err := s.DB.SelectContext(ctx, &rows, `SELECT status, count(*) AS n FROM deliveries WHERE campaign_id = $1 GROUP BY status`, id); err != nil {
+	if err := s.DB.SelectContext(ctx, &rows, campaignCountsSQL, id); err != nil {
 		return Counts{}, mapErr(err)
 	}
 	var c Counts
@@ -115,11 +128,11 @@ func (s *Store) CampaignCounts(ctx context.Context, id int64) (Counts, error) {
 		c.Total += r.N
 		switch r.Status {
 		case "sent":
-			c.Sent = r.N
+			c.Sent += r.N
 		case "failed":
-			c.Failed = r.N
+			c.Failed += r.N
 		case "skipped":
-			c.Skipped = r.N
+			c.Skipped += r.N
 		default:
 			c.Pending += r.N
 		}
@@ -158,6 +171,15 @@ WHERE id = $1`, id, to, now, sendAt); err != nil {
 		if to == CampaignCancelled {
 			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'skipped', error = 'campaign cancelled', updated_at = $2
 WHERE campaign_id = $1 AND status = 'queued'`, id, now); err != nil {
+				return mapErr(err)
+			}
+			// Keep the counts of every batch; one with a message still in flight
+			// is counted live until its sender records the outcome.
+			if _, err := tx.ExecContext(ctx, `
+UPDATE campaign_batches b
+SET started = true, counted = c.open = 0, total = c.total, sent = c.sent, failed = c.failed, skipped = c.skipped
+FROM (`+countBatchesSQL+`) c
+WHERE b.campaign_id = $1 AND c.batch = b.batch AND NOT b.counted`, id, 0); err != nil {
 				return mapErr(err)
 			}
 			_, err := tx.ExecContext(ctx, `UPDATE campaign_batches SET done = true WHERE campaign_id = $1`, id)
@@ -219,8 +241,8 @@ WITH next AS (
     SELECT $1, subscriber_id, $4, $5 FROM next
     ON CONFLICT DO NOTHING
 ), b AS (
-    INSERT INTO campaign_batches (campaign_id, batch)
-    SELECT $1, $4 WHERE EXISTS (SELECT 1 FROM next)
+    INSERT INTO campaign_batches (campaign_id, batch, total)
+    SELECT $1, $4, count(*) FROM next HAVING count(*) > 0
     ON CONFLICT DO NOTHING
 )
 SELECT count(*), max(subscriber_id) FROM next`, campaignID, c.Cursor, size, batch, s.Now()).Scan(&n, &last)
@@ -249,12 +271,32 @@ func (s *Store) PendingBatches(ctx context.Context, campaignID int64) ([]int, er
 	return bs, mapErr(err)
 }
 
-// BatchDone marks a batch done when none of its deliveries is queued or in flight.
+// countBatchesSQL counts the deliveries of a campaign's batches ($2: one batch,
+// or 0 for all), for keeping in campaign_batches.
+const countBatchesSQL = `
+SELECT batch, count(*) AS total,
+       count(*) FILTER (WHERE status = 'sent') AS sent,
+       count(*) FILTER (WHERE status = 'failed') AS failed,
+       count(*) FILTER (WHERE status = 'skipped') AS skipped,
+       count(*) FILTER (WHERE status IN ('queued', 'sending')) AS open
+FROM deliveries WHERE campaign_id = $1 AND ($2 = 0 OR batch = $2)
+GROUP BY batch`
+
+// BatchDone marks a batch done, with its final counts, when none of its
+// deliveries is queued or in flight.
 func (s *Store) BatchDone(ctx context.Context, campaignID int64, batch int) error {
 	_, err := s.DB.ExecContext(ctx, `
-UPDATE campaign_batches SET done = true
-WHERE campaign_id = $1 AND batch = $2 AND NOT done
-  AND NOT EXISTS (SELECT 1 FROM deliveries WHERE campaign_id = $1 AND batch = $2 AND status IN ('queued', 'sending'))`, campaignID, batch)
+UPDATE campaign_batches b
+SET done = true, counted = true, total = c.total, sent = c.sent, failed = c.failed, skipped = c.skipped
+FROM (`+countBatchesSQL+`) c
+WHERE b.campaign_id = $1 AND b.batch = $2 AND c.batch = b.batch AND NOT b.done AND c.open = 0`, campaignID, batch)
+	return mapErr(err)
+}
+
+// BatchStarted records that a batch's deliveries are being worked on, so that
+// its counts are read live from the ledger until it is done.
+func (s *Store) BatchStarted(ctx context.Context, campaignID int64, batch int) error {
+	_, err := s.DB.ExecContext(ctx, `UPDATE campaign_batches SET started = true WHERE campaign_id = $1 AND batch = $2 AND NOT started`, campaignID, batch)
 	return mapErr(err)
 }
 

@@ -115,3 +115,104 @@ func TestClaimDeliveries(t *testing.T) {
 		t.Errorf("outcome during pause: %q, want sent", s)
 	}
 }
+
+// TestCampaignCountsFromBatches: the counts kept per batch always equal a count
+// of the whole ledger, before, while and after sending, and after a cancel.
+func TestCampaignCountsFromBatches(t *testing.T) {
+	t.Parallel()
+	st := testenv.Store(t)
+	ctx := context.Background()
+	l, err := st.CreateList(ctx, "news", "News", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.DB.MustExecContext(ctx, `WITH s AS (INSERT INTO subscribers (email, name) SELECT 'c' || g || '@example.com', '' FROM generate_series(1, 7) g RETURNING id)
+		INSERT INTO subscriptions (subscriber_id, list_id, status, confirmed_at) SELECT id, $1, 'confirmed', now() FROM s`, l.ID)
+	var ids []int64
+	if err := st.DB.SelectContext(ctx, &ids, `SELECT id FROM subscribers ORDER BY id`); err != nil {
+		t.Fatal(err)
+	}
+	c, err := st.CreateCampaign(ctx, store.Campaign{Name: "n", Subject: "s", From: "a@example.com", Format: "html", Body: "b", Template: "default"}, []int64{l.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.TransitionCampaign(ctx, c.ID, []string{store.CampaignDraft}, store.CampaignSending, nil); err != nil {
+		t.Fatal(err)
+	}
+	check := func(step string) {
+		t.Helper()
+		var want store.Counts
+		rows, err := st.DB.QueryContext(ctx, `SELECT status, count(*) FROM deliveries WHERE campaign_id = $1 GROUP BY status`, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var status string
+			var n int64
+			rows.Scan(&status, &n)
+			want.Total += n
+			switch status {
+			case "sent":
+				want.Sent = n
+			case "failed":
+				want.Failed = n
+			case "skipped":
+				want.Skipped = n
+			default:
+				want.Pending += n
+			}
+		}
+		rows.Close()
+		got, err := st.CampaignCounts(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("%s: counts %+v, the ledger says %+v", step, got, want)
+		}
+	}
+	for {
+		batch, _, done, err := st.PlanBatch(ctx, c.ID, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(fmt.Sprintf("planned batch %d", batch))
+		if done {
+			break
+		}
+	}
+	stale := time.Now().Add(-time.Minute)
+	// Batch 1: started, two claimed, one sent and one failed, then done.
+	if err := st.BatchStarted(ctx, c.ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	st.ClaimDeliveries(ctx, []store.Claim{{CampaignID: c.ID, SubscriberID: ids[0]}, {CampaignID: c.ID, SubscriberID: ids[1]}}, stale)
+	check("batch 1 in flight")
+	st.ClaimDeliveries(ctx, []store.Claim{
+		{CampaignID: c.ID, SubscriberID: ids[2], Prev: store.Outcome{SubscriberID: ids[0], Status: "sent"}},
+		{CampaignID: c.ID, Prev: store.Outcome{SubscriberID: ids[1], Status: "failed", Error: "550"}},
+	}, stale)
+	if err := st.BatchDone(ctx, c.ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	check("batch 1 not done yet (one in flight)")
+	st.FinishDelivery(ctx, c.ID, ids[2], "sent", "")
+	if err := st.BatchDone(ctx, c.ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	check("batch 1 done")
+	// Batch 2: one message in flight when the campaign is cancelled.
+	st.BatchStarted(ctx, c.ID, 2)
+	st.ClaimDeliveries(ctx, []store.Claim{{CampaignID: c.ID, SubscriberID: ids[3]}}, stale)
+	if _, err := st.TransitionCampaign(ctx, c.ID, []string{store.CampaignSending}, store.CampaignCancelled, nil); err != nil {
+		t.Fatal(err)
+	}
+	check("cancelled with one in flight")
+	st.FinishDelivery(ctx, c.ID, ids[3], "sent", "")
+	check("in-flight message recorded after the cancel")
+	var counted []bool
+	st.DB.SelectContext(ctx, &counted, `SELECT counted FROM campaign_batches WHERE campaign_id = $1 ORDER BY batch`, c.ID)
+	if len(counted) != 3 || !counted[0] || counted[1] || !counted[2] {
+		t.Errorf("counted per batch = %v, want [true false true]", counted)
+	}
+}
