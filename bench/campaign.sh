@@ -28,7 +28,7 @@ export ENVOI_SMTP_URL="smtp://127.0.0.1:2725?tls=none"
 export ENVOI_LISTEN_ADDR=127.0.0.1:8091 ENVOI_BASE_URL=https://news.example.com
 export ENVOI_SECRET_KEY="bench-secret-key-0123456789abcdef0123456789"
 export ENVOI_LOG_LEVEL=warn ENVOI_POSTAL_ADDRESS="1 Rue de la Paix, 75002 Paris"
-export ENVOI_WORKER_CONCURRENCY=${ENVOI_WORKER_CONCURRENCY:-50} ENVOI_SMTP_POOL_SIZE=${ENVOI_SMTP_POOL_SIZE:-20}
+# ENVOI_WORKER_CONCURRENCY and ENVOI_SMTP_POOL_SIZE: the defaults (50 senders, 4 connections) unless set.
 bin/envoi migrate >/dev/null
 bin/envoi list create --slug bench --name "Bench Weekly" >/dev/null
 echo "seeding $N confirmed subscribers..."
