@@ -35,6 +35,8 @@ const (
 	// StaleAfter: a delivery left "sending" this long belonged to a worker that
 	// died mid-transaction (the SMTP timeout is 30 s); it is sent again.
 	StaleAfter = time.Minute
+	// sendWithin bounds the time from a claim to the end of its SMTP transaction.
+	sendWithin = StaleAfter * 3 / 4
 	// checkEvery bounds how long pause and cancel take to reach a running batch.
 	checkEvery = 250 * time.Millisecond
 	// maxAttempts: after this many temporary failures a delivery is failed.
@@ -436,6 +438,11 @@ func (s *Service) deliver(ctx context.Context, cc *Compiled, r store.Recipient) 
 }
 
 func (s *Service) deliverWith(ctx context.Context, cc *Compiled, r store.Recipient, unsub string) (status, errText string) {
+	// The message was just claimed: it must be out, or given up, well before
+	// another sender may take the claim for stale (StaleAfter), including any
+	// wait for a free SMTP connection.
+	ctx, cancel := context.WithTimeout(ctx, sendWithin)
+	defer cancel()
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
 	subject, err := cc.render(sc, Fields{

@@ -231,9 +231,15 @@ func (p *Pool) setUp(c *conn, tlsCfg *tls.Config) error {
 // send runs one mail transaction. handedOver reports whether the whole message
 // reached the server, so that a broken connection may have delivered it.
 // A refused transaction is reset, leaving the connection ready for the next.
-func (c *conn) send(from string, to []string, raw []byte) (handedOver bool, err error) {
+//
+// The whole transaction ends by deadline (zero: twice the command timeout), so
+// that a caller can bound how long a message may be in flight.
+func (c *conn) send(deadline time.Time, from string, to []string, raw []byte) (handedOver bool, err error) {
 	c.lastUsed = time.Now()
-	c.nc.SetDeadline(time.Now().Add(2 * c.timeout))
+	if limit := time.Now().Add(2 * c.timeout); deadline.IsZero() || deadline.After(limit) {
+		deadline = limit
+	}
+	c.nc.SetDeadline(deadline)
 	c.w.WriteString("MAIL FROM:<" + from + ">\r\n")
 	if !c.pipelining {
 		if err := c.flushReply(); err != nil {
@@ -263,8 +269,8 @@ func (c *conn) send(from string, to []string, raw []byte) (handedOver bool, err 
 				if !errors.As(err, &re) {
 					return true, err
 				}
-				if first == nil {
-					first = err
+				if first == nil || re.Code == 421 {
+					first = err // a 421 says the connection is closing: report that
 				}
 			}
 		}
@@ -285,7 +291,7 @@ func (c *conn) send(from string, to []string, raw []byte) (handedOver bool, err 
 				if !errors.As(err, &re) {
 					return false, err
 				}
-				if first == nil {
+				if first == nil || re.Code == 421 {
 					first = err
 				}
 			}

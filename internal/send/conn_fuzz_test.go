@@ -44,7 +44,7 @@ func FuzzDialogue(f *testing.F) {
 			if err := p.setUp(c, nil); err != nil {
 				return
 			}
-			handedOver, err := c.send("news@example.com", []string{"ann@example.com"}, []byte("Subject: x\r\n\r\n.\r\nbody\r\n"))
+			handedOver, err := c.send(time.Time{}, "news@example.com", []string{"ann@example.com"}, []byte("Subject: x\r\n\r\n.\r\nbody\r\n"))
 			if err == nil && !handedOver {
 				t.Error("success without the message handed over")
 			}

@@ -122,7 +122,8 @@ func (p *Pool) SendBytes(ctx context.Context, from string, to []string, raw []by
 }
 
 // SendRaw delivers rendered bytes. A stale pooled connection found before the
-// message is handed over is replaced and the message tried once more.
+// message is handed over is replaced and the message tried once more. The
+// transaction ends by ctx's deadline, if any (waiting for a connection too).
 func (p *Pool) SendRaw(ctx context.Context, from string, to []string, raw []byte) error {
 	select {
 	case p.slots <- struct{}{}:
@@ -146,7 +147,8 @@ func (p *Pool) SendRaw(ctx context.Context, from string, to []string, raw []byte
 			}
 			fresh = true
 		}
-		handedOver, err := c.send(from, to, raw)
+		deadline, _ := ctx.Deadline()
+		handedOver, err := c.send(deadline, from, to, raw)
 		if err == nil {
 			p.idle <- c
 			return nil

@@ -208,3 +208,33 @@ func TestPoolTLSAndAuth(t *testing.T) {
 		})
 	}
 }
+
+// TestPoolDeadline: a send gives up by its context's deadline while waiting
+// for a busy connection, without handing anything over, so a caller can bound
+// how long a claimed message may be in flight.
+func TestPoolDeadline(t *testing.T) {
+	t.Parallel()
+	c := testenv.SMTP(t)
+	c.SetFault(mailcatcher.Fault{Data: func(string, []string, []byte) error { time.Sleep(1500 * time.Millisecond); return nil }})
+	p := pool(t, c, 1)
+	first := make(chan error)
+	go func() { first <- p.Send(context.Background(), msg(t, "slow@example.com")) }()
+	time.Sleep(200 * time.Millisecond) // the only connection is now busy
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := p.Send(ctx, msg(t, "waiting@example.com"))
+	var te *send.TempError
+	if !errors.As(err, &te) {
+		t.Fatalf("send past its deadline: %v, want TempError", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("gave up after %v, want about 300ms", d)
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if n := len(c.To("waiting@example.com")); n != 0 {
+		t.Errorf("the message that gave up was delivered %d time(s)", n)
+	}
+}
