@@ -66,6 +66,39 @@ type Service struct {
 	mu       sync.Mutex
 	compiled map[int64]*Compiled
 	groups   *claimGroups
+	states   stateCache
+}
+
+// stateCache shares the campaign status checks of all the senders of a process:
+// one query per campaign per checkEvery/2 instead of one per sender.
+type stateCache struct {
+	mu sync.Mutex
+	m  map[int64]cachedState
+}
+
+type cachedState struct {
+	st store.CampaignState
+	at time.Time
+}
+
+func (c *stateCache) get(ctx context.Context, st *store.Store, id int64) (store.CampaignState, error) {
+	c.mu.Lock()
+	e, ok := c.m[id]
+	c.mu.Unlock()
+	if ok && time.Since(e.at) < checkEvery/2 {
+		return e.st, nil
+	}
+	state, err := st.CampaignStateByID(ctx, id)
+	if err != nil {
+		return state, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) > 1000 {
+		c.m = map[int64]cachedState{}
+	}
+	c.m[id] = cachedState{st: state, at: time.Now()}
+	return state, nil
 }
 
 // claims returns the ledger's group-commit front, made on first use.
@@ -334,7 +367,7 @@ func (s *Service) SendBatch(ctx context.Context, id int64, gen, batch int) error
 	}
 	for _, sid := range ids {
 		if time.Since(lastCheck) > checkEvery {
-			st, err := s.Store.CampaignStateByID(ctx, id)
+			st, err := s.states.get(ctx, s.Store, id)
 			if err != nil {
 				return errors.Join(err, flush())
 			}

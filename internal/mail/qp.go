@@ -37,9 +37,12 @@ func writeQP(w *bytes.Buffer, body []byte) {
 			continue
 		}
 		// A run of plain bytes that fits on this line.
-		j := i
-		for j < len(body) && qpSafe[body[j]] && col+(j-i) < 75 {
-			j++
+		j := min(len(body), i+75-col)
+		for k, b := range body[i:j] {
+			if !qpSafe[b] {
+				j = i + k
+				break
+			}
 		}
 		if j > i {
 			// Whitespace right before a line end (or the end) must be encoded.

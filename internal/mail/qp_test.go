@@ -57,3 +57,13 @@ func FuzzWriteQP(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) { checkQP(t, in) })
 }
+
+func BenchmarkWriteQP(b *testing.B) {
+	body := []byte(strings.Repeat("<p>This is the weekly letter with news, notes and links for our readers. Café “quotes”.</p>", 60))
+	var w bytes.Buffer
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		w.Reset()
+		writeQP(&w, body)
+	}
+}
