@@ -478,7 +478,7 @@ func (s *Service) deliverWith(ctx context.Context, cc *Compiled, r store.Recipie
 	defer cancel()
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
-	subject, err := cc.render(sc, Fields{
+	subject, err := cc.renderEncoded(sc, Fields{
 		Subscriber:     SubscriberFields{Name: r.Name, Email: r.Email},
 		List:           ListFields{Name: r.ListName},
 		UnsubscribeURL: unsub,
@@ -491,7 +491,7 @@ func (s *Service) deliverWith(ctx context.Context, cc *Compiled, r store.Recipie
 	s.Mail.WriteList(&sc.msg, mail.ListParts{
 		FromName: cc.From.Name, FromAddress: cc.From.Address, ReplyTo: cc.Campaign.ReplyTo,
 		To: mail.Subscriber{Email: r.Email, Name: r.Name}, List: mail.List{Slug: r.ListSlug, Name: r.ListName},
-		Subject: subject, Text: sc.text.Bytes(), HTML: sc.html.Bytes(), UnsubscribeURL: unsub,
+		Subject: subject, Text: sc.text.Bytes(), HTML: sc.html.Bytes(), Encoded: true, UnsubscribeURL: unsub,
 	})
 	err = s.SMTP.SendBytes(ctx, cc.From.Address, []string{r.Email}, sc.msg.Bytes())
 	var perm *send.PermError

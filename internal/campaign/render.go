@@ -19,6 +19,7 @@ import (
 	goldmarkhtml "github.com/yuin/goldmark/renderer/html"
 
 	"github.com/envoi/envoi/internal/apperr"
+	envoimail "github.com/envoi/envoi/internal/mail"
 	"github.com/envoi/envoi/internal/store"
 )
 
@@ -61,6 +62,8 @@ type Compiled struct {
 	page *htmltemplate.Template
 	// derivedText is the text part made from the HTML once, when text is nil.
 	derivedText *texttemplate.Template
+	// qpHTML and qpText keep the encodings of the templates' constant text.
+	qpHTML, qpText envoimail.QPCache
 }
 
 // pageFields are what the page template reads: the campaign's fields and the
@@ -177,6 +180,7 @@ func Compile(c store.Campaign, layoutSrc string, l LayoutFields) (*Compiled, err
 	if err != nil {
 		return nil, apperr.FieldError("from", "from must be an address like \"News <news@example.com>\".")
 	}
+	c.Body, c.TextBody, c.Name, layoutSrc = lf(c.Body), lf(c.TextBody), noCR(c.Name), lf(layoutSrc)
 	cc := &Compiled{Campaign: c, From: from}
 	if cc.subject, err = texttemplate.New("subject").Option("missingkey=error").Parse(c.Subject); err != nil {
 		return nil, apperr.FieldError("subject", "The subject has a template error: "+err.Error())
@@ -291,26 +295,54 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 // render writes the recipient's HTML and text parts into sc and returns the subject.
 func (cc *Compiled) render(sc *scratch, f Fields, l LayoutFields) (subject string, err error) {
+	sc.html.Reset()
+	sc.text.Reset()
+	return cc.renderTo(&sc.html, &sc.text, sc, f, l)
+}
+
+// renderEncoded is render with both parts quoted-printable encoded as they are
+// written, the template's constant text encoded once per campaign (mail.QPWriter).
+func (cc *Compiled) renderEncoded(sc *scratch, f Fields, l LayoutFields) (subject string, err error) {
+	sc.html.Reset()
+	sc.text.Reset()
+	return cc.renderTo(&envoimail.QPWriter{Buf: &sc.html, Cache: &cc.qpHTML},
+		&envoimail.QPWriter{Buf: &sc.text, Cache: &cc.qpText}, sc, f, l)
+}
+
+func (cc *Compiled) renderTo(html, text io.Writer, sc *scratch, f Fields, l LayoutFields) (subject string, err error) {
 	f.Campaign = CampaignFields{Name: cc.Campaign.Name, Subject: cc.Campaign.Subject}
+	// No CR reaches the parts but as a line end (see mail.QPWriter).
+	f.Subscriber.Name, f.List.Name, f.UnsubscribeURL = noCR(f.Subscriber.Name), noCR(f.List.Name), noCR(f.UnsubscribeURL)
 	sc.subject.Reset()
 	if err := cc.subject.Execute(&sc.subject, f); err != nil {
 		return "", apperr.FieldError("subject", "The subject has a template error: "+err.Error())
 	}
 	subject = strings.Join(strings.Fields(sc.subject.String()), " ")
-	sc.html.Reset()
-	if err := cc.page.Execute(&sc.html, pageFields{Subscriber: f.Subscriber, List: f.List, Campaign: f.Campaign,
+	if err := cc.page.Execute(html, pageFields{Subscriber: f.Subscriber, List: f.List, Campaign: f.Campaign,
 		UnsubscribeURL: f.UnsubscribeURL, PreferencesURL: f.PreferencesURL, Subject: subject}); err != nil {
 		return "", apperr.FieldError("body", "The body has a template error: "+err.Error())
 	}
-	sc.text.Reset()
 	if cc.text != nil {
-		if err := cc.text.Execute(&sc.text, f); err != nil {
+		if err := cc.text.Execute(text, f); err != nil {
 			return "", apperr.FieldError("text_body", "The text body has a template error: "+err.Error())
 		}
-		sc.text.WriteString("\n\n--\nYou receive this because you subscribed to “" + f.List.Name + "” from " + l.Org +
-			".\nUnsubscribe with one click: " + f.UnsubscribeURL + "\n" + l.PostalAddress + "\n")
-	} else if err := cc.derivedText.Execute(&sc.text, f); err != nil {
+		io.WriteString(text, "\n\n--\nYou receive this because you subscribed to “"+f.List.Name+"” from "+l.Org+
+			".\nUnsubscribe with one click: "+f.UnsubscribeURL+"\n"+l.PostalAddress+"\n")
+	} else if err := cc.derivedText.Execute(text, f); err != nil {
 		return "", apperr.FieldError("body", "The body has a template error: "+err.Error())
 	}
 	return subject, nil
+}
+
+// noCR drops carriage returns (line ends in sources are made LF at Compile).
+func noCR(s string) string {
+	if strings.IndexByte(s, '\r') < 0 {
+		return s
+	}
+	return strings.ReplaceAll(s, "\r", "")
+}
+
+// lf makes every line end in a template source a LF.
+func lf(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
 }

@@ -29,14 +29,14 @@ func BenchmarkMessage(b *testing.B) {
 	size := 0
 	for b.Loop() {
 		sc := scratchPool.Get().(*scratch)
-		subject, err := cc.render(sc, reader, layout)
+		subject, err := cc.renderEncoded(sc, reader, layout)
 		if err != nil {
 			b.Fatal(err)
 		}
 		sc.msg.Reset()
 		mb.WriteList(&sc.msg, mail.ListParts{FromName: "News", FromAddress: "news@example.com",
 			To: mail.Subscriber{Email: "ann@example.com", Name: "Ann"}, List: mail.List{Slug: "weekly", Name: "Weekly"},
-			Subject: subject, Text: sc.text.Bytes(), HTML: sc.html.Bytes(), UnsubscribeURL: reader.UnsubscribeURL})
+			Subject: subject, Text: sc.text.Bytes(), HTML: sc.html.Bytes(), Encoded: true, UnsubscribeURL: reader.UnsubscribeURL})
 		size = sc.msg.Len()
 		scratchPool.Put(sc)
 	}

@@ -1,8 +1,11 @@
 package campaign
 
 import (
+	"bytes"
 	"flag"
+	"io"
 	"io/fs"
+	"mime/quotedprintable"
 	"os"
 	"path/filepath"
 	"strings"
@@ -111,5 +114,49 @@ func TestCompileErrors(t *testing.T) {
 				t.Fatalf("err = %v, want invalid on %s", err, tt.field)
 			}
 		})
+	}
+}
+
+// TestRenderEncoded: the parts encoded while rendering (constant text from the
+// per-campaign cache) decode to exactly what render writes, for the first
+// recipient and for later ones whose values differ in length.
+func TestRenderEncoded(t *testing.T) {
+	long := strings.Repeat("A paragraph with “quotes”, = signs and enough words to pass the cache threshold. ", 3)
+	for _, c := range []store.Campaign{
+		{Name: "Nov", Subject: "News for {{.Subscriber.Name}}", From: "News <news@example.com>", Format: "markdown",
+			Body: "# Hello {{.Subscriber.Name}}\r\n\r\n" + long + "\n\n[Leave]({{.UnsubscribeURL}}) " + long},
+		{Name: "Nov", Subject: "Hi", From: "News <news@example.com>", Format: "html",
+			Body: "<p>" + long + "{{.Subscriber.Name}}" + long + "</p><p>{{.List.Name}}</p>"},
+		{Name: "Nov", Subject: "Hi", From: "News <news@example.com>", Format: "markdown",
+			Body: long, TextBody: long + "{{.Subscriber.Name}}\n" + long},
+	} {
+		cc, err := Compile(c, defaultLayout(t), layout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, name := range []string{"Ann <Lee>", "Zoé Ünïcödé-Longname", "", "Bob\r"} {
+			f := reader
+			f.Subscriber.Name = name
+			var plain, enc scratch
+			if _, err := cc.render(&plain, f, layout); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cc.renderEncoded(&enc, f, layout); err != nil {
+				t.Fatal(err)
+			}
+			for part, pair := range map[string][2]*bytes.Buffer{"html": {&plain.html, &enc.html}, "text": {&plain.text, &enc.text}} {
+				got, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(pair[1].Bytes())))
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := strings.ReplaceAll(pair[0].String(), "\n", "\r\n")
+				if string(got) != want {
+					t.Errorf("recipient %d, %s part decodes to\n%q\nwant\n%q", i, part, got, want)
+				}
+				if strings.Contains(pair[0].String(), "\r") {
+					t.Errorf("recipient %d, %s part holds a CR", i, part)
+				}
+			}
+		}
 	}
 }

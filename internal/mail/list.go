@@ -18,7 +18,9 @@ type ListParts struct {
 	List                  List
 	Subject               string
 	Text, HTML            []byte
-	UnsubscribeURL        string
+	// Encoded: Text and HTML are quoted-printable already (QPWriter).
+	Encoded        bool
+	UnsubscribeURL string
 }
 
 // WriteList writes a complete campaign message (RFC 5322 headers with the list
@@ -53,8 +55,8 @@ func (b *Builder) WriteList(w *bytes.Buffer, p ListParts) {
 	boundary = "envoi-" + string(idHex[:])
 	header(w, "Content-Type", `multipart/alternative; boundary="`+boundary+`"`)
 	w.WriteString("\r\n")
-	part(w, boundary, "text/plain", p.Text)
-	part(w, boundary, "text/html", p.HTML)
+	part(w, boundary, "text/plain", p.Text, p.Encoded)
+	part(w, boundary, "text/html", p.HTML, p.Encoded)
 	w.WriteString("--" + boundary + "--\r\n")
 }
 
@@ -107,8 +109,12 @@ func encodeWords(s string) string {
 	return s
 }
 
-func part(w *bytes.Buffer, boundary, ctype string, body []byte) {
+func part(w *bytes.Buffer, boundary, ctype string, body []byte, encoded bool) {
 	w.WriteString("--" + boundary + "\r\nContent-Type: " + ctype + "; charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
-	writeQP(w, body)
+	if encoded {
+		w.Write(body)
+	} else {
+		writeQP(w, body)
+	}
 	w.WriteString("\r\n")
 }
