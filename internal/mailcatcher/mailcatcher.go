@@ -122,6 +122,9 @@ func New(max int) *Catcher {
 	return c
 }
 
+// SetIdleTimeout closes connections idle this long (a relay's timeout). Call before Serve.
+func (c *Catcher) SetIdleTimeout(d time.Duration) { c.srv.ReadTimeout = d }
+
 // RequireAuth makes the catcher refuse mail until a client authenticates
 // with these PLAIN credentials.
 func (c *Catcher) RequireAuth(user, pass string) {

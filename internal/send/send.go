@@ -36,6 +36,10 @@ type Pool struct {
 	Dialogue string
 	// RootCAs verifies the relay's certificate; nil means the system's roots.
 	RootCAs *x509.CertPool
+	// IdleCheck: a pooled connection idle longer than this is checked with NOOP
+	// before a message is pipelined on it, since a relay may have closed it and
+	// a pipelined message written to a closed connection cannot be known undelivered.
+	IdleCheck time.Duration
 }
 
 // Dialogues (Pool.Dialogue).
@@ -44,12 +48,12 @@ const (
 	DialogueClassic    = "classic"
 )
 
-// idleCheck: a connection idle longer than this is checked with NOOP before use.
-const idleCheck = 5 * time.Second
+// DefaultIdleCheck is Pool.IdleCheck's default.
+const DefaultIdleCheck = 5 * time.Second
 
 // NewPool returns a pool of at most size connections; it dials lazily.
 func NewPool(cfg config.SMTP, size int) *Pool {
-	return &Pool{cfg: cfg, slots: make(chan struct{}, size), idle: make(chan *conn, size), HeloName: "localhost"}
+	return &Pool{cfg: cfg, slots: make(chan struct{}, size), idle: make(chan *conn, size), HeloName: "localhost", IdleCheck: DefaultIdleCheck}
 }
 
 // TempError is a failure worth retrying later (4xx reply, dropped connection).
@@ -136,7 +140,7 @@ func (p *Pool) SendRaw(ctx context.Context, from string, to []string, raw []byte
 		fresh := false
 		select {
 		case c = <-p.idle:
-			if time.Since(c.lastUsed) > idleCheck && !c.alive() {
+			if time.Since(c.lastUsed) > p.IdleCheck && !c.alive() {
 				c.nc.Close()
 				continue
 			}

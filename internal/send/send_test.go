@@ -238,3 +238,58 @@ func TestPoolDeadline(t *testing.T) {
 		t.Errorf("the message that gave up was delivered %d time(s)", n)
 	}
 }
+
+// TestPoolIdleConnectionClosedByRelay: a relay closes connections idle for
+// 300 ms. A connection idle longer than IdleCheck is checked with NOOP and
+// replaced, so the next message goes out; without the check the message is
+// written to a closed connection and comes back as a temporary failure (it
+// cannot be known undelivered), never as a loss or a double.
+func TestPoolIdleConnectionClosedByRelay(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		idleCheck time.Duration
+		wantTemp  bool
+	}{
+		{"checked after 100ms idle", 100 * time.Millisecond, false},
+		{"not checked", time.Hour, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := mailcatcher.New(100)
+			c.SetIdleTimeout(300 * time.Millisecond)
+			if err := c.Listen("127.0.0.1:0"); err != nil {
+				t.Fatal(err)
+			}
+			go c.Serve()
+			t.Cleanup(func() { c.Close() })
+			p := pool(t, c, 1)
+			p.IdleCheck = tt.idleCheck
+			ctx := context.Background()
+			if err := p.Send(ctx, msg(t, "first@example.com")); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Second) // the relay closes the idle connection
+			err := p.Send(ctx, msg(t, "second@example.com"))
+			var te *send.TempError
+			switch {
+			case tt.wantTemp && !errors.As(err, &te):
+				t.Fatalf("send on a closed connection: %v, want TempError", err)
+			case !tt.wantTemp && err != nil:
+				t.Fatalf("send after idle: %v", err)
+			}
+			want := 1
+			if tt.wantTemp {
+				want = 0
+			}
+			if n := len(c.To("second@example.com")); n != want {
+				t.Fatalf("delivered %d, want %d", n, want)
+			}
+			// Either way the pool recovers for the next message.
+			if err := p.Send(ctx, msg(t, "third@example.com")); err != nil || len(c.To("third@example.com")) != 1 {
+				t.Fatalf("next send: %v", err)
+			}
+		})
+	}
+}
