@@ -32,13 +32,7 @@ func TestClaimDeliveries(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c, err := st.CreateCampaign(ctx, store.Campaign{Name: "n", Subject: "s", From: "a@example.com", Format: "html", Body: "b", Template: "default"}, []int64{l.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.TransitionCampaign(ctx, c.ID, []string{store.CampaignDraft}, store.CampaignSending, nil); err != nil {
-		t.Fatal(err)
-	}
+	c := sendingCampaign(t, st, l.ID)
 	if _, _, _, err := st.PlanBatch(ctx, c.ID, 500); err != nil {
 		t.Fatal(err)
 	}
@@ -132,13 +126,7 @@ func TestCampaignCountsFromBatches(t *testing.T) {
 	if err := st.DB.SelectContext(ctx, &ids, `SELECT id FROM subscribers ORDER BY id`); err != nil {
 		t.Fatal(err)
 	}
-	c, err := st.CreateCampaign(ctx, store.Campaign{Name: "n", Subject: "s", From: "a@example.com", Format: "html", Body: "b", Template: "default"}, []int64{l.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.TransitionCampaign(ctx, c.ID, []string{store.CampaignDraft}, store.CampaignSending, nil); err != nil {
-		t.Fatal(err)
-	}
+	c := sendingCampaign(t, st, l.ID)
 	check := func(step string) {
 		t.Helper()
 		var want store.Counts
@@ -215,4 +203,18 @@ func TestCampaignCountsFromBatches(t *testing.T) {
 	if len(counted) != 3 || !counted[0] || counted[1] || !counted[2] {
 		t.Errorf("counted per batch = %v, want [true false true]", counted)
 	}
+}
+
+// sendingCampaign creates a campaign to one list and starts it.
+func sendingCampaign(t *testing.T, st *store.Store, listID int64) store.Campaign {
+	t.Helper()
+	ctx := context.Background()
+	c, err := st.CreateCampaign(ctx, store.Campaign{Name: "n", Subject: "s", From: "a@example.com", Format: "html", Body: "b", Template: "default"}, []int64{listID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.TransitionCampaign(ctx, c.ID, []string{store.CampaignDraft}, store.CampaignSending, nil); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
