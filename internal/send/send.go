@@ -76,8 +76,7 @@ func classify(err error) error {
 	return &TempError{err}
 }
 
-// Render turns a built message into its envelope and bytes, DKIM-signed when
-// the pool has a signer.
+// Render turns a built message into its envelope and bytes.
 func (p *Pool) Render(m *gomail.Msg) (from string, to []string, raw []byte, err error) {
 	if from, err = m.GetSender(false); err != nil {
 		return "", nil, nil, &PermError{fmt.Errorf("sender: %w", err)}
@@ -95,13 +94,7 @@ func (p *Pool) Render(m *gomail.Msg) (from string, to []string, raw []byte, err 
 	if _, err := m.WriteTo(&b); err != nil {
 		return "", nil, nil, &PermError{fmt.Errorf("render message: %w", err)}
 	}
-	raw = b.Bytes()
-	if p.Signer != nil {
-		if raw, err = p.Signer.Sign(raw); err != nil {
-			return "", nil, nil, &PermError{err}
-		}
-	}
-	return from, to, raw, nil
+	return from, to, b.Bytes(), nil
 }
 
 // Send renders and delivers one message. It returns nil, a *TempError or a *PermError.
@@ -110,7 +103,7 @@ func (p *Pool) Send(ctx context.Context, m *gomail.Msg) error {
 	if err != nil {
 		return err
 	}
-	return p.SendRaw(ctx, from, to, raw)
+	return p.SendBytes(ctx, from, to, raw)
 }
 
 // SendBytes DKIM-signs (when the pool has a signer) and delivers a rendered message.
