@@ -11,6 +11,7 @@ import (
 
 	"github.com/envoi/envoi/internal/apperr"
 	"github.com/envoi/envoi/internal/config"
+	"github.com/envoi/envoi/internal/model"
 	"github.com/envoi/envoi/internal/store"
 )
 
@@ -56,7 +57,7 @@ func campaignCmd(ctx context.Context, cfg config.Config, args []string, stdout, 
 		}
 		return 1
 	}
-	if c.Status == store.CampaignScheduled {
+	if c.Status == model.CampaignScheduled {
 		fmt.Fprintf(stdout, "campaign %d scheduled for %s\n", id, c.SendAt.Format(time.RFC3339))
 		return 0
 	}
@@ -99,7 +100,7 @@ func watchCampaign(ctx context.Context, st *store.Store, id int64, stdout, stder
 		fmt.Fprintf(stderr, "\r[%s] %3.0f%% %d/%d sent %d failed %d skipped %d  %.0f msg/s  ETA %s   ",
 			bar, pct*100, done, n.Total, n.Sent, n.Failed, n.Skipped, rate, eta)
 		switch c.Status {
-		case store.CampaignSent, store.CampaignCancelled, store.CampaignPaused:
+		case model.CampaignSent, model.CampaignCancelled, model.CampaignPaused:
 			fmt.Fprintln(stderr)
 			fmt.Fprintf(stdout, "campaign %d %s: %d sent, %d failed, %d skipped of %d in %s\n",
 				id, c.Status, n.Sent, n.Failed, n.Skipped, n.Total, elapsed.Round(100*time.Millisecond))

@@ -16,7 +16,7 @@ import (
 
 	"github.com/envoi/envoi/internal/lists"
 	"github.com/envoi/envoi/internal/mailcatcher"
-	"github.com/envoi/envoi/internal/store"
+	"github.com/envoi/envoi/internal/model"
 )
 
 // seed adds n subscribers named prefix-N@example.com with the given status on a list.
@@ -46,7 +46,7 @@ func (ta *testApp) createCampaign(key, body string) int64 {
 	return int64(m["id"].(float64))
 }
 
-func (ta *testApp) campaign(id int64) store.Campaign {
+func (ta *testApp) campaign(id int64) model.Campaign {
 	ta.t.Helper()
 	c, err := ta.Store.CampaignByID(context.Background(), id)
 	if err != nil {
@@ -55,7 +55,7 @@ func (ta *testApp) campaign(id int64) store.Campaign {
 	return c
 }
 
-func (ta *testApp) waitCampaign(id int64, status string, timeout time.Duration) store.Campaign {
+func (ta *testApp) waitCampaign(id int64, status string, timeout time.Duration) model.Campaign {
 	ta.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -157,7 +157,7 @@ func TestCampaignAudience(t *testing.T) {
 		t.Fatalf("send: %d %v", st, m)
 	}
 	c := ta.waitCampaign(id, "sent", 30*time.Second)
-	if c.Counts != (store.Counts{Total: 3, Sent: 3}) {
+	if c.Counts != (model.Counts{Total: 3, Sent: 3}) {
 		t.Errorf("counts = %+v", c.Counts)
 	}
 	st, m = ta.api("GET", fmt.Sprintf("/api/v1/campaigns/%d", id), key, "")
@@ -231,7 +231,7 @@ func TestCampaignUnsubscribeDuringSend(t *testing.T) {
 	var once sync.Once
 	ta.SMTP.SetFault(mailcatcher.Fault{Data: func(string, []string, []byte) error {
 		once.Do(func() {
-			if _, err := ta.Store.Unsubscribe(context.Background(), lastSub, store.Consent{Source: "link"}); err != nil {
+			if _, err := ta.Store.Unsubscribe(context.Background(), lastSub, model.Consent{Source: "link"}); err != nil {
 				t.Error(err)
 			}
 		})
@@ -239,7 +239,7 @@ func TestCampaignUnsubscribeDuringSend(t *testing.T) {
 	}})
 	id := ta.sendCampaign(key)
 	c := ta.waitCampaign(id, "sent", 30*time.Second)
-	if c.Counts != (store.Counts{Total: 60, Sent: 59, Skipped: 1}) {
+	if c.Counts != (model.Counts{Total: 60, Sent: 59, Skipped: 1}) {
 		t.Errorf("counts = %+v", c.Counts)
 	}
 	if n := len(ta.SMTP.To("r-60@example.com")); n != 0 {

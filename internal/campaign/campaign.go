@@ -24,6 +24,7 @@ import (
 	"github.com/envoi/envoi/internal/address"
 	"github.com/envoi/envoi/internal/apperr"
 	"github.com/envoi/envoi/internal/mail"
+	"github.com/envoi/envoi/internal/model"
 	"github.com/envoi/envoi/internal/queue"
 	"github.com/envoi/envoi/internal/send"
 	"github.com/envoi/envoi/internal/store"
@@ -77,11 +78,11 @@ type stateCache struct {
 }
 
 type cachedState struct {
-	st store.CampaignState
+	st model.CampaignState
 	at time.Time
 }
 
-func (c *stateCache) get(ctx context.Context, st *store.Store, id int64) (store.CampaignState, error) {
+func (c *stateCache) get(ctx context.Context, st *store.Store, id int64) (model.CampaignState, error) {
 	c.mu.Lock()
 	e, ok := c.m[id]
 	c.mu.Unlock()
@@ -125,25 +126,25 @@ type Draft struct {
 }
 
 // Create validates, compiles and stores a draft. Codes: invalid (with Field).
-func (s *Service) Create(ctx context.Context, d Draft) (store.Campaign, error) {
+func (s *Service) Create(ctx context.Context, d Draft) (model.Campaign, error) {
 	d.Name, d.Subject = strings.TrimSpace(d.Name), strings.TrimSpace(d.Subject)
 	switch {
 	case d.Name == "" || utf8.RuneCountInString(d.Name) > 200:
-		return store.Campaign{}, apperr.FieldError("name", "Give the campaign a name of at most 200 characters.")
+		return model.Campaign{}, apperr.FieldError("name", "Give the campaign a name of at most 200 characters.")
 	case d.Subject == "" || utf8.RuneCountInString(d.Subject) > 500:
-		return store.Campaign{}, apperr.FieldError("subject", "Give the campaign a subject of at most 500 characters.")
+		return model.Campaign{}, apperr.FieldError("subject", "Give the campaign a subject of at most 500 characters.")
 	case strings.TrimSpace(d.Body) == "":
-		return store.Campaign{}, apperr.FieldError("body", "The body is empty.")
+		return model.Campaign{}, apperr.FieldError("body", "The body is empty.")
 	case len(d.Body) > 1<<20:
-		return store.Campaign{}, apperr.FieldError("body", "The body is larger than 1 MB.")
+		return model.Campaign{}, apperr.FieldError("body", "The body is larger than 1 MB.")
 	case len(d.Lists) == 0:
-		return store.Campaign{}, apperr.FieldError("lists", "Name at least one list by slug.")
+		return model.Campaign{}, apperr.FieldError("lists", "Name at least one list by slug.")
 	}
 	if d.Format == "" {
 		d.Format = "markdown"
 	}
 	if d.Format != "markdown" && d.Format != "html" {
-		return store.Campaign{}, apperr.FieldError("format", "format is markdown or html.")
+		return model.Campaign{}, apperr.FieldError("format", "format is markdown or html.")
 	}
 	if d.From == "" {
 		d.From = s.DefaultFrom
@@ -153,44 +154,44 @@ func (s *Service) Create(ctx context.Context, d Draft) (store.Campaign, error) {
 	}
 	if d.ReplyTo != "" {
 		if _, err := netmail.ParseAddress(d.ReplyTo); err != nil {
-			return store.Campaign{}, apperr.FieldError("reply_to", "reply_to must be an email address.")
+			return model.Campaign{}, apperr.FieldError("reply_to", "reply_to must be an email address.")
 		}
 	}
 	var ids []int64
 	for _, slug := range d.Lists {
 		l, err := s.Store.ListBySlug(ctx, slug)
 		if apperr.ErrorCode(err) == apperr.NotFound {
-			return store.Campaign{}, apperr.FieldError("lists", "There is no list with the slug \""+slug+"\".")
+			return model.Campaign{}, apperr.FieldError("lists", "There is no list with the slug \""+slug+"\".")
 		}
 		if err != nil {
-			return store.Campaign{}, err
+			return model.Campaign{}, err
 		}
 		ids = append(ids, l.ID)
 	}
-	c := store.Campaign{Name: d.Name, Subject: d.Subject, From: d.From, ReplyTo: d.ReplyTo, Format: d.Format,
+	c := model.Campaign{Name: d.Name, Subject: d.Subject, From: d.From, ReplyTo: d.ReplyTo, Format: d.Format,
 		Body: d.Body, TextBody: d.TextBody, Template: d.Template}
 	src, err := s.layoutSource(ctx, c.Template)
 	if err != nil {
-		return store.Campaign{}, err
+		return model.Campaign{}, err
 	}
 	if _, err := Compile(c, src, s.layoutFields()); err != nil {
-		return store.Campaign{}, err
+		return model.Campaign{}, err
 	}
 	return s.Store.CreateCampaign(ctx, c, ids)
 }
 
 // Send starts a draft now, or schedules it when at is in the future.
 // Codes: not_found, conflict.
-func (s *Service) Send(ctx context.Context, id int64, at *time.Time) (store.Campaign, error) {
+func (s *Service) Send(ctx context.Context, id int64, at *time.Time) (model.Campaign, error) {
 	if at != nil && at.After(s.Store.Now()) {
-		c, err := s.Store.TransitionCampaign(ctx, id, []string{store.CampaignDraft, store.CampaignScheduled}, store.CampaignScheduled, at)
+		c, err := s.Store.TransitionCampaign(ctx, id, []string{model.CampaignDraft, model.CampaignScheduled}, model.CampaignScheduled, at)
 		if err != nil {
 			return c, err
 		}
 		// The worker's sweeper starts it on time, also after a restart.
 		return c, nil
 	}
-	c, err := s.Store.TransitionCampaign(ctx, id, []string{store.CampaignDraft, store.CampaignScheduled}, store.CampaignSending, nil)
+	c, err := s.Store.TransitionCampaign(ctx, id, []string{model.CampaignDraft, model.CampaignScheduled}, model.CampaignSending, nil)
 	if err != nil {
 		return c, err
 	}
@@ -199,13 +200,13 @@ func (s *Service) Send(ctx context.Context, id int64, at *time.Time) (store.Camp
 }
 
 // Pause stops sending within a second; Resume goes on where it stopped.
-func (s *Service) Pause(ctx context.Context, id int64) (store.Campaign, error) {
-	return s.Store.TransitionCampaign(ctx, id, []string{store.CampaignSending}, store.CampaignPaused, nil)
+func (s *Service) Pause(ctx context.Context, id int64) (model.Campaign, error) {
+	return s.Store.TransitionCampaign(ctx, id, []string{model.CampaignSending}, model.CampaignPaused, nil)
 }
 
 // Resume continues a paused campaign.
-func (s *Service) Resume(ctx context.Context, id int64) (store.Campaign, error) {
-	c, err := s.Store.TransitionCampaign(ctx, id, []string{store.CampaignPaused}, store.CampaignSending, nil)
+func (s *Service) Resume(ctx context.Context, id int64) (model.Campaign, error) {
+	c, err := s.Store.TransitionCampaign(ctx, id, []string{model.CampaignPaused}, model.CampaignSending, nil)
 	if err != nil {
 		return c, err
 	}
@@ -214,8 +215,8 @@ func (s *Service) Resume(ctx context.Context, id int64) (store.Campaign, error) 
 }
 
 // Cancel stops a campaign for good; what was not sent is counted as skipped.
-func (s *Service) Cancel(ctx context.Context, id int64) (store.Campaign, error) {
-	return s.Store.TransitionCampaign(ctx, id, []string{store.CampaignDraft, store.CampaignScheduled, store.CampaignSending, store.CampaignPaused}, store.CampaignCancelled, nil)
+func (s *Service) Cancel(ctx context.Context, id int64) (model.Campaign, error) {
+	return s.Store.TransitionCampaign(ctx, id, []string{model.CampaignDraft, model.CampaignScheduled, model.CampaignSending, model.CampaignPaused}, model.CampaignCancelled, nil)
 }
 
 // kick queues the audience selection and every batch with work left. Failures
@@ -277,22 +278,22 @@ func (s *Service) layoutSource(ctx context.Context, name string) (string, error)
 }
 
 // SaveLayout validates and stores a marketer's layout. Codes: invalid.
-func (s *Service) SaveLayout(ctx context.Context, name, html string) (store.Layout, error) {
+func (s *Service) SaveLayout(ctx context.Context, name, html string) (model.Layout, error) {
 	if !slugRE.MatchString(name) || name == "default" {
-		return store.Layout{}, apperr.FieldError("name", "A layout name is 1 to 63 lower-case letters, digits and hyphens, and not \"default\".")
+		return model.Layout{}, apperr.FieldError("name", "A layout name is 1 to 63 lower-case letters, digits and hyphens, and not \"default\".")
 	}
 	if len(html) > 1<<20 {
-		return store.Layout{}, apperr.FieldError("html", "The layout is larger than 1 MB.")
+		return model.Layout{}, apperr.FieldError("html", "The layout is larger than 1 MB.")
 	}
 	if err := CheckLayout(html); err != nil {
-		return store.Layout{}, err
+		return model.Layout{}, err
 	}
 	return s.Store.SaveLayout(ctx, name, html)
 }
 
 var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
-func (s *Service) compile(ctx context.Context, c store.Campaign) (*Compiled, error) {
+func (s *Service) compile(ctx context.Context, c model.Campaign) (*Compiled, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cc, ok := s.compiled[c.ID]; ok {
@@ -326,7 +327,7 @@ func (s *Service) SendBatch(ctx context.Context, id int64, gen, batch int) error
 	if err != nil {
 		return err
 	}
-	if c.Status != store.CampaignSending || c.Generation != gen {
+	if c.Status != model.CampaignSending || c.Generation != gen {
 		return nil // paused, cancelled, or a newer generation owns the work
 	}
 	cc, err := s.compile(ctx, c)
@@ -346,7 +347,7 @@ func (s *Service) SendBatch(ctx context.Context, id int64, gen, batch int) error
 	if err != nil {
 		return err
 	}
-	byID := make(map[int64]store.ListRef, len(refs))
+	byID := make(map[int64]model.ListRef, len(refs))
 	for _, l := range refs {
 		byID[l.ID] = l
 	}
@@ -371,7 +372,7 @@ func (s *Service) SendBatch(ctx context.Context, id int64, gen, batch int) error
 			if err != nil {
 				return errors.Join(err, flush())
 			}
-			if st.Status != store.CampaignSending || st.Generation != gen {
+			if st.Status != model.CampaignSending || st.Generation != gen {
 				return flush()
 			}
 			lastCheck = time.Now()
@@ -454,7 +455,7 @@ func (s *Service) SendTest(ctx context.Context, id int64, emails []string) error
 		if ok {
 			unsub = s.UnsubscribeURL(r.SubscriptionID)
 		} else if slices.ContainsFunc(s.TestAddresses, func(a string) bool { return strings.EqualFold(a, e) }) {
-			r = store.Recipient{Email: e, ListSlug: "test", ListName: strings.Join(c.Lists, ", ")}
+			r = model.Recipient{Email: e, ListSlug: "test", ListName: strings.Join(c.Lists, ", ")}
 		} else {
 			return apperr.FieldError("emails", e+" is neither a confirmed subscriber of this campaign's lists nor in ENVOI_TEST_ADDRESSES.")
 		}
@@ -466,11 +467,11 @@ func (s *Service) SendTest(ctx context.Context, id int64, emails []string) error
 }
 
 // deliver renders and sends one message and says how to record it.
-func (s *Service) deliver(ctx context.Context, cc *Compiled, r store.Recipient) (status, errText string) {
+func (s *Service) deliver(ctx context.Context, cc *Compiled, r model.Recipient) (status, errText string) {
 	return s.deliverWith(ctx, cc, r, s.UnsubscribeURL(r.SubscriptionID))
 }
 
-func (s *Service) deliverWith(ctx context.Context, cc *Compiled, r store.Recipient, unsub string) (status, errText string) {
+func (s *Service) deliverWith(ctx context.Context, cc *Compiled, r model.Recipient, unsub string) (status, errText string) {
 	// The message was just claimed: it must be out, or given up, well before
 	// another sender may take the claim for stale (StaleAfter), including any
 	// wait for a free SMTP connection.
@@ -513,7 +514,7 @@ func (s *Service) Sweep(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sending, err := s.Store.CampaignsByStatus(ctx, store.CampaignSending)
+	sending, err := s.Store.CampaignsByStatus(ctx, model.CampaignSending)
 	if err != nil {
 		return err
 	}

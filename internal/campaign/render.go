@@ -20,7 +20,7 @@ import (
 
 	"github.com/envoi/envoi/internal/apperr"
 	envoimail "github.com/envoi/envoi/internal/mail"
-	"github.com/envoi/envoi/internal/store"
+	"github.com/envoi/envoi/internal/model"
 )
 
 // Fields are what a campaign's subject and body may use, documented in the README.
@@ -51,7 +51,7 @@ var sample = Fields{
 
 // Compiled is a campaign ready to render per recipient. Safe for concurrent use.
 type Compiled struct {
-	Campaign store.Campaign
+	Campaign model.Campaign
 	From     *mail.Address
 	subject  *texttemplate.Template
 	body     *htmltemplate.Template
@@ -175,7 +175,7 @@ func pageTemplate(layout *htmltemplate.Template, placeholderHTML string, actions
 // Compile checks a campaign's subject and body and prepares them. Template
 // errors come back as invalid with Field subject, body or text_body, so a
 // mistake is reported when the campaign is saved, not in the middle of a send.
-func Compile(c store.Campaign, layoutSrc string, l LayoutFields) (*Compiled, error) {
+func Compile(c model.Campaign, layoutSrc string, l LayoutFields) (*Compiled, error) {
 	from, err := mail.ParseAddress(c.From)
 	if err != nil {
 		return nil, apperr.FieldError("from", "from must be an address like \"News <news@example.com>\".")

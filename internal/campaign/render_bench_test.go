@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/envoi/envoi/internal/mail"
-	"github.com/envoi/envoi/internal/store"
+	"github.com/envoi/envoi/internal/model"
 	"github.com/envoi/envoi/templates"
 )
 
@@ -15,7 +15,7 @@ import (
 func BenchmarkMessage(b *testing.B) {
 	// As bench/campaign.sh: ~4 KB of HTML, the name in the subject and once in the body.
 	p := "<p>" + strings.Repeat("This is the weekly letter with news, notes and links for our readers. ", 3) + "</p>"
-	c := store.Campaign{Name: "bench", Subject: "This week for {{.Subscriber.Name}}", From: "News <news@example.com>",
+	c := model.Campaign{Name: "bench", Subject: "This week for {{.Subscriber.Name}}", From: "News <news@example.com>",
 		Format: "html", Body: "<h1>This week</h1><p>Dear {{.Subscriber.Name}},</p>" + strings.Repeat(p, 12)}
 	cc, err := Compile(c, defaultLayout(b), layout)
 	if err != nil {

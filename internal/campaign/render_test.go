@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/envoi/envoi/internal/apperr"
-	"github.com/envoi/envoi/internal/store"
+	"github.com/envoi/envoi/internal/model"
 	"github.com/envoi/envoi/templates"
 )
 
@@ -56,13 +56,13 @@ var reader = Fields{
 func TestRenderGolden(t *testing.T) {
 	tests := []struct {
 		name string
-		c    store.Campaign
+		c    model.Campaign
 	}{
-		{"markdown", store.Campaign{Name: "Nov", Subject: "News for {{.Subscriber.Name}}", From: "News <news@example.com>", Format: "markdown",
+		{"markdown", model.Campaign{Name: "Nov", Subject: "News for {{.Subscriber.Name}}", From: "News <news@example.com>", Format: "markdown",
 			Body: "# Hello {{.Subscriber.Name}}\n\nRead **this** [article](https://example.com/a?x=1&y=2).\n\n- one\n- two\n\n<script>alert(1)</script>\n\n[Leave]({{.UnsubscribeURL}})"}},
-		{"html", store.Campaign{Name: "Nov", Subject: "Hi", From: "News <news@example.com>", Format: "html",
+		{"html", model.Campaign{Name: "Nov", Subject: "Hi", From: "News <news@example.com>", Format: "html",
 			Body: `<h1 style="color:#333">Hi {{.Subscriber.Name}}</h1><p onclick="x()">Text with <a href="javascript:alert(1)">bad</a> and <a href="https://example.com">good</a> links.</p><img src="https://example.com/i.png" alt="pic">`}},
-		{"textbody", store.Campaign{Name: "Nov", Subject: "Hi", From: "News <news@example.com>", Format: "markdown",
+		{"textbody", model.Campaign{Name: "Nov", Subject: "Hi", From: "News <news@example.com>", Format: "markdown",
 			Body: "Hello", TextBody: "Plain hello {{.Subscriber.Name}} from {{.List.Name}}."}},
 	}
 	for _, tt := range tests {
@@ -87,18 +87,18 @@ func TestRenderGolden(t *testing.T) {
 }
 
 func TestCompileErrors(t *testing.T) {
-	base := store.Campaign{Name: "n", Subject: "s", From: "News <news@example.com>", Format: "markdown", Body: "b"}
+	base := model.Campaign{Name: "n", Subject: "s", From: "News <news@example.com>", Format: "markdown", Body: "b"}
 	tests := []struct {
 		name  string
-		edit  func(*store.Campaign)
+		edit  func(*model.Campaign)
 		field string
 	}{
-		{"ErrUnknownField", func(c *store.Campaign) { c.Body = "{{.Subscriber.Phone}}" }, "body"},
-		{"ErrSyntax", func(c *store.Campaign) { c.Body = "{{if}}" }, "body"},
-		{"ErrSubject", func(c *store.Campaign) { c.Subject = "{{.Nope}}" }, "subject"},
-		{"ErrTextBody", func(c *store.Campaign) { c.TextBody = "{{.Nope}}" }, "text_body"},
-		{"ErrFrom", func(c *store.Campaign) { c.From = "nobody" }, "from"},
-		{"ErrLayoutWithoutContent", func(c *store.Campaign) { c.Template = "custom" }, "html"},
+		{"ErrUnknownField", func(c *model.Campaign) { c.Body = "{{.Subscriber.Phone}}" }, "body"},
+		{"ErrSyntax", func(c *model.Campaign) { c.Body = "{{if}}" }, "body"},
+		{"ErrSubject", func(c *model.Campaign) { c.Subject = "{{.Nope}}" }, "subject"},
+		{"ErrTextBody", func(c *model.Campaign) { c.TextBody = "{{.Nope}}" }, "text_body"},
+		{"ErrFrom", func(c *model.Campaign) { c.From = "nobody" }, "from"},
+		{"ErrLayoutWithoutContent", func(c *model.Campaign) { c.Template = "custom" }, "html"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,7 +122,7 @@ func TestCompileErrors(t *testing.T) {
 // recipient and for later ones whose values differ in length.
 func TestRenderEncoded(t *testing.T) {
 	long := strings.Repeat("A paragraph with “quotes”, = signs and enough words to pass the cache threshold. ", 3)
-	for _, c := range []store.Campaign{
+	for _, c := range []model.Campaign{
 		{Name: "Nov", Subject: "News for {{.Subscriber.Name}}", From: "News <news@example.com>", Format: "markdown",
 			Body: "# Hello {{.Subscriber.Name}}\r\n\r\n" + long + "\n\n[Leave]({{.UnsubscribeURL}}) " + long},
 		{Name: "Nov", Subject: "Hi", From: "News <news@example.com>", Format: "html",

@@ -16,6 +16,7 @@ import (
 
 	"github.com/envoi/envoi/internal/campaign"
 	"github.com/envoi/envoi/internal/mail"
+	"github.com/envoi/envoi/internal/model"
 	"github.com/envoi/envoi/internal/queue"
 	"github.com/envoi/envoi/internal/send"
 	"github.com/envoi/envoi/internal/store"
@@ -94,7 +95,7 @@ func (w *Worker) handleTransactional(ctx context.Context, t *asynq.Task) error {
 	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.MessageID <= 0 {
 		return fmt.Errorf("bad payload %q: %w", t.Payload(), asynq.SkipRetry)
 	}
-	err := w.Store.DeliverTransactional(ctx, p.MessageID, func(m store.TransactionalMessage, sub store.Subscription) error {
+	err := w.Store.DeliverTransactional(ctx, p.MessageID, func(m model.TransactionalMessage, sub model.Subscription) error {
 		msg, err := w.build(m, sub)
 		if err != nil {
 			return err
@@ -121,18 +122,18 @@ func (w *Worker) handleTransactional(ctx context.Context, t *asynq.Task) error {
 
 // build renders a ledger message, or returns store.ErrSkip when it is no longer
 // due: a confirmation for a confirmed subscription, a welcome for one that left.
-func (w *Worker) build(m store.TransactionalMessage, sub store.Subscription) (*gomail.Msg, error) {
+func (w *Worker) build(m model.TransactionalMessage, sub model.Subscription) (*gomail.Msg, error) {
 	to := mail.Subscriber{Email: sub.Email, Name: sub.Name}
 	l := mail.List{Slug: sub.ListSlug, Name: sub.ListName, WelcomeSubject: sub.WelcomeSubject, WelcomeBody: sub.WelcomeBody}
 	switch m.Kind {
 	case "confirm":
-		if sub.Status == store.StatusConfirmed {
+		if sub.Status == model.StatusConfirmed {
 			return nil, store.ErrSkip
 		}
 		u, exp := w.Subscribe.ConfirmURL(sub.ID)
 		return w.Mail.Confirm(to, l, u, exp)
 	case "welcome":
-		if sub.Status != store.StatusConfirmed {
+		if sub.Status != model.StatusConfirmed {
 			return nil, store.ErrSkip
 		}
 		return w.Mail.Welcome(to, l, w.Subscribe.UnsubscribeURL(sub.ID))

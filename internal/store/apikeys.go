@@ -2,21 +2,13 @@ package store
 
 import (
 	"context"
-	"time"
+
+	"github.com/envoi/envoi/internal/model"
 )
 
-// APIKey is a key for the JSON API; only its hash is stored.
-type APIKey struct {
-	ID         int64      `db:"id"`
-	Name       string     `db:"name"`
-	Prefix     string     `db:"prefix"`
-	CreatedAt  time.Time  `db:"created_at"`
-	LastUsedAt *time.Time `db:"last_used_at"`
-}
-
 // CreateAPIKey stores a key's hash. Codes: invalid.
-func (s *Store) CreateAPIKey(ctx context.Context, name string, hash []byte, prefix string) (APIKey, error) {
-	var k APIKey
+func (s *Store) CreateAPIKey(ctx context.Context, name string, hash []byte, prefix string) (model.APIKey, error) {
+	var k model.APIKey
 	err := s.DB.GetContext(ctx, &k, `
 INSERT INTO api_keys (name, key_hash, prefix) VALUES ($1, $2, $3)
 RETURNING id, name, prefix, created_at, last_used_at`, name, hash, prefix)
@@ -25,8 +17,8 @@ RETURNING id, name, prefix, created_at, last_used_at`, name, hash, prefix)
 
 // APIKeyByHash finds a key by hash and notes its use (at most once a minute).
 // Codes: not_found.
-func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (APIKey, error) {
-	var k APIKey
+func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (model.APIKey, error) {
+	var k model.APIKey
 	err := s.DB.GetContext(ctx, &k, `
 WITH k AS (
     SELECT id, name, prefix, created_at, last_used_at FROM api_keys WHERE key_hash = $1

@@ -10,49 +10,22 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/envoi/envoi/internal/apperr"
+	"github.com/envoi/envoi/internal/model"
 )
 
-// Campaign statuses.
-const (
-	CampaignDraft     = "draft"
-	CampaignScheduled = "scheduled"
-	CampaignSending   = "sending"
-	CampaignPaused    = "paused"
-	CampaignSent      = "sent"
-	CampaignCancelled = "cancelled"
-)
-
-// Campaign is one mailing to the confirmed subscribers of some lists.
-type Campaign struct {
-	ID             int64          `db:"id" json:"id"`
-	Name           string         `db:"name" json:"name"`
-	Subject        string         `db:"subject" json:"subject"`
-	From           string         `db:"from_header" json:"from"`
-	ReplyTo        string         `db:"reply_to" json:"reply_to"`
-	Format         string         `db:"format" json:"format"`
-	Body           string         `db:"body" json:"body"`
-	TextBody       string         `db:"text_body" json:"text_body"`
-	Template       string         `db:"template" json:"template"`
-	Status         string         `db:"status" json:"status"`
-	SendAt         *time.Time     `db:"send_at" json:"send_at"`
-	AudienceCursor int64          `db:"audience_cursor" json:"-"`
-	AudienceDone   bool           `db:"audience_done" json:"-"`
-	Batches        int            `db:"batches" json:"-"`
-	Generation     int            `db:"generation" json:"-"`
-	CreatedAt      time.Time      `db:"created_at" json:"created_at"`
-	StartedAt      *time.Time     `db:"started_at" json:"started_at"`
-	FinishedAt     *time.Time     `db:"finished_at" json:"finished_at"`
-	Lists          pq.StringArray `db:"lists" json:"lists"`
-	Counts         Counts         `db:"-" json:"counts"`
+// campaignRow is a campaigns row with its target lists' slugs.
+type campaignRow struct {
+	model.Campaign
+	Lists pq.StringArray `db:"lists"`
 }
 
-// Counts are a campaign's deliveries by outcome; Total is the audience selected so far.
-type Counts struct {
-	Total   int64 `json:"total"`
-	Sent    int64 `json:"sent"`
-	Failed  int64 `json:"failed"`
-	Skipped int64 `json:"skipped"`
-	Pending int64 `json:"pending"`
+func (r campaignRow) campaign() model.Campaign {
+	c := r.Campaign
+	c.Lists = []string(r.Lists)
+	if c.Lists == nil {
+		c.Lists = []string{}
+	}
+	return c
 }
 
 const campaignColumns = `c.id, c.name, c.subject, c.from_header, c.reply_to, c.format, c.body, c.text_body, c.template,
@@ -60,7 +33,7 @@ const campaignColumns = `c.id, c.name, c.subject, c.from_header, c.reply_to, c.f
     ARRAY(SELECT l.slug FROM campaign_lists cl JOIN lists l ON l.id = cl.list_id WHERE cl.campaign_id = c.id ORDER BY l.slug) AS lists`
 
 // CreateCampaign stores a draft targeting the given lists.
-func (s *Store) CreateCampaign(ctx context.Context, c Campaign, listIDs []int64) (Campaign, error) {
+func (s *Store) CreateCampaign(ctx context.Context, c model.Campaign, listIDs []int64) (model.Campaign, error) {
 	var id int64
 	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
 		if err := tx.GetContext(ctx, &id, `
@@ -73,13 +46,13 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
 		return mapErr(err)
 	})
 	if err != nil {
-		return Campaign{}, err
+		return model.Campaign{}, err
 	}
 	return s.CampaignByID(ctx, id)
 }
 
 // CampaignByID returns a campaign with its counts. Codes: not_found.
-func (s *Store) CampaignByID(ctx context.Context, id int64) (Campaign, error) {
+func (s *Store) CampaignByID(ctx context.Context, id int64) (model.Campaign, error) {
 	c, err := s.CampaignWithoutCounts(ctx, id)
 	if err != nil {
 		return c, err
@@ -90,15 +63,15 @@ func (s *Store) CampaignByID(ctx context.Context, id int64) (Campaign, error) {
 
 // CampaignWithoutCounts returns a campaign without counting its deliveries (a
 // scan of the ledger): what the sending path needs. Codes: not_found.
-func (s *Store) CampaignWithoutCounts(ctx context.Context, id int64) (Campaign, error) {
-	var c Campaign
-	if err := s.DB.GetContext(ctx, &c, `SELECT `+campaignColumns+` FROM campaigns c WHERE c.id = $1`, id); err != nil {
+func (s *Store) CampaignWithoutCounts(ctx context.Context, id int64) (model.Campaign, error) {
+	var row campaignRow
+	if err := s.DB.GetContext(ctx, &row, `SELECT `+campaignColumns+` FROM campaigns c WHERE c.id = $1`, id); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return c, apperr.New(apperr.NotFound, "There is no campaign with this id.")
+			return model.Campaign{}, apperr.New(apperr.NotFound, "There is no campaign with this id.")
 		}
-		return c, mapErr(err)
+		return model.Campaign{}, mapErr(err)
 	}
-	return c, nil
+	return row.campaign(), nil
 }
 
 // campaignCountsSQL reads the counts kept by finished batches, takes batches not
@@ -115,15 +88,15 @@ UNION ALL SELECT d.status, count(*) FROM b JOIN deliveries d ON d.campaign_id = 
     WHERE NOT b.counted AND b.started GROUP BY d.status`
 
 // CampaignCounts counts a campaign's deliveries by status.
-func (s *Store) CampaignCounts(ctx context.Context, id int64) (Counts, error) {
+func (s *Store) CampaignCounts(ctx context.Context, id int64) (model.Counts, error) {
 	var rows []struct {
 		Status string `db:"status"`
 		N      int64  `db:"n"`
 	}
 	if err := s.DB.SelectContext(ctx, &rows, campaignCountsSQL, id); err != nil {
-		return Counts{}, mapErr(err)
+		return model.Counts{}, mapErr(err)
 	}
-	var c Counts
+	var c model.Counts
 	for _, r := range rows {
 		c.Total += r.N
 		switch r.Status {
@@ -143,7 +116,7 @@ func (s *Store) CampaignCounts(ctx context.Context, id int64) (Counts, error) {
 // TransitionCampaign moves a campaign from one of the from statuses to to and
 // returns it. Starting sets started_at; resuming bumps the generation; cancelling
 // skips what was not sent. Codes: not_found, conflict (not in a from status).
-func (s *Store) TransitionCampaign(ctx context.Context, id int64, from []string, to string, sendAt *time.Time) (Campaign, error) {
+func (s *Store) TransitionCampaign(ctx context.Context, id int64, from []string, to string, sendAt *time.Time) (model.Campaign, error) {
 	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
 		var status string
 		if err := tx.GetContext(ctx, &status, `SELECT status FROM campaigns WHERE id = $1 FOR UPDATE`, id); err != nil {
@@ -168,7 +141,7 @@ UPDATE campaigns SET status = $2, updated_at = $3, send_at = COALESCE($4, send_a
 WHERE id = $1`, id, to, now, sendAt); err != nil {
 			return mapErr(err)
 		}
-		if to == CampaignCancelled {
+		if to == model.CampaignCancelled {
 			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'skipped', error = 'campaign cancelled', updated_at = $2
 WHERE campaign_id = $1 AND status = 'queued'`, id, now); err != nil {
 				return mapErr(err)
@@ -188,20 +161,14 @@ WHERE b.campaign_id = $1 AND c.batch = b.batch AND NOT b.counted`, id, 0); err !
 		return nil
 	})
 	if err != nil {
-		return Campaign{}, err
+		return model.Campaign{}, err
 	}
 	return s.CampaignByID(ctx, id)
 }
 
-// CampaignState is what a sender checks between messages.
-type CampaignState struct {
-	Status     string `db:"status"`
-	Generation int    `db:"generation"`
-}
-
 // CampaignStateByID reads a campaign's status and generation.
-func (s *Store) CampaignStateByID(ctx context.Context, id int64) (CampaignState, error) {
-	var st CampaignState
+func (s *Store) CampaignStateByID(ctx context.Context, id int64) (model.CampaignState, error) {
+	var st model.CampaignState
 	err := s.DB.GetContext(ctx, &st, `SELECT status, generation FROM campaigns WHERE id = $1`, id)
 	return st, mapErr(err)
 }
@@ -221,7 +188,7 @@ func (s *Store) PlanBatch(ctx context.Context, campaignID int64, size int) (batc
 		if err := tx.GetContext(ctx, &c, `SELECT status, audience_cursor, audience_done, batches FROM campaigns WHERE id = $1 FOR UPDATE`, campaignID); err != nil {
 			return mapErr(err)
 		}
-		if c.Done || c.Status != CampaignSending {
+		if c.Done || c.Status != model.CampaignSending {
 			done = c.Done
 			return nil
 		}
@@ -311,18 +278,6 @@ ORDER BY subscriber_id`, campaignID, batch, staleBefore)
 	return ids, mapErr(err)
 }
 
-// Recipient is a claimed delivery: who to send to and under which subscription
-// (for the unsubscribe link).
-type Recipient struct {
-	SubscriberID   int64
-	ListID         int64
-	Email          string
-	Name           string
-	SubscriptionID int64
-	ListSlug       string
-	ListName       string
-}
-
 const claimDeliveriesSQL = `
 WITH req AS (
     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[])
@@ -363,7 +318,7 @@ type Claim struct {
 
 // Claimed is the answer to one Claim: OK is true when the message is to be sent now.
 type Claimed struct {
-	Recipient
+	model.Recipient
 	OK bool
 }
 
@@ -394,7 +349,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, claims []Claim, staleBefore
 	type key struct{ c, s int64 }
 	got := make(map[key]Claimed, n)
 	for rows.Next() {
-		var r Recipient
+		var r model.Recipient
 		var cid int64
 		var status string
 		if err := rows.Scan(&cid, &r.SubscriberID, &status, &r.Email, &r.Name, &r.SubscriptionID, &r.ListID); err != nil {
@@ -469,7 +424,7 @@ WHERE status = 'scheduled' AND send_at <= $1 RETURNING id`, s.Now())
 
 // CampaignRecipientByEmail finds a confirmed subscription of this address on one
 // of the campaign's lists, for test sends; ok is false when there is none.
-func (s *Store) CampaignRecipientByEmail(ctx context.Context, campaignID int64, email string) (r Recipient, ok bool, err error) {
+func (s *Store) CampaignRecipientByEmail(ctx context.Context, campaignID int64, email string) (r model.Recipient, ok bool, err error) {
 	err = s.DB.QueryRowxContext(ctx, `
 SELECT s.id, s.email, s.name, sn.id, l.id, l.slug, l.name
 FROM subscribers s
@@ -484,16 +439,9 @@ WHERE s.email = $2 ORDER BY sn.list_id LIMIT 1`, campaignID, email).
 	return r, err == nil, mapErr(err)
 }
 
-// ListRef names one target list of a campaign.
-type ListRef struct {
-	ID   int64  `db:"id"`
-	Slug string `db:"slug"`
-	Name string `db:"name"`
-}
-
 // CampaignListRefs returns a campaign's target lists.
-func (s *Store) CampaignListRefs(ctx context.Context, campaignID int64) ([]ListRef, error) {
-	var ls []ListRef
+func (s *Store) CampaignListRefs(ctx context.Context, campaignID int64) ([]model.ListRef, error) {
+	var ls []model.ListRef
 	err := s.DB.SelectContext(ctx, &ls, `SELECT l.id, l.slug, l.name FROM campaign_lists cl JOIN lists l ON l.id = cl.list_id WHERE cl.campaign_id = $1 ORDER BY l.id`, campaignID)
 	return ls, mapErr(err)
 }

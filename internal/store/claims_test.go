@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/envoi/envoi/internal/model"
 	"github.com/envoi/envoi/internal/store"
 	"github.com/envoi/envoi/internal/testenv"
 )
@@ -98,7 +99,7 @@ func TestClaimDeliveries(t *testing.T) {
 	}
 
 	// A paused campaign hands out nothing, but outcomes are still recorded.
-	if _, err := st.TransitionCampaign(ctx, c.ID, []string{store.CampaignSending}, store.CampaignPaused, nil); err != nil {
+	if _, err := st.TransitionCampaign(ctx, c.ID, []string{model.CampaignSending}, model.CampaignPaused, nil); err != nil {
 		t.Fatal(err)
 	}
 	got, err = st.ClaimDeliveries(ctx, []store.Claim{{CampaignID: c.ID, SubscriberID: ids[1], Prev: store.Outcome{SubscriberID: ids[2], Status: "sent"}}}, stale)
@@ -129,7 +130,7 @@ func TestCampaignCountsFromBatches(t *testing.T) {
 	c := sendingCampaign(t, st, l.ID)
 	check := func(step string) {
 		t.Helper()
-		var want store.Counts
+		var want model.Counts
 		rows, err := st.DB.QueryContext(ctx, `SELECT status, count(*) FROM deliveries WHERE campaign_id = $1 GROUP BY status`, c.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -192,7 +193,7 @@ func TestCampaignCountsFromBatches(t *testing.T) {
 	// Batch 2: one message in flight when the campaign is cancelled.
 	st.BatchStarted(ctx, c.ID, 2)
 	st.ClaimDeliveries(ctx, []store.Claim{{CampaignID: c.ID, SubscriberID: ids[3]}}, stale)
-	if _, err := st.TransitionCampaign(ctx, c.ID, []string{store.CampaignSending}, store.CampaignCancelled, nil); err != nil {
+	if _, err := st.TransitionCampaign(ctx, c.ID, []string{model.CampaignSending}, model.CampaignCancelled, nil); err != nil {
 		t.Fatal(err)
 	}
 	check("cancelled with one in flight")
@@ -206,14 +207,14 @@ func TestCampaignCountsFromBatches(t *testing.T) {
 }
 
 // sendingCampaign creates a campaign to one list and starts it.
-func sendingCampaign(t *testing.T, st *store.Store, listID int64) store.Campaign {
+func sendingCampaign(t *testing.T, st *store.Store, listID int64) model.Campaign {
 	t.Helper()
 	ctx := context.Background()
-	c, err := st.CreateCampaign(ctx, store.Campaign{Name: "n", Subject: "s", From: "a@example.com", Format: "html", Body: "b", Template: "default"}, []int64{listID})
+	c, err := st.CreateCampaign(ctx, model.Campaign{Name: "n", Subject: "s", From: "a@example.com", Format: "html", Body: "b", Template: "default"}, []int64{listID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.TransitionCampaign(ctx, c.ID, []string{store.CampaignDraft}, store.CampaignSending, nil); err != nil {
+	if _, err := st.TransitionCampaign(ctx, c.ID, []string{model.CampaignDraft}, model.CampaignSending, nil); err != nil {
 		t.Fatal(err)
 	}
 	return c

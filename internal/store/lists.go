@@ -2,20 +2,9 @@ package store
 
 import (
 	"context"
-	"time"
-)
 
-// List is a mailing list. Every list is double opt-in.
-type List struct {
-	ID             int64     `db:"id" json:"-"`
-	Slug           string    `db:"slug" json:"slug"`
-	Name           string    `db:"name" json:"name"`
-	Description    string    `db:"description" json:"description"`
-	WelcomeEnabled bool      `db:"welcome_enabled" json:"welcome_enabled"`
-	WelcomeSubject string    `db:"welcome_subject" json:"-"`
-	WelcomeBody    string    `db:"welcome_body" json:"-"`
-	CreatedAt      time.Time `db:"created_at" json:"created_at"`
-}
+	"github.com/envoi/envoi/internal/model"
+)
 
 const listColumns = `id, slug, name, description, welcome_enabled, welcome_subject, welcome_body, created_at`
 
@@ -24,8 +13,8 @@ INSERT INTO lists (slug, name, description) VALUES ($1, $2, $3)
 RETURNING ` + listColumns
 
 // CreateList creates a list. Codes: conflict (slug taken), invalid.
-func (s *Store) CreateList(ctx context.Context, slug, name, description string) (List, error) {
-	var l List
+func (s *Store) CreateList(ctx context.Context, slug, name, description string) (model.List, error) {
+	var l model.List
 	err := s.DB.GetContext(ctx, &l, createListSQL, slug, name, description)
 	return l, mapErr(err)
 }
@@ -33,8 +22,8 @@ func (s *Store) CreateList(ctx context.Context, slug, name, description string) 
 const listBySlugSQL = `SELECT ` + listColumns + ` FROM lists WHERE slug = $1`
 
 // ListBySlug returns one list. Codes: not_found.
-func (s *Store) ListBySlug(ctx context.Context, slug string) (List, error) {
-	var l List
+func (s *Store) ListBySlug(ctx context.Context, slug string) (model.List, error) {
+	var l model.List
 	err := s.DB.GetContext(ctx, &l, listBySlugSQL, slug)
 	return l, mapErr(err)
 }
@@ -42,8 +31,8 @@ func (s *Store) ListBySlug(ctx context.Context, slug string) (List, error) {
 const listsSQL = `SELECT ` + listColumns + ` FROM lists ORDER BY slug`
 
 // Lists returns every list by slug. Lists are few (tens), so no paging.
-func (s *Store) Lists(ctx context.Context) ([]List, error) {
-	ls := []List{}
+func (s *Store) Lists(ctx context.Context) ([]model.List, error) {
+	ls := []model.List{}
 	err := s.DB.SelectContext(ctx, &ls, listsSQL)
 	return ls, mapErr(err)
 }

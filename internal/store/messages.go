@@ -5,16 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"time"
-)
 
-// TransactionalMessage is one confirmation or welcome mail in the ledger.
-type TransactionalMessage struct {
-	ID             int64  `db:"id"`
-	SubscriptionID int64  `db:"subscription_id"`
-	Kind           string `db:"kind"`
-	Status         string `db:"status"`
-	Attempts       int    `db:"attempts"`
-}
+	"github.com/envoi/envoi/internal/model"
+)
 
 // ErrInFlight: another worker holds the message right now.
 var ErrInFlight = errors.New("message is being sent by another worker")
@@ -46,7 +39,7 @@ WHERE id = $1`
 // process dies during send, the lock goes with its connection and a retry sends it.
 // The row lock is taken NOWAIT: a duplicate job running at the same time gets
 // ErrInFlight and should retry later.
-func (s *Store) DeliverTransactional(ctx context.Context, id int64, send func(TransactionalMessage, Subscription) error) error {
+func (s *Store) DeliverTransactional(ctx context.Context, id int64, send func(model.TransactionalMessage, model.Subscription) error) error {
 	load, err := s.stmt(ctx, deliverLoadSQL)
 	if err != nil {
 		return err
@@ -61,14 +54,14 @@ func (s *Store) DeliverTransactional(ctx context.Context, id int64, send func(Tr
 	}
 	defer tx.Rollback()
 	var row struct {
-		TMID          int64  `db:"tm_id"`
-		TMSubID       int64  `db:"tm_subscription_id"`
-		TMKind        string `db:"tm_kind"`
-		TMStatus      string `db:"tm_status"`
-		TMAttempts    int    `db:"tm_attempts"`
-		*Subscription `db:""`
+		TMID                int64  `db:"tm_id"`
+		TMSubID             int64  `db:"tm_subscription_id"`
+		TMKind              string `db:"tm_kind"`
+		TMStatus            string `db:"tm_status"`
+		TMAttempts          int    `db:"tm_attempts"`
+		*model.Subscription `db:""`
 	}
-	row.Subscription = &Subscription{}
+	row.Subscription = &model.Subscription{}
 	err = tx.StmtxContext(ctx, load).GetContext(ctx, &row, id)
 	if IsLockNotAvailable(err) {
 		return ErrInFlight
@@ -76,7 +69,7 @@ func (s *Store) DeliverTransactional(ctx context.Context, id int64, send func(Tr
 	if err != nil {
 		return fmt.Errorf("load message %d: %w", id, mapErr(err))
 	}
-	m := TransactionalMessage{ID: row.TMID, SubscriptionID: row.TMSubID, Kind: row.TMKind, Status: row.TMStatus, Attempts: row.TMAttempts}
+	m := model.TransactionalMessage{ID: row.TMID, SubscriptionID: row.TMSubID, Kind: row.TMKind, Status: row.TMStatus, Attempts: row.TMAttempts}
 	sub := *row.Subscription
 	if m.Status != "queued" {
 		return nil
@@ -107,8 +100,8 @@ func (s *Store) DeliverTransactional(ctx context.Context, id int64, send func(Tr
 }
 
 // TransactionalMessageByID returns one ledger row. Codes: not_found.
-func (s *Store) TransactionalMessageByID(ctx context.Context, id int64) (TransactionalMessage, error) {
-	var m TransactionalMessage
+func (s *Store) TransactionalMessageByID(ctx context.Context, id int64) (model.TransactionalMessage, error) {
+	var m model.TransactionalMessage
 	err := s.DB.GetContext(ctx, &m, `SELECT id, subscription_id, kind, status, attempts FROM transactional_messages WHERE id = $1`, id)
 	return m, mapErr(err)
 }

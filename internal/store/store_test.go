@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/envoi/envoi/internal/apperr"
+	"github.com/envoi/envoi/internal/model"
 	"github.com/envoi/envoi/internal/store"
 	"github.com/envoi/envoi/internal/testenv"
 )
@@ -39,7 +40,7 @@ func TestStore(t *testing.T) {
 		}
 	})
 
-	p := store.SignupParams{Email: "a@example.com", Name: "A", ListID: l.ID, Consent: store.Consent{Source: "form", IP: "192.0.2.1", UserAgent: "ua", TextVersion: "v1"}}
+	p := store.SignupParams{Email: "a@example.com", Name: "A", ListID: l.ID, Consent: model.Consent{Source: "form", IP: "192.0.2.1", UserAgent: "ua", TextVersion: "v1"}}
 	r1, err := st.Signup(ctx, p)
 	if err != nil || r1.MessageID == 0 || r1.Status != "unconfirmed" {
 		t.Fatalf("first signup = %+v, %v", r1, err)
@@ -63,38 +64,38 @@ func TestStore(t *testing.T) {
 			t.Fatalf("UPDATE consent_log: %v", err)
 		}
 		evs, err := st.ConsentEvents(ctx, 1, l.ID)
-		if err != nil || len(evs) != 3 || evs[0].IP.String != "192.0.2.1" || evs[0].TextVersion != "v1" {
+		if err != nil || len(evs) != 3 || evs[0].IP == nil || *evs[0].IP != "192.0.2.1" || evs[0].TextVersion != "v1" {
 			t.Fatalf("events = %+v, %v", evs, err)
 		}
 	})
 
-	res, err := st.ConfirmSubscription(ctx, r1.SubscriptionID, now, store.Consent{Source: "link"})
+	res, err := st.ConfirmSubscription(ctx, r1.SubscriptionID, now, model.Consent{Source: "link"})
 	if err != nil || res.AlreadyConfirmed || res.WelcomeMessageID == 0 {
 		t.Fatalf("confirm = %+v, %v", res, err)
 	}
-	if res, err = st.ConfirmSubscription(ctx, r1.SubscriptionID, now, store.Consent{Source: "link"}); err != nil || !res.AlreadyConfirmed || res.WelcomeMessageID != 0 {
+	if res, err = st.ConfirmSubscription(ctx, r1.SubscriptionID, now, model.Consent{Source: "link"}); err != nil || !res.AlreadyConfirmed || res.WelcomeMessageID != 0 {
 		t.Fatalf("second confirm = %+v, %v", res, err)
 	}
 	if r4, _ := st.Signup(ctx, p); r4.MessageID != 0 || r4.Status != "confirmed" {
 		t.Fatalf("signup of a confirmed address queued a confirmation: %+v", r4)
 	}
 	now = now.Add(time.Minute)
-	if changed, err := st.Unsubscribe(ctx, r1.SubscriptionID, store.Consent{Source: "one_click"}); err != nil || !changed {
+	if changed, err := st.Unsubscribe(ctx, r1.SubscriptionID, model.Consent{Source: "one_click"}); err != nil || !changed {
 		t.Fatalf("unsubscribe = %v, %v", changed, err)
 	}
-	if changed, err := st.Unsubscribe(ctx, r1.SubscriptionID, store.Consent{Source: "one_click"}); err != nil || changed {
+	if changed, err := st.Unsubscribe(ctx, r1.SubscriptionID, model.Consent{Source: "one_click"}); err != nil || changed {
 		t.Fatalf("second unsubscribe = %v, %v", changed, err)
 	}
-	if _, err := st.Unsubscribe(ctx, 999999, store.Consent{Source: "one_click"}); apperr.ErrorCode(err) != apperr.NotFound {
+	if _, err := st.Unsubscribe(ctx, 999999, model.Consent{Source: "one_click"}); apperr.ErrorCode(err) != apperr.NotFound {
 		t.Fatalf("unsubscribe unknown = %v", err)
 	}
-	if _, err := st.ConfirmSubscription(ctx, r1.SubscriptionID, now.Add(-time.Hour), store.Consent{Source: "link"}); err != store.ErrStaleConfirm {
+	if _, err := st.ConfirmSubscription(ctx, r1.SubscriptionID, now.Add(-time.Hour), model.Consent{Source: "link"}); err != store.ErrStaleConfirm {
 		t.Fatalf("stale confirm = %v", err)
 	}
 
 	t.Run("DeliverOnce", func(t *testing.T) {
 		calls := 0
-		send := func(store.TransactionalMessage, store.Subscription) error { calls++; return nil }
+		send := func(model.TransactionalMessage, model.Subscription) error { calls++; return nil }
 		for i := 0; i < 2; i++ {
 			if err := st.DeliverTransactional(ctx, r1.MessageID, send); err != nil {
 				t.Fatal(err)

@@ -9,33 +9,19 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/envoi/envoi/internal/apperr"
-)
-
-// Subscription statuses.
-const (
-	StatusUnconfirmed  = "unconfirmed"
-	StatusConfirmed    = "confirmed"
-	StatusUnsubscribed = "unsubscribed"
+	"github.com/envoi/envoi/internal/model"
 )
 
 // ConfirmInterval is the least time between two confirmation mails for one
 // address and list, so nobody can bomb an inbox through the form.
 const ConfirmInterval = 15 * time.Minute
 
-// Consent is the context of one consent event, kept as proof.
-type Consent struct {
-	Source      string // form, api, one_click, link
-	IP          string // may be empty
-	UserAgent   string
-	TextVersion string
-}
-
 // SignupParams is one signup request for one list.
 type SignupParams struct {
 	Email   string // normalized
 	Name    string
 	ListID  int64
-	Consent Consent
+	Consent model.Consent
 }
 
 // SignupResult says what a signup did. It is never shown to the requester.
@@ -115,24 +101,6 @@ SELECT id, 'confirm', $2 FROM claim RETURNING id`
 	return id, mapErr(err)
 }
 
-// Subscription is one subscriber on one list, with what mails about it need.
-type Subscription struct {
-	ID                 int64        `db:"id"`
-	SubscriberID       int64        `db:"subscriber_id"`
-	ListID             int64        `db:"list_id"`
-	Status             string       `db:"status"`
-	ConfirmRequestedAt sql.NullTime `db:"confirm_requested_at"`
-	ConfirmedAt        sql.NullTime `db:"confirmed_at"`
-	UnsubscribedAt     sql.NullTime `db:"unsubscribed_at"`
-	Email              string       `db:"email"`
-	Name               string       `db:"name"`
-	ListSlug           string       `db:"list_slug"`
-	ListName           string       `db:"list_name"`
-	WelcomeEnabled     bool         `db:"welcome_enabled"`
-	WelcomeSubject     string       `db:"welcome_subject"`
-	WelcomeBody        string       `db:"welcome_body"`
-}
-
 const subscriptionColumns = `
     sn.id, sn.subscriber_id, sn.list_id, sn.status, sn.confirm_requested_at, sn.confirmed_at,
     sn.unsubscribed_at, sr.email, sr.name, l.slug AS list_slug, l.name AS list_name,
@@ -142,15 +110,15 @@ JOIN subscribers sr ON sr.id = sn.subscriber_id
 JOIN lists l ON l.id = sn.list_id`
 
 // SubscriptionByID returns one subscription. Codes: not_found.
-func (s *Store) SubscriptionByID(ctx context.Context, id int64) (Subscription, error) {
-	var sub Subscription
+func (s *Store) SubscriptionByID(ctx context.Context, id int64) (model.Subscription, error) {
+	var sub model.Subscription
 	err := s.DB.GetContext(ctx, &sub, `SELECT `+subscriptionColumns+` WHERE sn.id = $1`, id)
 	return sub, mapErr(err)
 }
 
 // ConfirmResult says what a confirmation did.
 type ConfirmResult struct {
-	Subscription     Subscription
+	Subscription     model.Subscription
 	AlreadyConfirmed bool
 	WelcomeMessageID int64 // 0 when no welcome mail is due
 }
@@ -162,7 +130,7 @@ var ErrStaleConfirm = apperr.New(apperr.Expired, "This confirmation link was sen
 // the list's welcome mail. Confirming twice is harmless. A link issued before the
 // subscriber's last unsubscription does not resubscribe them (ErrStaleConfirm).
 // Codes: not_found, expired.
-func (s *Store) ConfirmSubscription(ctx context.Context, id int64, issuedAt time.Time, c Consent) (ConfirmResult, error) {
+func (s *Store) ConfirmSubscription(ctx context.Context, id int64, issuedAt time.Time, c model.Consent) (ConfirmResult, error) {
 	var r ConfirmResult
 	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
 		if err := tx.GetContext(ctx, &r.Subscription, `SELECT `+subscriptionColumns+` WHERE sn.id = $1 FOR UPDATE OF sn`, id); err != nil {
@@ -170,17 +138,17 @@ func (s *Store) ConfirmSubscription(ctx context.Context, id int64, issuedAt time
 		}
 		sub := &r.Subscription
 		switch {
-		case sub.Status == StatusConfirmed:
+		case sub.Status == model.StatusConfirmed:
 			r.AlreadyConfirmed = true
 			return nil
-		case sub.Status == StatusUnsubscribed && sub.UnsubscribedAt.Time.After(issuedAt):
+		case sub.Status == model.StatusUnsubscribed && sub.UnsubscribedAt != nil && sub.UnsubscribedAt.After(issuedAt):
 			return ErrStaleConfirm
 		}
 		now := s.Now()
 		if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET status = 'confirmed', confirmed_at = $2, unsubscribed_at = NULL, updated_at = $2 WHERE id = $1`, id, now); err != nil {
 			return mapErr(err)
 		}
-		sub.Status, sub.ConfirmedAt = StatusConfirmed, sql.NullTime{Time: now, Valid: true}
+		sub.Status, sub.ConfirmedAt = model.StatusConfirmed, &now
 		if err := logConsent(ctx, tx, sub.SubscriberID, sub.ListID, "confirm", c, now); err != nil {
 			return err
 		}
@@ -195,7 +163,7 @@ func (s *Store) ConfirmSubscription(ctx context.Context, id int64, issuedAt time
 
 // Unsubscribe ends a subscription at once and logs it. Repeating it is harmless;
 // it returns whether this call changed anything. Codes: not_found.
-func (s *Store) Unsubscribe(ctx context.Context, id int64, c Consent) (bool, error) {
+func (s *Store) Unsubscribe(ctx context.Context, id int64, c model.Consent) (bool, error) {
 	changed := false
 	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
 		var subscriberID, listID int64
@@ -223,7 +191,7 @@ RETURNING subscriber_id, list_id`, id, now).Scan(&subscriberID, &listID)
 	return changed, err
 }
 
-func logConsent(ctx context.Context, tx *sqlx.Tx, subscriberID, listID int64, action string, c Consent, at time.Time) error {
+func logConsent(ctx context.Context, tx *sqlx.Tx, subscriberID, listID int64, action string, c model.Consent, at time.Time) error {
 	_, err := tx.ExecContext(ctx, `
 INSERT INTO consent_log (subscriber_id, list_id, action, source, ip, user_agent, consent_text_version, created_at)
 VALUES ($1, $2, $3, $4, NULLIF($5, '')::inet, $6, $7, $8)`,
@@ -231,19 +199,9 @@ VALUES ($1, $2, $3, $4, NULLIF($5, '')::inet, $6, $7, $8)`,
 	return mapErr(err)
 }
 
-// ConsentEvent is one row of the consent log.
-type ConsentEvent struct {
-	Action      string         `db:"action"`
-	Source      string         `db:"source"`
-	IP          sql.NullString `db:"ip"`
-	UserAgent   string         `db:"user_agent"`
-	TextVersion string         `db:"consent_text_version"`
-	CreatedAt   time.Time      `db:"created_at"`
-}
-
 // ConsentEvents returns the consent log of one subscriber on one list, oldest first.
-func (s *Store) ConsentEvents(ctx context.Context, subscriberID, listID int64) ([]ConsentEvent, error) {
-	var evs []ConsentEvent
+func (s *Store) ConsentEvents(ctx context.Context, subscriberID, listID int64) ([]model.ConsentEvent, error) {
+	var evs []model.ConsentEvent
 	err := s.DB.SelectContext(ctx, &evs, `
 SELECT action, source, host(ip) AS ip, user_agent, consent_text_version, created_at
 FROM consent_log WHERE subscriber_id = $1 AND list_id = $2 ORDER BY id`, subscriberID, listID)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/envoi/envoi/internal/address"
 	"github.com/envoi/envoi/internal/apperr"
+	"github.com/envoi/envoi/internal/model"
 	"github.com/envoi/envoi/internal/queue"
 	"github.com/envoi/envoi/internal/store"
 	"github.com/envoi/envoi/internal/token"
@@ -84,7 +85,7 @@ func Validate(r Request) (Validated, error) {
 }
 
 // ConsentText is the label of the consent box for a list: what the person agrees to.
-func (s *Service) ConsentText(l store.List) string {
+func (s *Service) ConsentText(l model.List) string {
 	return fmt.Sprintf("I agree to receive “%s” by email from %s. I can unsubscribe at any time with the link in every message.", l.Name, s.Org)
 }
 
@@ -105,13 +106,13 @@ func (s *Service) consentVersion(ctx context.Context, text string) (string, erro
 // Signup records a signup for each list and queues confirmation mails. It
 // answers the same way whether the address is new, pending, confirmed or
 // unsubscribed: nothing reveals membership. Codes: invalid.
-func (s *Service) Signup(ctx context.Context, lists []store.List, r Request) error {
+func (s *Service) Signup(ctx context.Context, lists []model.List, r Request) error {
 	v, err := Validate(r)
 	if err != nil {
 		return err
 	}
 	for _, l := range lists {
-		c := store.Consent{Source: r.Source, IP: r.IP, UserAgent: truncate(r.UserAgent, 500)}
+		c := model.Consent{Source: r.Source, IP: r.IP, UserAgent: truncate(r.UserAgent, 500)}
 		if r.Source == SourceForm {
 			if c.TextVersion, err = s.consentVersion(ctx, s.ConsentText(l)); err != nil {
 				return fmt.Errorf("save consent text: %w", err)
@@ -158,10 +159,10 @@ func (s *Service) verify(p token.Purpose, tok string) (token.Claims, error) {
 
 // Subscription returns what a link points to, for a page that asks the person to
 // press a button. It changes nothing. Codes: bad_request, expired, not_found.
-func (s *Service) Subscription(ctx context.Context, p token.Purpose, tok string) (store.Subscription, error) {
+func (s *Service) Subscription(ctx context.Context, p token.Purpose, tok string) (model.Subscription, error) {
 	c, err := s.verify(p, tok)
 	if err != nil {
-		return store.Subscription{}, err
+		return model.Subscription{}, err
 	}
 	sub, err := s.Store.SubscriptionByID(ctx, c.SubscriptionID)
 	if apperr.ErrorCode(err) == apperr.NotFound {
@@ -179,7 +180,7 @@ func (s *Service) Confirm(ctx context.Context, tok, ip, userAgent string) (store
 		return store.ConfirmResult{}, err
 	}
 	res, err := s.Store.ConfirmSubscription(ctx, c.SubscriptionID, c.IssuedAt,
-		store.Consent{Source: SourceLink, IP: ip, UserAgent: truncate(userAgent, 500)})
+		model.Consent{Source: SourceLink, IP: ip, UserAgent: truncate(userAgent, 500)})
 	if apperr.ErrorCode(err) == apperr.NotFound {
 		return res, ErrBadLink
 	}
@@ -207,17 +208,17 @@ func (s *Service) ResendConfirmation(ctx context.Context, tok string) error {
 
 // Unsubscribe ends the subscription an unsubscribe token names, at once.
 // Repeating it is harmless. Codes: bad_request.
-func (s *Service) Unsubscribe(ctx context.Context, tok, source, ip, userAgent string) (store.Subscription, error) {
+func (s *Service) Unsubscribe(ctx context.Context, tok, source, ip, userAgent string) (model.Subscription, error) {
 	c, err := s.verify(token.Unsubscribe, tok)
 	if err != nil {
-		return store.Subscription{}, err
+		return model.Subscription{}, err
 	}
-	_, err = s.Store.Unsubscribe(ctx, c.SubscriptionID, store.Consent{Source: source, IP: ip, UserAgent: truncate(userAgent, 500)})
+	_, err = s.Store.Unsubscribe(ctx, c.SubscriptionID, model.Consent{Source: source, IP: ip, UserAgent: truncate(userAgent, 500)})
 	if apperr.ErrorCode(err) == apperr.NotFound {
-		return store.Subscription{}, ErrBadLink
+		return model.Subscription{}, ErrBadLink
 	}
 	if err != nil {
-		return store.Subscription{}, err
+		return model.Subscription{}, err
 	}
 	return s.Store.SubscriptionByID(ctx, c.SubscriptionID)
 }

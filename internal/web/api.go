@@ -12,7 +12,7 @@ import (
 	"github.com/envoi/envoi/internal/apperr"
 	"github.com/envoi/envoi/internal/auth"
 	"github.com/envoi/envoi/internal/lists"
-	"github.com/envoi/envoi/internal/store"
+	"github.com/envoi/envoi/internal/model"
 	"github.com/envoi/envoi/internal/subscribe"
 )
 
@@ -103,7 +103,7 @@ func (s *Server) apiCreateSubscriber(c *gin.Context) {
 		s.fail(c, apperr.FieldError("lists", "At most 50 lists at once."))
 		return
 	}
-	var targets []store.List
+	var targets []model.List
 	seen := map[string]bool{}
 	for _, slug := range in.Lists {
 		if seen[slug] {
@@ -154,7 +154,7 @@ func (s *Server) apiSubscribers(c *gin.Context) {
 	}
 	status := c.Query("status")
 	switch status {
-	case "", store.StatusUnconfirmed, store.StatusConfirmed, store.StatusUnsubscribed:
+	case "", model.StatusUnconfirmed, model.StatusConfirmed, model.StatusUnsubscribed:
 	default:
 		s.fail(c, apperr.FieldError("status", "status is unconfirmed, confirmed or unsubscribed."))
 		return

@@ -10,7 +10,7 @@ import (
 
 	"github.com/envoi/envoi/internal/apperr"
 	"github.com/envoi/envoi/internal/campaign"
-	"github.com/envoi/envoi/internal/store"
+	"github.com/envoi/envoi/internal/model"
 )
 
 func campaignID(c *gin.Context) (int64, error) {
@@ -76,7 +76,7 @@ func (s *Server) apiSendCampaign(c *gin.Context) {
 }
 
 // apiCampaignAction serves pause, resume and cancel.
-func (s *Server) apiCampaignAction(action func(context.Context, int64) (store.Campaign, error)) gin.HandlerFunc {
+func (s *Server) apiCampaignAction(action func(context.Context, int64) (model.Campaign, error)) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id, err := campaignID(c)
 		if err != nil {

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/envoi/envoi/internal/store"
+	"github.com/envoi/envoi/internal/model"
 )
 
 // listCacheTTL bounds how stale a list's name or description on a public page
@@ -14,7 +14,7 @@ import (
 const listCacheTTL = 5 * time.Second
 
 type cachedList struct {
-	list store.List
+	list model.List
 	at   time.Time
 }
 
@@ -25,7 +25,7 @@ type listCache struct {
 
 // listBySlug returns a list, from the cache when fresh. Misses (not_found) are
 // not cached, so a new list is visible at once.
-func (s *Server) listBySlug(ctx context.Context, slug string) (store.List, error) {
+func (s *Server) listBySlug(ctx context.Context, slug string) (model.List, error) {
 	s.lists.mu.RLock()
 	c, ok := s.lists.m[slug]
 	s.lists.mu.RUnlock()

@@ -12,7 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/envoi/envoi/internal/apperr"
-	"github.com/envoi/envoi/internal/store"
+	"github.com/envoi/envoi/internal/model"
 	"github.com/envoi/envoi/internal/subscribe"
 )
 
@@ -136,7 +136,7 @@ func (s *Server) subscribeSubmit(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	err = s.Subscribe.Signup(ctx, []store.List{l}, subscribe.Request{
+	err = s.Subscribe.Signup(ctx, []model.List{l}, subscribe.Request{
 		Email: f.Email, Name: f.Name, Consent: f.Consent, Source: subscribe.SourceForm,
 		IP: c.ClientIP(), UserAgent: c.Request.UserAgent(),
 	})

@@ -1,0 +1,198 @@
+// Package model holds Envoi's entity types: plain structs that the store fills
+// and that services and handlers read, so that no handler needs the store for a
+// type. It holds no logic and imports nothing of Envoi's (as miniflux's
+// internal/model).
+package model
+
+import "time"
+
+// Subscription statuses.
+const (
+	StatusUnconfirmed  = "unconfirmed"
+	StatusConfirmed    = "confirmed"
+	StatusUnsubscribed = "unsubscribed"
+)
+
+// Campaign statuses.
+const (
+	CampaignDraft     = "draft"
+	CampaignScheduled = "scheduled"
+	CampaignSending   = "sending"
+	CampaignPaused    = "paused"
+	CampaignSent      = "sent"
+	CampaignCancelled = "cancelled"
+)
+
+// Ledger statuses of one message (a campaign delivery or a transactional
+// message): queued (to send, or to retry after a temporary failure), sending
+// (claimed by a sender; campaign deliveries only), then one of sent, failed
+// (refused for good) or skipped (no longer due).
+const (
+	MessageQueued  = "queued"
+	MessageSending = "sending"
+	MessageSent    = "sent"
+	MessageFailed  = "failed"
+	MessageSkipped = "skipped"
+)
+
+// Transactional message kinds.
+const (
+	KindConfirm = "confirm"
+	KindWelcome = "welcome"
+)
+
+// List is a mailing list. Every list is double opt-in.
+type List struct {
+	ID             int64     `db:"id" json:"-"`
+	Slug           string    `db:"slug" json:"slug"`
+	Name           string    `db:"name" json:"name"`
+	Description    string    `db:"description" json:"description"`
+	WelcomeEnabled bool      `db:"welcome_enabled" json:"welcome_enabled"`
+	WelcomeSubject string    `db:"welcome_subject" json:"-"`
+	WelcomeBody    string    `db:"welcome_body" json:"-"`
+	CreatedAt      time.Time `db:"created_at" json:"created_at"`
+}
+
+// ListMembership is one list a subscriber is on, with the status there.
+type ListMembership struct {
+	Slug   string `json:"slug"`
+	Status string `json:"status"`
+}
+
+// Subscriber is a person with the lists they are on.
+type Subscriber struct {
+	ID    int64            `db:"id" json:"id"`
+	Email string           `db:"email" json:"email"`
+	Name  string           `db:"name" json:"name"`
+	Lists []ListMembership `db:"-" json:"lists"`
+}
+
+// SubscriberPage is one page of a list's subscribers. Next is the cursor of
+// the following page (the last id of this one), 0 after the last page.
+type SubscriberPage struct {
+	Items   []Subscriber `json:"items"`
+	Page    int          `json:"page,omitempty"`
+	PerPage int          `json:"per_page"`
+	Total   int64        `json:"total"`
+	Next    int64        `json:"next,omitempty"`
+}
+
+// Subscription is one subscriber on one list, with what mails about it need.
+type Subscription struct {
+	ID                 int64      `db:"id"`
+	SubscriberID       int64      `db:"subscriber_id"`
+	ListID             int64      `db:"list_id"`
+	Status             string     `db:"status"`
+	ConfirmRequestedAt *time.Time `db:"confirm_requested_at"`
+	ConfirmedAt        *time.Time `db:"confirmed_at"`
+	UnsubscribedAt     *time.Time `db:"unsubscribed_at"`
+	Email              string     `db:"email"`
+	Name               string     `db:"name"`
+	ListSlug           string     `db:"list_slug"`
+	ListName           string     `db:"list_name"`
+	WelcomeEnabled     bool       `db:"welcome_enabled"`
+	WelcomeSubject     string     `db:"welcome_subject"`
+	WelcomeBody        string     `db:"welcome_body"`
+}
+
+// Consent is the context of one consent event, kept as proof.
+type Consent struct {
+	Source      string // form, api, one_click, link
+	IP          string // may be empty
+	UserAgent   string
+	TextVersion string
+}
+
+// ConsentEvent is one row of the consent log.
+type ConsentEvent struct {
+	Action      string    `db:"action"`
+	Source      string    `db:"source"`
+	IP          *string   `db:"ip"`
+	UserAgent   string    `db:"user_agent"`
+	TextVersion string    `db:"consent_text_version"`
+	CreatedAt   time.Time `db:"created_at"`
+}
+
+// Campaign is one mailing to the confirmed subscribers of some lists.
+type Campaign struct {
+	ID             int64      `db:"id" json:"id"`
+	Name           string     `db:"name" json:"name"`
+	Subject        string     `db:"subject" json:"subject"`
+	From           string     `db:"from_header" json:"from"`
+	ReplyTo        string     `db:"reply_to" json:"reply_to"`
+	Format         string     `db:"format" json:"format"`
+	Body           string     `db:"body" json:"body"`
+	TextBody       string     `db:"text_body" json:"text_body"`
+	Template       string     `db:"template" json:"template"`
+	Status         string     `db:"status" json:"status"`
+	SendAt         *time.Time `db:"send_at" json:"send_at"`
+	AudienceCursor int64      `db:"audience_cursor" json:"-"`
+	AudienceDone   bool       `db:"audience_done" json:"-"`
+	Batches        int        `db:"batches" json:"-"`
+	Generation     int        `db:"generation" json:"-"`
+	CreatedAt      time.Time  `db:"created_at" json:"created_at"`
+	StartedAt      *time.Time `db:"started_at" json:"started_at"`
+	FinishedAt     *time.Time `db:"finished_at" json:"finished_at"`
+	Lists          []string   `db:"-" json:"lists"`
+	Counts         Counts     `db:"-" json:"counts"`
+}
+
+// Counts are a campaign's deliveries by outcome; Total is the audience selected so far.
+type Counts struct {
+	Total   int64 `json:"total"`
+	Sent    int64 `json:"sent"`
+	Failed  int64 `json:"failed"`
+	Skipped int64 `json:"skipped"`
+	Pending int64 `json:"pending"`
+}
+
+// CampaignState is what a sender checks between messages.
+type CampaignState struct {
+	Status     string `db:"status"`
+	Generation int    `db:"generation"`
+}
+
+// ListRef names one target list of a campaign.
+type ListRef struct {
+	ID   int64  `db:"id"`
+	Slug string `db:"slug"`
+	Name string `db:"name"`
+}
+
+// Recipient is a claimed delivery: who to send to and under which subscription
+// (for the unsubscribe link).
+type Recipient struct {
+	SubscriberID   int64
+	ListID         int64
+	Email          string
+	Name           string
+	SubscriptionID int64
+	ListSlug       string
+	ListName       string
+}
+
+// Layout is a marketer's campaign layout (html/template source).
+type Layout struct {
+	Name      string    `db:"name" json:"name"`
+	HTML      string    `db:"html" json:"html"`
+	CreatedAt time.Time `db:"created_at" json:"created_at"`
+	UpdatedAt time.Time `db:"updated_at" json:"updated_at"`
+}
+
+// APIKey is a key for the JSON API; only its hash is stored.
+type APIKey struct {
+	ID         int64      `db:"id"`
+	Name       string     `db:"name"`
+	Prefix     string     `db:"prefix"`
+	CreatedAt  time.Time  `db:"created_at"`
+	LastUsedAt *time.Time `db:"last_used_at"`
+}
+
+// TransactionalMessage is one confirmation or welcome mail in the ledger.
+type TransactionalMessage struct {
+	ID             int64  `db:"id"`
+	SubscriptionID int64  `db:"subscription_id"`
+	Kind           string `db:"kind"`
+	Status         string `db:"status"`
+	Attempts       int    `db:"attempts"`
+}
