@@ -8,16 +8,18 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/envoi/envoi/internal/auth"
 	"github.com/envoi/envoi/internal/campaign"
 	"github.com/envoi/envoi/internal/config"
+	"github.com/envoi/envoi/internal/delivery"
 	"github.com/envoi/envoi/internal/jobs"
+	"github.com/envoi/envoi/internal/lists"
 	"github.com/envoi/envoi/internal/mail"
 	"github.com/envoi/envoi/internal/queue"
 	"github.com/envoi/envoi/internal/send"
@@ -25,11 +27,15 @@ import (
 	"github.com/envoi/envoi/internal/subscribe"
 	"github.com/envoi/envoi/internal/token"
 	"github.com/envoi/envoi/internal/web"
+	"github.com/envoi/envoi/internal/web/api"
+	"github.com/envoi/envoi/internal/web/public"
 	"github.com/envoi/envoi/templates"
 )
 
-// App wires Envoi's parts. Open connects and builds; StartWeb and StartWorker
-// run the roles; Close stops everything in reverse order. Tests use it as is.
+// App wires Envoi's parts: the one place where services are built, for serve,
+// web and worker and for every CLI command. Open connects and builds; StartWeb
+// and StartWorker run the roles; Close stops everything in reverse order.
+// Tests use it as is.
 type App struct {
 	Config config.Config
 	Log    *slog.Logger
@@ -40,22 +46,29 @@ type App struct {
 	Redis     *redis.Client
 	Queue     *queue.Client
 	Tokens    *token.Signer
-	Subscribe *subscribe.Service
 	Mail      *mail.Builder
 	SMTP      *send.Pool
-	Worker    *jobs.Worker
+	Auth      *auth.Service
+	Lists     *lists.Service
+	Subscribe *subscribe.Service
 	Campaigns *campaign.Service
+	Delivery  *delivery.Service
+	Worker    *jobs.Worker
+	Sweeper   *delivery.Sweeper
 
 	HTTP     *http.Server
 	Listener net.Listener
+	// Migrated is how many migrations Open applied (OpenOptions.Migrate).
+	Migrated int
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
-// OpenOptions say what Open does about the schema.
+// OpenOptions say what Open does about the schema and the connection pool.
 type OpenOptions struct {
-	Migrate bool // apply pending migrations (serve); otherwise refuse an old schema
+	Migrate  bool // apply pending migrations (serve, migrate); otherwise refuse an old schema
+	MaxConns int  // PostgreSQL connections; 0 for ENVOI_DATABASE_MAX_CONNS (CLI commands use 2)
 }
 
 // Open connects to PostgreSQL and Redis and builds the services.
@@ -67,20 +80,23 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 	if a.Log == nil {
 		a.Log = slog.Default()
 	}
-	st, err := store.Open(ctx, c.DatabaseURL, c.DatabaseMaxConns)
+	conns := c.DatabaseMaxConns
+	if o.MaxConns > 0 {
+		conns = o.MaxConns
+	}
+	st, err := store.Open(ctx, c.DatabaseURL, conns)
 	if err != nil {
 		return fmt.Errorf("PostgreSQL (ENVOI_DATABASE_URL): %w", err)
 	}
 	st.Now = a.Now
 	a.Store = st
 	if o.Migrate {
-		if _, err := store.Migrate(ctx, st.DB.DB); err != nil {
+		if a.Migrated, err = store.Migrate(ctx, st.DB.DB); err != nil {
 			return err
 		}
 	} else if err := store.SchemaUpToDate(ctx, st.DB.DB); err != nil {
 		return err
 	}
-
 	if err := st.Prepare(ctx); err != nil {
 		return err
 	}
@@ -96,8 +112,6 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 
 	a.Tokens = token.NewSigner(c.SecretKey, c.OldSecretKeys...)
 	a.Tokens.Now = a.Now
-	a.Subscribe = &subscribe.Service{Store: st, Tokens: a.Tokens, Queue: a.Queue, BaseURL: c.BaseURL,
-		Org: c.Organization, ConfirmTTL: c.ConfirmTTL, Log: a.Log}
 	host := "localhost"
 	if u, err := url.Parse(c.BaseURL); err == nil {
 		host = u.Hostname()
@@ -114,26 +128,33 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 			return fmt.Errorf("ENVOI_DKIM_KEY_FILE: %w", err)
 		}
 	}
-	a.Campaigns = &campaign.Service{Store: st, Queue: a.Queue, SMTP: a.SMTP, Mail: a.Mail, Templates: templates.FS,
-		Limiter:     &send.RateLimiter{Redis: a.Redis, Key: c.Queue + ":send-rate", Rate: c.SendRate},
-		DefaultFrom: c.From, Org: c.Organization, PostalAddress: c.PostalAddress,
-		UnsubscribeURL: a.Subscribe.UnsubscribeURL, TestUnsubscribeURL: c.BaseURL + "/unsubscribe/test",
+	a.Auth = &auth.Service{Store: st}
+	a.Lists = &lists.Service{Store: st, Now: a.Now}
+	a.Subscribe = &subscribe.Service{Store: st, Lists: a.Lists, Tokens: a.Tokens, Queue: a.Queue, Mail: a.Mail,
+		BaseURL: c.BaseURL, Org: c.Organization, ConfirmTTL: c.ConfirmTTL, Log: a.Log}
+	a.Campaigns = &campaign.Service{Store: st, Queue: a.Queue, Templates: templates.FS, DefaultFrom: c.From,
+		Org: c.Organization, PostalAddress: c.PostalAddress, Log: a.Log}
+	a.Delivery = &delivery.Service{Store: st, Queue: a.Queue, SMTP: a.SMTP, Mail: a.Mail,
+		Limiter:   &send.RateLimiter{Redis: a.Redis, Key: c.Queue + ":send-rate", Rate: c.SendRate},
+		Campaigns: a.Campaigns, Subscribe: a.Subscribe, TestUnsubscribeURL: c.BaseURL + "/unsubscribe/test",
 		TestAddresses: c.TestAddresses, Log: a.Log}
 	return nil
 }
 
 // StartWeb listens on ENVOI_LISTEN_ADDR and serves in the background.
 func (a *App) StartWeb() error {
-	srv := &web.Server{Store: a.Store, Subscribe: a.Subscribe, Campaigns: a.Campaigns, Log: a.Log, Org: a.Config.Organization,
+	srv, err := web.New(web.Server{Log: a.Log, Org: a.Config.Organization,
 		PrivacyContact: a.Config.PrivacyContact, PostalAddress: a.Config.PostalAddress,
 		Checks: map[string]func(context.Context) error{
 			"postgres": a.Store.Ping,
 			"redis":    func(ctx context.Context) error { return a.Redis.Ping(ctx).Err() },
-		}}
-	h, err := srv.Handler()
+		}})
 	if err != nil {
 		return err
 	}
+	(&public.Handler{Web: srv, Subscribe: a.Subscribe}).Register(srv.Engine)
+	(&api.Handler{Web: srv, Auth: a.Auth, Lists: a.Lists, Subscribe: a.Subscribe, Campaigns: a.Campaigns,
+		Delivery: a.Delivery}).Register(srv.Engine)
 	if a.Listener == nil { // tests may hand in a listener they opened
 		ln, err := net.Listen("tcp", a.Config.ListenAddr)
 		if err != nil {
@@ -142,7 +163,7 @@ func (a *App) StartWeb() error {
 		a.Listener = ln
 	}
 	ln := a.Listener
-	a.HTTP = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	a.HTTP = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
 	a.wg.Add(1)
 	go func() {
@@ -157,19 +178,23 @@ func (a *App) StartWeb() error {
 // URL is the address the web server actually listens on.
 func (a *App) URL() string { return "http://" + a.Listener.Addr().String() }
 
-// StartWorker runs the job worker and the ledger sweeper in the background.
+// StartWorker runs the job worker and the delivery sweeper in the background.
+// A Sweeper set before the call keeps its intervals (tests).
 func (a *App) StartWorker() error {
-	a.Worker = &jobs.Worker{Store: a.Store, Subscribe: a.Subscribe, Mail: a.Mail, SMTP: a.SMTP, Queue: a.Queue, Campaigns: a.Campaigns,
-		Log: a.Log, Concurrency: a.Config.WorkerConcurrency}
+	a.Worker = &jobs.Worker{Delivery: a.Delivery, Queue: a.Config.Queue, Log: a.Log, Concurrency: a.Config.WorkerConcurrency}
 	if err := a.Worker.Start(a.RedisOpt); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
+	if a.Sweeper == nil {
+		a.Sweeper = &delivery.Sweeper{}
+	}
+	a.Sweeper.Delivery = a.Delivery
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		a.Worker.Sweep(ctx)
+		a.Sweeper.Run(ctx)
 	}()
 	return nil
 }
@@ -202,14 +227,4 @@ func (a *App) Close() error {
 		a.Store.Close()
 	}
 	return nil
-}
-
-func newLogger(c config.Config) *slog.Logger {
-	var lvl slog.Level
-	lvl.UnmarshalText([]byte(c.LogLevel))
-	opts := &slog.HandlerOptions{Level: lvl}
-	if c.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/envoi/envoi/internal/lists"
 	"github.com/envoi/envoi/internal/mailcatcher"
 	"github.com/envoi/envoi/internal/model"
 )
@@ -117,7 +116,7 @@ func TestCampaignAudience(t *testing.T) {
 	t.Parallel()
 	ta := startApp(t, appOpts{})
 	key := ta.apiKey()
-	if _, err := lists.Create(context.Background(), ta.Store, "offers", "Offers", ""); err != nil {
+	if _, err := ta.Lists.Create(context.Background(), "offers", "Offers", ""); err != nil {
 		t.Fatal(err)
 	}
 	ta.seed("newsletter", "conf", 2, "confirmed")
@@ -355,15 +354,28 @@ func TestCampaignPauseResumeCancel(t *testing.T) {
 func TestCampaignScheduled(t *testing.T) {
 	t.Parallel()
 	ta := startApp(t, appOpts{})
+	ctx := context.Background()
 	key := ta.apiKey()
 	ta.seed("newsletter", "s", 5, "confirmed")
 	id := ta.createCampaign(key, `{"name":"n","subject":"s","lists":["newsletter"],"body":"b"}`)
-	at := time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339)
+	// The app runs on the test's clock: an hour from now never comes unless the test says so.
+	at := ta.Clock.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	if st, m := ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", id), key, `{"at":"`+at+`"}`); st != 202 || m["status"] != "scheduled" {
 		t.Fatalf("schedule: %d %v", st, m)
 	}
+	// A sweep before its time leaves it scheduled and sends nothing.
+	if err := ta.Delivery.SweepCampaigns(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c := ta.campaign(id); c.Status != "scheduled" || c.StartedAt != nil {
+		t.Fatalf("after a sweep before its time: %s, started %v", c.Status, c.StartedAt)
+	}
 	if len(ta.SMTP.Messages()) != 0 {
 		t.Fatal("sent before its time")
+	}
+	ta.Clock.Advance(time.Hour)
+	if err := ta.Delivery.SweepCampaigns(ctx); err != nil {
+		t.Fatal(err)
 	}
 	ta.waitCampaign(id, "sent", 20*time.Second)
 	if n := len(ta.SMTP.Messages()); n != 5 {

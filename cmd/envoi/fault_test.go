@@ -41,13 +41,13 @@ func TestSignupWhileRedisDown(t *testing.T) {
 	if err := w.StartWorker(); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := w.Worker.SweepOnce(context.Background(), 0); err != nil || n != 1 {
+	if n, err := w.Delivery.SweepTransactional(context.Background(), 0); err != nil || n != 1 {
 		t.Fatalf("sweep: %d, %v", n, err)
 	}
 	ta.waitMail("offline@example.com", 1)
 	// A second sweep finds nothing left to do.
 	time.Sleep(300 * time.Millisecond)
-	if n, err := w.Worker.SweepOnce(context.Background(), 0); err != nil || n != 0 {
+	if n, err := w.Delivery.SweepTransactional(context.Background(), 0); err != nil || n != 0 {
 		t.Fatalf("second sweep: %d, %v", n, err)
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/envoi/envoi/internal/lists"
 	"github.com/envoi/envoi/internal/mailcatcher"
 	"github.com/envoi/envoi/internal/testenv"
 )
@@ -73,7 +72,7 @@ func startApp(t *testing.T, o appOpts) *testApp {
 			t.Fatal(err)
 		}
 	}
-	if _, err := lists.Create(ctx, a.Store, "newsletter", "The Weekly Letter", "News every Friday."); err != nil {
+	if _, err := a.Lists.Create(ctx, "newsletter", "The Weekly Letter", "News every Friday."); err != nil {
 		t.Fatal(err)
 	}
 	return &testApp{App: a, t: t, SMTP: smtp, Env: env, Clock: clock, HTTP: &http.Client{

@@ -125,12 +125,3 @@ func normalizeDomain(domain string) (string, error) {
 	}
 	return ascii, nil
 }
-
-// Mask hides most of an address for logs: "j***@example.com".
-func Mask(addr string) string {
-	at := strings.LastIndexByte(addr, '@')
-	if at <= 0 {
-		return "***"
-	}
-	return addr[:1] + "***" + addr[at:]
-}

@@ -48,15 +48,6 @@ func TestNormalize(t *testing.T) {
 	}
 }
 
-func TestMask(t *testing.T) {
-	if got := Mask("ann@example.com"); got != "a***@example.com" {
-		t.Fatalf("Mask = %q", got)
-	}
-	if got := Mask("nonsense"); got != "***" {
-		t.Fatalf("Mask = %q", got)
-	}
-}
-
 // FuzzNormalize checks that any accepted address is stable, bounded, single-line
 // and plain ASCII with exactly one @.
 func FuzzNormalize(f *testing.F) {

@@ -10,14 +10,17 @@ import (
 
 // Error codes.
 const (
-	BadRequest   = "bad_request"  // malformed request, such as a garbled or tampered link
-	Invalid      = "invalid"      // bad input; Field names the input
-	NotFound     = "not_found"    // no such thing
-	Conflict     = "conflict"     // already exists
-	Unauthorized = "unauthorized" // no or bad credentials
-	Expired      = "expired"      // a token that was valid once
-	Unavailable  = "unavailable"  // a dependency is down; try again
-	Internal     = "internal"     // everything else
+	BadRequest   = "bad_request"        // malformed request, such as a garbled or tampered link
+	Invalid      = "invalid"            // bad input; Field names the input
+	NotFound     = "not_found"          // no such thing
+	Conflict     = "conflict"           // already exists
+	Unauthorized = "unauthorized"       // no or bad credentials
+	Expired      = "expired"            // a token that was valid once
+	Unavailable  = "unavailable"        // a dependency is down; try again
+	TooLarge     = "too_large"          // a request body over its limit
+	Unsupported  = "unsupported_media"  // a body in a format the endpoint does not take
+	NotAllowed   = "method_not_allowed" // a method the address does not accept
+	Internal     = "internal"           // everything else
 )
 
 // Error is an error a user can act on.
@@ -37,7 +40,7 @@ func (e *Error) Error() string {
 // New returns an *Error.
 func New(code, message string) *Error { return &Error{Code: code, Message: message} }
 
-// Field returns an Invalid *Error about one input field.
+// FieldError returns an Invalid *Error about one input field.
 func FieldError(field, message string) *Error {
 	return &Error{Code: Invalid, Message: message, Field: field}
 }

@@ -1,19 +1,62 @@
-// Package auth owns credentials: API keys now, admin accounts and sessions later.
-// It generates and hashes secrets; storage is store's, HTTP is web's.
+// Package auth owns credentials: API keys now, admin accounts and sessions
+// later. It generates, hashes and checks secrets; storage is store's, HTTP is
+// web's (its middleware only asks this package).
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"strings"
+
+	"github.com/envoi/envoi/internal/apperr"
+	"github.com/envoi/envoi/internal/model"
+	"github.com/envoi/envoi/internal/store"
 )
 
 // APIKeyPrefix starts every API key, so leaked keys are easy to scan for.
 const APIKeyPrefix = "envoi_"
 
+// Service checks and issues credentials. Build it once; safe for concurrent use.
+type Service struct {
+	Store *store.Store
+}
+
+// Errors of CheckAPIKey, as the API shows them.
+var (
+	ErrNoAPIKey      = apperr.New(apperr.Unauthorized, "Send an API key: Authorization: Bearer KEY (create one with `envoi apikey create --name NAME`).")
+	ErrInvalidAPIKey = apperr.New(apperr.Unauthorized, "This API key is not valid.")
+)
+
+// CheckAPIKey returns the key a request presented. Codes: unauthorized
+// (ErrNoAPIKey when none was given, ErrInvalidAPIKey when it is unknown).
+func (s *Service) CheckAPIKey(ctx context.Context, key string) (model.APIKey, error) {
+	key = strings.TrimSpace(key)
+	if key == "" {
+		return model.APIKey{}, ErrNoAPIKey
+	}
+	k, err := s.Store.APIKeyByHash(ctx, HashAPIKey(key))
+	if apperr.ErrorCode(err) == apperr.NotFound {
+		return k, ErrInvalidAPIKey
+	}
+	return k, err
+}
+
+// CreateAPIKey makes a new key and stores its hash; the key itself is returned
+// once and never stored. Codes: invalid (Field name).
+func (s *Service) CreateAPIKey(ctx context.Context, name string) (key string, k model.APIKey, err error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 200 {
+		return "", k, apperr.FieldError("name", "Give the key a name of 1 to 200 characters, like --name website.")
+	}
+	key, prefix, hash := NewAPIKey()
+	k, err = s.Store.CreateAPIKey(ctx, name, hash, prefix)
+	return key, k, err
+}
+
 // NewAPIKey returns a new random key, the short prefix shown in listings, and
-// the hash to store. The key itself is shown once and never stored.
+// the hash to store.
 func NewAPIKey() (key, prefix string, hash []byte) {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {

@@ -64,6 +64,8 @@ type Compiled struct {
 	derivedText *texttemplate.Template
 	// qpHTML and qpText keep the encodings of the templates' constant text.
 	qpHTML, qpText envoimail.QPCache
+	// sender is what the layout prints about the sender (Compile's LayoutFields).
+	sender LayoutFields
 }
 
 // pageFields are what the page template reads: the campaign's fields and the
@@ -181,7 +183,7 @@ func Compile(c model.Campaign, layoutSrc string, l LayoutFields) (*Compiled, err
 		return nil, apperr.FieldError("from", "from must be an address like \"News <news@example.com>\".")
 	}
 	c.Body, c.TextBody, c.Name, layoutSrc = lf(c.Body), lf(c.TextBody), noCR(c.Name), lf(layoutSrc)
-	cc := &Compiled{Campaign: c, From: from}
+	cc := &Compiled{Campaign: c, From: from, sender: l}
 	if cc.subject, err = texttemplate.New("subject").Option("missingkey=error").Parse(c.Subject); err != nil {
 		return nil, apperr.FieldError("subject", "The subject has a template error: "+err.Error())
 	}
@@ -222,7 +224,7 @@ func Compile(c model.Campaign, layoutSrc string, l LayoutFields) (*Compiled, err
 const footer = `<p style="font-size:12px;color:#52606d;margin:16px 0 0">You receive this because you subscribed to “{{.ListName}}” from {{.Org}}.
 <a href="{{.UnsubscribeURL}}" style="color:#52606d">Unsubscribe</a> with one click.{{with .PostalAddress}}<br>{{.}}{{end}}</p>`
 
-// ParseLayout checks a layout's source: it must show {{.Content}}; a missing
+// parseLayout checks a layout's source: it must show {{.Content}}; a missing
 // unsubscribe link is added as a footer; CSS from <style> blocks is inlined
 // (mail clients drop <style>), once, here. Codes: invalid (Field html).
 func parseLayout(src string) (*htmltemplate.Template, error) {
@@ -281,20 +283,41 @@ type LayoutFields struct {
 
 // Render returns subject, HTML and text for one recipient.
 func (cc *Compiled) Render(f Fields, l LayoutFields) (subject, html, text string, err error) {
-	var sc scratch
+	var sc Scratch
 	if subject, err = cc.render(&sc, f, l); err != nil {
 		return "", "", "", err
 	}
 	return subject, sc.html.String(), sc.text.String(), nil
 }
 
-// scratch holds one message's buffers; senders reuse them (scratchPool).
-type scratch struct{ subject, html, text, msg bytes.Buffer }
+// Scratch holds one message's buffers; senders reuse them (GetScratch, PutScratch).
+type Scratch struct{ subject, html, text, msg bytes.Buffer }
 
-var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+// HTML is the HTML part the last render wrote.
+func (sc *Scratch) HTML() []byte { return sc.html.Bytes() }
+
+// Text is the plain-text part the last render wrote.
+func (sc *Scratch) Text() []byte { return sc.text.Bytes() }
+
+// Msg is a buffer for the whole message, reset by the caller.
+func (sc *Scratch) Msg() *bytes.Buffer { return &sc.msg }
+
+var scratchPool = sync.Pool{New: func() any { return new(Scratch) }}
+
+// GetScratch takes buffers from the pool; PutScratch gives them back.
+func GetScratch() *Scratch { return scratchPool.Get().(*Scratch) }
+
+// PutScratch gives buffers back to the pool.
+func PutScratch(sc *Scratch) { scratchPool.Put(sc) }
+
+// RenderEncoded writes one recipient's parts quoted-printable encoded into sc
+// (HTML, Text) with the sender's details given at Compile, and returns the subject.
+func (cc *Compiled) RenderEncoded(sc *Scratch, f Fields) (subject string, err error) {
+	return cc.renderEncoded(sc, f, cc.sender)
+}
 
 // render writes the recipient's HTML and text parts into sc and returns the subject.
-func (cc *Compiled) render(sc *scratch, f Fields, l LayoutFields) (subject string, err error) {
+func (cc *Compiled) render(sc *Scratch, f Fields, l LayoutFields) (subject string, err error) {
 	sc.html.Reset()
 	sc.text.Reset()
 	return cc.renderTo(&sc.html, &sc.text, sc, f, l)
@@ -302,14 +325,14 @@ func (cc *Compiled) render(sc *scratch, f Fields, l LayoutFields) (subject strin
 
 // renderEncoded is render with both parts quoted-printable encoded as they are
 // written, the template's constant text encoded once per campaign (mail.QPWriter).
-func (cc *Compiled) renderEncoded(sc *scratch, f Fields, l LayoutFields) (subject string, err error) {
+func (cc *Compiled) renderEncoded(sc *Scratch, f Fields, l LayoutFields) (subject string, err error) {
 	sc.html.Reset()
 	sc.text.Reset()
 	return cc.renderTo(&envoimail.QPWriter{Buf: &sc.html, Cache: &cc.qpHTML},
 		&envoimail.QPWriter{Buf: &sc.text, Cache: &cc.qpText}, sc, f, l)
 }
 
-func (cc *Compiled) renderTo(html, text io.Writer, sc *scratch, f Fields, l LayoutFields) (subject string, err error) {
+func (cc *Compiled) renderTo(html, text io.Writer, sc *Scratch, f Fields, l LayoutFields) (subject string, err error) {
 	f.Campaign = CampaignFields{Name: cc.Campaign.Name, Subject: cc.Campaign.Subject}
 	// No CR reaches the parts but as a line end (see mail.QPWriter).
 	f.Subscriber.Name, f.List.Name, f.UnsubscribeURL = noCR(f.Subscriber.Name), noCR(f.List.Name), noCR(f.UnsubscribeURL)

@@ -28,7 +28,7 @@ func BenchmarkMessage(b *testing.B) {
 	b.ReportAllocs()
 	size := 0
 	for b.Loop() {
-		sc := scratchPool.Get().(*scratch)
+		sc := GetScratch()
 		subject, err := cc.renderEncoded(sc, reader, layout)
 		if err != nil {
 			b.Fatal(err)
@@ -38,7 +38,7 @@ func BenchmarkMessage(b *testing.B) {
 			To: mail.Subscriber{Email: "ann@example.com", Name: "Ann"}, List: mail.List{Slug: "weekly", Name: "Weekly"},
 			Subject: subject, Text: sc.text.Bytes(), HTML: sc.html.Bytes(), Encoded: true, UnsubscribeURL: reader.UnsubscribeURL})
 		size = sc.msg.Len()
-		scratchPool.Put(sc)
+		PutScratch(sc)
 	}
 	b.ReportMetric(float64(size), "bytes/msg")
 }

@@ -137,7 +137,7 @@ func TestRenderEncoded(t *testing.T) {
 		for i, name := range []string{"Ann <Lee>", "Zoé Ünïcödé-Longname", "", "Bob\r"} {
 			f := reader
 			f.Subscriber.Name = name
-			var plain, enc scratch
+			var plain, enc Scratch
 			if _, err := cc.render(&plain, f, layout); err != nil {
 				t.Fatal(err)
 			}

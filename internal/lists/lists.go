@@ -1,11 +1,14 @@
-// Package lists owns the rules for mailing lists: what a valid slug, name and
-// description are. Every list is double opt-in; there is no setting to change that.
+// Package lists owns mailing lists: what a valid slug, name and description
+// are, looking lists up (cached for the public pages), and resolving the lists a
+// request names. Every list is double opt-in; there is no setting to change that.
 package lists
 
 import (
 	"context"
 	"regexp"
 	"strings"
+	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/envoi/envoi/internal/apperr"
@@ -13,14 +16,47 @@ import (
 	"github.com/envoi/envoi/internal/store"
 )
 
+// MaxPerRequest is the most lists one signup or API call may name.
+const MaxPerRequest = 50
+
+// cacheTTL bounds how stale a list's name or description on a public page may
+// be. Lists change rarely and every signup needs one: this saves a query per
+// request on the hottest path.
+const cacheTTL = 5 * time.Second
+
 var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// ValidSlug reports whether s can name a list (or a layout): 1 to 63 lower-case
+// letters, digits and hyphens, starting with a letter or digit.
+func ValidSlug(s string) bool { return slugRE.MatchString(s) }
+
+// Service manages lists. Build it once; safe for concurrent use.
+type Service struct {
+	Store *store.Store
+	Now   func() time.Time // for the cache; time.Now when nil
+
+	mu    sync.RWMutex
+	cache map[string]cachedList
+}
+
+type cachedList struct {
+	list model.List
+	at   time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now == nil {
+		return time.Now()
+	}
+	return s.Now()
+}
 
 // Create validates and creates a list. Codes: invalid (Field slug, name or
 // description), conflict (slug taken).
-func Create(ctx context.Context, st *store.Store, slug, name, description string) (model.List, error) {
+func (s *Service) Create(ctx context.Context, slug, name, description string) (model.List, error) {
 	slug, name, description = strings.TrimSpace(slug), strings.TrimSpace(name), strings.TrimSpace(description)
 	switch {
-	case !slugRE.MatchString(slug):
+	case !ValidSlug(slug):
 		return model.List{}, apperr.FieldError("slug", "A slug is 1 to 63 lower-case letters, digits and hyphens, starting with a letter or digit, like \"newsletter\".")
 	case name == "":
 		return model.List{}, apperr.FieldError("name", "Give the list a name.")
@@ -29,9 +65,82 @@ func Create(ctx context.Context, st *store.Store, slug, name, description string
 	case utf8.RuneCountInString(description) > 2000:
 		return model.List{}, apperr.FieldError("description", "Keep the description under 2000 characters.")
 	}
-	l, err := st.CreateList(ctx, slug, name, description)
+	l, err := s.Store.CreateList(ctx, slug, name, description)
 	if apperr.ErrorCode(err) == apperr.Conflict {
 		return l, &apperr.Error{Code: apperr.Conflict, Message: "A list with the slug \"" + slug + "\" already exists.", Field: "slug"}
+	}
+	return l, err
+}
+
+// Lists returns every list by slug. Lists are few (tens), so no paging.
+func (s *Service) Lists(ctx context.Context) ([]model.List, error) {
+	return s.Store.Lists(ctx)
+}
+
+// ErrNoSuchList is the not_found a public page shows for an unknown slug.
+var ErrNoSuchList = apperr.New(apperr.NotFound, "There is no newsletter at this address. Check the link you followed.")
+
+// Public returns a list for a public page or signup, from a cache at most
+// cacheTTL old. Misses are not cached, so a new list is visible at once.
+// Codes: not_found (ErrNoSuchList).
+func (s *Service) Public(ctx context.Context, slug string) (model.List, error) {
+	s.mu.RLock()
+	c, ok := s.cache[slug]
+	s.mu.RUnlock()
+	now := s.now()
+	if ok && now.Sub(c.at) < cacheTTL {
+		return c.list, nil
+	}
+	l, err := s.Store.ListBySlug(ctx, slug)
+	if apperr.ErrorCode(err) == apperr.NotFound {
+		return l, ErrNoSuchList
+	}
+	if err != nil {
+		return l, err
+	}
+	s.mu.Lock()
+	if s.cache == nil || len(s.cache) > 10000 {
+		s.cache = map[string]cachedList{}
+	}
+	s.cache[slug] = cachedList{l, now}
+	s.mu.Unlock()
+	return l, nil
+}
+
+// Resolve returns the lists a request names by slug (field names the request's
+// field), each once, in the order given. Codes: invalid (none, more than
+// MaxPerRequest, or an unknown slug, named in the message).
+func (s *Service) Resolve(ctx context.Context, field string, slugs []string) ([]model.List, error) {
+	if len(slugs) == 0 {
+		return nil, apperr.FieldError(field, "Name at least one list by slug, like \""+field+"\": [\"newsletter\"].")
+	}
+	if len(slugs) > MaxPerRequest {
+		return nil, apperr.FieldError(field, "At most 50 lists at once.")
+	}
+	var out []model.List
+	seen := map[string]bool{}
+	for _, slug := range slugs {
+		if seen[slug] {
+			continue
+		}
+		seen[slug] = true
+		l, err := s.Store.ListBySlug(ctx, slug)
+		if apperr.ErrorCode(err) == apperr.NotFound {
+			return nil, apperr.FieldError(field, "There is no list with the slug \""+slug+"\".")
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// BySlug returns one list. Codes: invalid (Field field) for an unknown slug.
+func (s *Service) BySlug(ctx context.Context, field, slug string) (model.List, error) {
+	l, err := s.Store.ListBySlug(ctx, slug)
+	if apperr.ErrorCode(err) == apperr.NotFound {
+		return l, apperr.FieldError(field, "There is no list with the slug \""+slug+"\".")
 	}
 	return l, err
 }

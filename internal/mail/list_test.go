@@ -2,6 +2,7 @@ package mail
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/envoi/envoi/templates"
+	gomail "github.com/wneessen/go-mail"
 )
 
 // parsed is what a mail client sees of a message: header values decoded, and
@@ -109,7 +111,7 @@ func TestWriteListMatchesGoMail(t *testing.T) {
 					t.Errorf("injected header %s", h)
 				}
 			}
-			m, err := b.ListMessage(tt.p.FromName, tt.p.FromAddress, tt.p.ReplyTo, tt.p.To, tt.p.List, tt.p.Subject,
+			m, err := goMailListMessage(b, tt.p.FromName, tt.p.FromAddress, tt.p.ReplyTo, tt.p.To, tt.p.List, tt.p.Subject,
 				string(tt.p.HTML), string(tt.p.Text), tt.p.UnsubscribeURL)
 			if strings.ContainsAny(tt.p.To.Name, "\r\n") {
 				if err == nil {
@@ -141,4 +143,28 @@ func TestWriteListMatchesGoMail(t *testing.T) {
 			}
 		})
 	}
+}
+
+// goMailListMessage builds a list message with go-mail, the reference that
+// WriteList's output is checked against.
+func goMailListMessage(b *Builder, fromName, fromAddress, replyTo string, to Subscriber, l List, subject, html, text, unsubscribeURL string) (*gomail.Msg, error) {
+	m := gomail.NewMsg()
+	if err := m.FromFormat(fromName, fromAddress); err != nil {
+		return nil, fmt.Errorf("from: %w", err)
+	}
+	if err := m.AddToFormat(to.Name, to.Email); err != nil {
+		return nil, fmt.Errorf("to: %w", err)
+	}
+	if replyTo != "" {
+		if err := m.ReplyTo(replyTo); err != nil {
+			return nil, fmt.Errorf("reply-to: %w", err)
+		}
+	}
+	m.Subject(subject)
+	m.SetDateWithValue(b.Now())
+	m.SetMessageIDWithValue(newID() + "@" + domainOf(fromAddress))
+	m.SetBodyString(gomail.TypeTextPlain, text)
+	m.AddAlternativeString(gomail.TypeTextHTML, html)
+	b.SetListHeaders(m, l, unsubscribeURL)
+	return m, nil
 }

@@ -172,27 +172,3 @@ func domainOf(addr string) string {
 	}
 	return "envoi.localhost"
 }
-
-// ListMessage builds a campaign message from rendered parts, with the list
-// headers every list message carries. from overrides the configured sender.
-func (b *Builder) ListMessage(fromName, fromAddress, replyTo string, to Subscriber, l List, subject, html, text, unsubscribeURL string) (*gomail.Msg, error) {
-	m := gomail.NewMsg()
-	if err := m.FromFormat(fromName, fromAddress); err != nil {
-		return nil, fmt.Errorf("from: %w", err)
-	}
-	if err := m.AddToFormat(to.Name, to.Email); err != nil {
-		return nil, fmt.Errorf("to: %w", err)
-	}
-	if replyTo != "" {
-		if err := m.ReplyTo(replyTo); err != nil {
-			return nil, fmt.Errorf("reply-to: %w", err)
-		}
-	}
-	m.Subject(subject)
-	m.SetDateWithValue(b.Now())
-	m.SetMessageIDWithValue(newID() + "@" + domainOf(fromAddress))
-	m.SetBodyString(gomail.TypeTextPlain, text)
-	m.AddAlternativeString(gomail.TypeTextHTML, html)
-	b.SetListHeaders(m, l, unsubscribeURL)
-	return m, nil
-}

@@ -103,16 +103,6 @@ type Consent struct {
 	TextVersion string
 }
 
-// ConsentEvent is one row of the consent log.
-type ConsentEvent struct {
-	Action      string    `db:"action"`
-	Source      string    `db:"source"`
-	IP          *string   `db:"ip"`
-	UserAgent   string    `db:"user_agent"`
-	TextVersion string    `db:"consent_text_version"`
-	CreatedAt   time.Time `db:"created_at"`
-}
-
 // Campaign is one mailing to the confirmed subscribers of some lists.
 type Campaign struct {
 	ID             int64      `db:"id" json:"id"`

@@ -34,7 +34,7 @@ type Store struct {
 }
 
 // hotStatements are prepared by Prepare at start-up.
-var hotStatements = []string{signupSQL, deliverLoadSQL, deliverDoneSQL, claimDeliveriesSQL, finishDeliverySQL}
+var hotStatements = []string{signupSQL, claimTransactionalSQL, claimDeliveriesSQL, finishDeliverySQL}
 
 // stmt returns the prepared form of query, preparing it on first use.
 func (s *Store) stmt(ctx context.Context, query string) (*sqlx.Stmt, error) {
@@ -206,10 +206,4 @@ func uniqueField(constraint string) string {
 		return "email"
 	}
 	return ""
-}
-
-// IsLockNotAvailable reports whether err is PostgreSQL's "could not obtain lock" (NOWAIT).
-func IsLockNotAvailable(err error) bool {
-	var pe *pq.Error
-	return errors.As(err, &pe) && pe.Code == "55P03"
 }

@@ -63,7 +63,11 @@ func TestStore(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "append-only") {
 			t.Fatalf("UPDATE consent_log: %v", err)
 		}
-		evs, err := st.ConsentEvents(ctx, 1, l.ID)
+		var evs []struct {
+			IP          *string `db:"ip"`
+			TextVersion string  `db:"consent_text_version"`
+		}
+		err = st.DB.SelectContext(ctx, &evs, `SELECT host(ip) AS ip, consent_text_version FROM consent_log WHERE subscriber_id = 1 AND list_id = $1 ORDER BY id`, l.ID)
 		if err != nil || len(evs) != 3 || evs[0].IP == nil || *evs[0].IP != "192.0.2.1" || evs[0].TextVersion != "v1" {
 			t.Fatalf("events = %+v, %v", evs, err)
 		}
@@ -93,20 +97,28 @@ func TestStore(t *testing.T) {
 		t.Fatalf("stale confirm = %v", err)
 	}
 
-	t.Run("DeliverOnce", func(t *testing.T) {
-		calls := 0
-		send := func(model.TransactionalMessage, model.Subscription) error { calls++; return nil }
-		for i := 0; i < 2; i++ {
-			if err := st.DeliverTransactional(ctx, r1.MessageID, send); err != nil {
-				t.Fatal(err)
-			}
+	t.Run("ClaimTransactionalOnce", func(t *testing.T) {
+		id := r1.MessageID
+		stale := now.Add(-time.Minute)
+		got, err := st.ClaimTransactional(ctx, []store.TransactionalClaim{{ID: id}, {ID: id}}, stale)
+		if err != nil || !got[0].OK || got[1].OK || got[0].Subscription.Email != "a@example.com" || got[0].Message.Kind != "confirm" {
+			t.Fatalf("claims of one message asked twice in a group = %+v, %v", got, err)
 		}
-		if calls != 1 {
-			t.Fatalf("send called %d times", calls)
+		if got, err = st.ClaimTransactional(ctx, []store.TransactionalClaim{{ID: id}}, stale); err != nil || got[0].OK {
+			t.Fatalf("claim of a message in flight = %+v, %v", got, err)
 		}
-		m, _ := st.TransactionalMessageByID(ctx, r1.MessageID)
-		if m.Status != "sent" || m.Attempts != 1 {
-			t.Fatalf("ledger row = %+v", m)
+		if got, err = st.ClaimTransactional(ctx, []store.TransactionalClaim{{ID: id}}, now.Add(time.Second)); err != nil || !got[0].OK {
+			t.Fatalf("claim of a stale message = %+v, %v", got, err)
+		}
+		if _, err := st.ClaimTransactional(ctx, []store.TransactionalClaim{{Prev: store.TransactionalOutcome{ID: id, Status: "sent"}}}, stale); err != nil {
+			t.Fatal(err)
+		}
+		if got, err = st.ClaimTransactional(ctx, []store.TransactionalClaim{{ID: id}}, now.Add(time.Second)); err != nil || got[0].OK {
+			t.Fatalf("claim of a sent message = %+v, %v", got, err)
+		}
+		m, err := st.TransactionalMessageByID(ctx, id)
+		if err != nil || m.Status != "sent" || m.Attempts != 2 {
+			t.Fatalf("ledger row = %+v, %v", m, err)
 		}
 	})
 
@@ -117,9 +129,14 @@ func TestStore(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		pg, err := st.SubscribersOnList(ctx, l.ID, "unconfirmed", 2, 2)
+		pg, err := st.SubscribersOnList(ctx, l.ID, "unconfirmed", 0, 2, 2)
 		if err != nil || pg.Total != 5 || len(pg.Items) != 2 || pg.Items[0].Email != "d@example.com" {
 			t.Fatalf("page = %+v, %v", pg, err)
+		}
+		// Keyset: the page after the cursor, then the end.
+		pg, err = st.SubscribersOnList(ctx, l.ID, "unconfirmed", pg.Next, 0, 2)
+		if err != nil || len(pg.Items) != 1 || pg.Items[0].Email != "f@example.com" || pg.Next != 0 {
+			t.Fatalf("page after the cursor = %+v, %v", pg, err)
 		}
 	})
 

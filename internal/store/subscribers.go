@@ -44,23 +44,29 @@ func (s *Store) SubscribersByEmail(ctx context.Context, email string) ([]model.S
 	return out, nil
 }
 
-// SubscribersOnList pages through a list's subscribers by id, optionally only
-// those with one status ("" for all). Pages start at 1.
-func (s *Store) SubscribersOnList(ctx context.Context, listID int64, status string, page, perPage int) (model.SubscriberPage, error) {
-	p := model.SubscriberPage{Items: []model.Subscriber{}, Page: page, PerPage: perPage}
+// SubscribersOnList returns up to limit of a list's subscribers with ids
+// above after (keyset: the index on subscriptions takes it straight there),
+// optionally only those with one status ("" for all), skipping skip of them
+// first (numbered pages of older clients). Next is the last id of the page when
+// more may follow.
+func (s *Store) SubscribersOnList(ctx context.Context, listID int64, status string, after int64, skip, limit int) (model.SubscriberPage, error) {
+	p := model.SubscriberPage{Items: []model.Subscriber{}, PerPage: limit}
 	const filter = ` FROM subscriptions WHERE list_id = $1 AND ($2 = '' OR status = $2)`
 	if err := s.DB.GetContext(ctx, &p.Total, `SELECT count(*)`+filter, listID, status); err != nil {
 		return p, mapErr(err)
 	}
 	var rows []subscriberRow
 	err := s.DB.SelectContext(ctx, &rows, subscriberWithListsSQL+`
-WHERE sr.id IN (SELECT subscriber_id`+filter+` ORDER BY subscriber_id LIMIT $3 OFFSET $4)
-GROUP BY sr.id ORDER BY sr.id`, listID, status, perPage, (page-1)*perPage)
+WHERE sr.id IN (SELECT subscriber_id`+filter+` AND subscriber_id > $3 ORDER BY subscriber_id OFFSET $4 LIMIT $5)
+GROUP BY sr.id ORDER BY sr.id`, listID, status, after, skip, limit)
 	if err != nil {
 		return p, mapErr(err)
 	}
 	for _, r := range rows {
 		p.Items = append(p.Items, r.subscriber())
+	}
+	if len(rows) == limit {
+		p.Next = rows[len(rows)-1].ID
 	}
 	return p, nil
 }

@@ -76,7 +76,7 @@ func (s *Store) Signup(ctx context.Context, p SignupParams) (SignupResult, error
 		return r, err
 	}
 	err = st.QueryRowxContext(ctx, p.Email, p.Name, p.ListID, s.Now(), ConfirmInterval.Seconds(),
-		p.Consent.Source, p.Consent.IP, p.Consent.UserAgent, p.Consent.TextVersion).
+		p.Consent.Source, p.Consent.IP, truncate(p.Consent.UserAgent, 500), p.Consent.TextVersion).
 		Scan(&r.SubscriptionID, &r.Status, &r.MessageID)
 	return r, mapErr(err)
 }
@@ -195,17 +195,8 @@ func logConsent(ctx context.Context, tx *sqlx.Tx, subscriberID, listID int64, ac
 	_, err := tx.ExecContext(ctx, `
 INSERT INTO consent_log (subscriber_id, list_id, action, source, ip, user_agent, consent_text_version, created_at)
 VALUES ($1, $2, $3, $4, NULLIF($5, '')::inet, $6, $7, $8)`,
-		subscriberID, listID, action, c.Source, c.IP, c.UserAgent, c.TextVersion, at)
+		subscriberID, listID, action, c.Source, c.IP, truncate(c.UserAgent, 500), c.TextVersion, at)
 	return mapErr(err)
-}
-
-// ConsentEvents returns the consent log of one subscriber on one list, oldest first.
-func (s *Store) ConsentEvents(ctx context.Context, subscriberID, listID int64) ([]model.ConsentEvent, error) {
-	var evs []model.ConsentEvent
-	err := s.DB.SelectContext(ctx, &evs, `
-SELECT action, source, host(ip) AS ip, user_agent, consent_text_version, created_at
-FROM consent_log WHERE subscriber_id = $1 AND list_id = $2 ORDER BY id`, subscriberID, listID)
-	return evs, mapErr(err)
 }
 
 // SaveConsentText stores the exact consent text shown under its version (idempotent).

@@ -1,9 +1,13 @@
-// Package subscribe owns double opt-in: signup, confirmation, unsubscription and
-// the consent record that proves each. It speaks to PostgreSQL through store and
-// queues mail through queue; it knows nothing of HTTP.
+// Package subscribe owns double opt-in: signup, confirmation, unsubscription,
+// the consent record that proves each, looking subscribers up, and the rules of
+// the confirmation and welcome mails (whether one is still due, its links, its
+// content). It speaks to PostgreSQL through store and queues mail through queue;
+// internal/delivery sends it. It knows nothing of HTTP.
 package subscribe
 
 import (
+	gomail "github.com/wneessen/go-mail"
+
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,6 +22,8 @@ import (
 
 	"github.com/envoi/envoi/internal/address"
 	"github.com/envoi/envoi/internal/apperr"
+	"github.com/envoi/envoi/internal/lists"
+	"github.com/envoi/envoi/internal/mail"
 	"github.com/envoi/envoi/internal/model"
 	"github.com/envoi/envoi/internal/queue"
 	"github.com/envoi/envoi/internal/store"
@@ -38,8 +44,10 @@ const MaxNameLength = 200
 // Service runs the double opt-in flow. Build it once; safe for concurrent use.
 type Service struct {
 	Store      *store.Store
+	Lists      *lists.Service
 	Tokens     *token.Signer
 	Queue      *queue.Client
+	Mail       *mail.Builder
 	BaseURL    string
 	Org        string
 	ConfirmTTL time.Duration
@@ -103,16 +111,52 @@ func (s *Service) consentVersion(ctx context.Context, text string) (string, erro
 	return v, nil
 }
 
-// Signup records a signup for each list and queues confirmation mails. It
+// Form is what a list's signup form shows.
+type Form struct {
+	List        model.List
+	ConsentText string
+}
+
+// Form returns the signup form of a list. Codes: not_found.
+func (s *Service) Form(ctx context.Context, slug string) (Form, error) {
+	l, err := s.Lists.Public(ctx, slug)
+	if err != nil {
+		return Form{}, err
+	}
+	return Form{List: l, ConsentText: s.ConsentText(l)}, nil
+}
+
+// SignupForm records a signup from a list's public form and returns the form,
+// for the page that answers. Codes: not_found (the list), invalid.
+func (s *Service) SignupForm(ctx context.Context, slug string, r Request) (Form, error) {
+	f, err := s.Form(ctx, slug)
+	if err != nil {
+		return f, err
+	}
+	return f, s.signup(ctx, []model.List{f.List}, r)
+}
+
+// Signup records a signup for each list named by slug (the API) and queues the
+// confirmation mails. Codes: invalid (Field lists for a missing or unknown
+// list, or the field at fault).
+func (s *Service) Signup(ctx context.Context, slugs []string, r Request) error {
+	ls, err := s.Lists.Resolve(ctx, "lists", slugs)
+	if err != nil {
+		return err
+	}
+	return s.signup(ctx, ls, r)
+}
+
+// signup records a signup for each list and queues confirmation mails. It
 // answers the same way whether the address is new, pending, confirmed or
 // unsubscribed: nothing reveals membership. Codes: invalid.
-func (s *Service) Signup(ctx context.Context, lists []model.List, r Request) error {
+func (s *Service) signup(ctx context.Context, lists []model.List, r Request) error {
 	v, err := Validate(r)
 	if err != nil {
 		return err
 	}
 	for _, l := range lists {
-		c := model.Consent{Source: r.Source, IP: r.IP, UserAgent: truncate(r.UserAgent, 500)}
+		c := model.Consent{Source: r.Source, IP: r.IP, UserAgent: r.UserAgent}
 		if r.Source == SourceForm {
 			if c.TextVersion, err = s.consentVersion(ctx, s.ConsentText(l)); err != nil {
 				return fmt.Errorf("save consent text: %w", err)
@@ -174,21 +218,21 @@ func (s *Service) Subscription(ctx context.Context, p token.Purpose, tok string)
 // Confirm confirms the subscription a confirm token names, logs consent and
 // queues the welcome mail. Repeating it is harmless.
 // Codes: bad_request, expired, not_found.
-func (s *Service) Confirm(ctx context.Context, tok, ip, userAgent string) (store.ConfirmResult, error) {
+func (s *Service) Confirm(ctx context.Context, tok, ip, userAgent string) (model.Subscription, error) {
 	c, err := s.verify(token.Confirm, tok)
 	if err != nil {
-		return store.ConfirmResult{}, err
+		return model.Subscription{}, err
 	}
 	res, err := s.Store.ConfirmSubscription(ctx, c.SubscriptionID, c.IssuedAt,
-		model.Consent{Source: SourceLink, IP: ip, UserAgent: truncate(userAgent, 500)})
+		model.Consent{Source: SourceLink, IP: ip, UserAgent: userAgent})
 	if apperr.ErrorCode(err) == apperr.NotFound {
-		return res, ErrBadLink
+		return res.Subscription, ErrBadLink
 	}
 	if err != nil {
-		return res, err
+		return res.Subscription, err
 	}
 	s.enqueue(ctx, res.WelcomeMessageID)
-	return res, nil
+	return res.Subscription, nil
 }
 
 // ResendConfirmation sends a new confirmation mail for an expired confirm link,
@@ -213,7 +257,7 @@ func (s *Service) Unsubscribe(ctx context.Context, tok, source, ip, userAgent st
 	if err != nil {
 		return model.Subscription{}, err
 	}
-	_, err = s.Store.Unsubscribe(ctx, c.SubscriptionID, model.Consent{Source: source, IP: ip, UserAgent: truncate(userAgent, 500)})
+	_, err = s.Store.Unsubscribe(ctx, c.SubscriptionID, model.Consent{Source: source, IP: ip, UserAgent: userAgent})
 	if apperr.ErrorCode(err) == apperr.NotFound {
 		return model.Subscription{}, ErrBadLink
 	}
@@ -233,13 +277,72 @@ func (s *Service) UnsubscribeURL(subscriptionID int64) string {
 	return s.BaseURL + "/unsubscribe/" + s.Tokens.Sign(token.Unsubscribe, subscriptionID, 0)
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+// TransactionalMail builds a confirmation or welcome mail of the ledger for its
+// subscription, with fresh signed links. due is false when the mail is no
+// longer wanted: a confirmation for a subscription confirmed since, a welcome
+// for one that left. An error means the message cannot be built.
+func (s *Service) TransactionalMail(m model.TransactionalMessage, sub model.Subscription) (msg *gomail.Msg, due bool, err error) {
+	to := mail.Subscriber{Email: sub.Email, Name: sub.Name}
+	l := mail.List{Slug: sub.ListSlug, Name: sub.ListName, WelcomeSubject: sub.WelcomeSubject, WelcomeBody: sub.WelcomeBody}
+	switch m.Kind {
+	case model.KindConfirm:
+		if sub.Status == model.StatusConfirmed {
+			return nil, false, nil
+		}
+		u, exp := s.ConfirmURL(sub.ID)
+		msg, err = s.Mail.Confirm(to, l, u, exp)
+		return msg, true, err
+	case model.KindWelcome:
+		if sub.Status != model.StatusConfirmed {
+			return nil, false, nil
+		}
+		msg, err = s.Mail.Welcome(to, l, s.UnsubscribeURL(sub.ID))
+		return msg, true, err
 	}
-	s = s[:n]
-	for !utf8.ValidString(s) {
-		s = s[:len(s)-1]
+	return nil, false, fmt.Errorf("unknown message kind %q", m.Kind)
+}
+
+// Subscribers returns the subscriber with this address (zero or one), with the
+// lists they are on. Codes: invalid (Field email).
+func (s *Service) Subscribers(ctx context.Context, email string) ([]model.Subscriber, error) {
+	e, err := address.Normalize(email)
+	if err != nil {
+		return nil, apperr.FieldError("email", err.Error())
 	}
-	return s
+	return s.Store.SubscribersByEmail(ctx, e)
+}
+
+// Page asks for one page of a list's subscribers, by id: after a cursor (the
+// Next of the page before: keyset, as fast at the millionth subscriber as at the
+// first) or, for older clients, by number (which skips rows: slower deep down).
+type Page struct {
+	List    string // slug
+	Status  string // "" for all
+	After   int64  // cursor; 0 for the first page or a numbered one
+	Number  int    // 1-based page number, used when After is 0
+	PerPage int
+}
+
+// SubscribersOnList returns one page of a list's subscribers.
+// Codes: invalid (Field list or status).
+func (s *Service) SubscribersOnList(ctx context.Context, p Page) (model.SubscriberPage, error) {
+	switch p.Status {
+	case "", model.StatusUnconfirmed, model.StatusConfirmed, model.StatusUnsubscribed:
+	default:
+		return model.SubscriberPage{}, apperr.FieldError("status", "status is unconfirmed, confirmed or unsubscribed.")
+	}
+	l, err := s.Lists.BySlug(ctx, "list", p.List)
+	if err != nil {
+		return model.SubscriberPage{}, err
+	}
+	skip := 0
+	if p.After == 0 {
+		p.Number = max(p.Number, 1)
+		skip = (p.Number - 1) * p.PerPage
+	} else {
+		p.Number = 0
+	}
+	pg, err := s.Store.SubscribersOnList(ctx, l.ID, p.Status, p.After, skip, p.PerPage)
+	pg.Page = p.Number
+	return pg, err
 }

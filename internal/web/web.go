@@ -1,12 +1,17 @@
-// Package web serves Envoi over HTTP with gin: public subscriber pages, the JSON
-// API and health checks. Handlers parse input, make one domain call and render;
-// they hold no SQL and no business rules. Error codes map to statuses in one table.
+// Package web is Envoi's HTTP layer shared by every audience: the gin engine,
+// middleware (panic recovery), health checks, static files, page rendering, the
+// one table from error codes to HTTP statuses (Fail), and JSON body binding.
+// Handlers live per audience in web/public (subscriber pages), web/api (the
+// JSON API) and, later, web/admin; each parses input, calls one domain service
+// method and renders. No package under web touches the store.
 package web
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -17,18 +22,16 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/envoi/envoi/internal/apperr"
-	"github.com/envoi/envoi/internal/campaign"
-	"github.com/envoi/envoi/internal/store"
-	"github.com/envoi/envoi/internal/subscribe"
 	"github.com/envoi/envoi/static"
 	"github.com/envoi/envoi/templates"
 )
 
-// Server holds what handlers need. Build it once in cmd/envoi.
+// MaxJSONBytes bounds a JSON API body.
+const MaxJSONBytes = 1 << 20
+
+// Server is the engine and what rendering needs. Build it with New, let each
+// audience add its routes to Engine, then serve Handler().
 type Server struct {
-	Store          *store.Store
-	Subscribe      *subscribe.Service
-	Campaigns      *campaign.Service
 	Log            *slog.Logger
 	Org            string
 	PrivacyContact string
@@ -36,13 +39,15 @@ type Server struct {
 	// Checks are run by /readyz, by name (postgres, redis).
 	Checks map[string]func(context.Context) error
 
-	pages map[string]*template.Template
-	lists listCache
+	Engine *gin.Engine
+	pages  map[string]*template.Template
 }
 
-// Handler builds the HTTP handler with every route.
-func (s *Server) Handler() (http.Handler, error) {
-	if err := s.parsePages(); err != nil {
+// New parses the page templates and builds the engine with the routes every
+// audience shares: /healthz, /readyz, /static/, and the 404 and 405 answers.
+func New(s Server) (*Server, error) {
+	srv := &s
+	if err := srv.parsePages(); err != nil {
 		return nil, err
 	}
 	gin.SetMode(gin.ReleaseMode)
@@ -52,45 +57,21 @@ func (s *Server) Handler() (http.Handler, error) {
 	if err := r.SetTrustedProxies(nil); err != nil {
 		return nil, err
 	}
-	r.Use(s.recoverer)
-
-	r.GET("/healthz", s.healthz)
-	r.GET("/readyz", s.readyz)
+	r.Use(srv.recoverer)
+	r.GET("/healthz", srv.healthz)
+	r.GET("/readyz", srv.readyz)
 	staticFS, _ := fs.Sub(static.FS, ".")
 	r.StaticFS("/static", http.FS(staticFS))
-
-	// Public subscriber pages: no login, no cookies.
-	r.GET("/subscribe/:slug", s.subscribeForm)
-	r.POST("/subscribe/:slug", s.subscribeSubmit)
-	r.GET("/confirm/:token", s.confirmPage)
-	r.POST("/confirm/:token", s.confirmSubmit)
-	r.POST("/confirm/:token/resend", s.confirmResend)
-	r.GET("/unsubscribe/test", s.unsubscribeTest)
-	r.POST("/unsubscribe/test", s.unsubscribeTest)
-	r.GET("/unsubscribe/:token", s.unsubscribePage)
-	r.POST("/unsubscribe/:token", s.unsubscribeSubmit)
-
-	api := r.Group("/api/v1", s.requireAPIKey)
-	api.GET("/lists", s.apiLists)
-	api.POST("/lists", s.apiCreateList)
-	api.GET("/subscribers", s.apiSubscribers)
-	api.POST("/subscribers", s.apiCreateSubscriber)
-	api.POST("/campaigns", s.apiCreateCampaign)
-	api.GET("/campaigns/:id", s.apiCampaign)
-	api.POST("/campaigns/:id/send", s.apiSendCampaign)
-	api.POST("/campaigns/:id/pause", s.apiCampaignAction(s.Campaigns.Pause))
-	api.POST("/campaigns/:id/resume", s.apiCampaignAction(s.Campaigns.Resume))
-	api.POST("/campaigns/:id/cancel", s.apiCampaignAction(s.Campaigns.Cancel))
-	api.POST("/campaigns/:id/test", s.apiTestCampaign)
-	api.POST("/layouts", s.apiSaveLayout)
-	api.GET("/layouts", s.apiLayouts)
-
-	r.NoRoute(func(c *gin.Context) { s.fail(c, apperr.New(apperr.NotFound, "There is nothing at this address.")) })
+	r.NoRoute(func(c *gin.Context) { srv.Fail(c, apperr.New(apperr.NotFound, "There is nothing at this address.")) })
 	r.NoMethod(func(c *gin.Context) {
-		s.fail(c, &apperr.Error{Code: "method_not_allowed", Message: "This address does not accept " + c.Request.Method + " requests."})
+		srv.Fail(c, apperr.New(apperr.NotAllowed, "This address does not accept "+c.Request.Method+" requests."))
 	})
-	return r, nil
+	srv.Engine = r
+	return srv, nil
 }
+
+// Handler is the engine with every route added.
+func (s *Server) Handler() http.Handler { return s.Engine }
 
 func (s *Server) parsePages() error {
 	s.pages = map[string]*template.Template{}
@@ -108,8 +89,8 @@ func (s *Server) parsePages() error {
 	return nil
 }
 
-// render writes a page. data gets the footer fields added.
-func (s *Server) render(c *gin.Context, status int, page string, data gin.H) {
+// Render writes a page of templates/pages. data gets the footer fields added.
+func (s *Server) Render(c *gin.Context, status int, page string, data gin.H) {
 	data["Org"], data["PrivacyContact"], data["PostalAddress"] = s.Org, s.PrivacyContact, s.PostalAddress
 	c.Header("Content-Type", "text/html; charset=utf-8")
 	c.Header("Cache-Control", "no-store")
@@ -124,16 +105,16 @@ func (s *Server) render(c *gin.Context, status int, page string, data gin.H) {
 
 // statuses maps error codes to HTTP statuses; anything unknown is a 500.
 var statuses = map[string]int{
-	apperr.BadRequest:    http.StatusBadRequest,
-	apperr.Invalid:       http.StatusUnprocessableEntity,
-	apperr.NotFound:      http.StatusNotFound,
-	apperr.Conflict:      http.StatusConflict,
-	apperr.Unauthorized:  http.StatusUnauthorized,
-	apperr.Expired:       http.StatusGone,
-	apperr.Unavailable:   http.StatusServiceUnavailable,
-	"method_not_allowed": http.StatusMethodNotAllowed,
-	"too_large":          http.StatusRequestEntityTooLarge,
-	"unsupported_media":  http.StatusUnsupportedMediaType,
+	apperr.BadRequest:   http.StatusBadRequest,
+	apperr.Invalid:      http.StatusUnprocessableEntity,
+	apperr.NotFound:     http.StatusNotFound,
+	apperr.Conflict:     http.StatusConflict,
+	apperr.Unauthorized: http.StatusUnauthorized,
+	apperr.Expired:      http.StatusGone,
+	apperr.Unavailable:  http.StatusServiceUnavailable,
+	apperr.NotAllowed:   http.StatusMethodNotAllowed,
+	apperr.TooLarge:     http.StatusRequestEntityTooLarge,
+	apperr.Unsupported:  http.StatusUnsupportedMediaType,
 }
 
 var titles = map[int]string{
@@ -147,13 +128,14 @@ var titles = map[int]string{
 	http.StatusUnsupportedMediaType:  "Unsupported request",
 }
 
-// fail answers err as JSON under /api/ or for JSON requests, as a page otherwise.
+// Fail answers err as JSON under /api/ or for JSON requests, as a page otherwise.
 // Only internal errors are logged; their detail is never shown.
-func (s *Server) fail(c *gin.Context, err error) {
-	s.failPage(c, err, gin.H{})
+func (s *Server) Fail(c *gin.Context, err error) {
+	s.FailPage(c, err, gin.H{})
 }
 
-func (s *Server) failPage(c *gin.Context, err error, extra gin.H) {
+// FailPage is Fail with extra data for the error page (such as a resend button).
+func (s *Server) FailPage(c *gin.Context, err error, extra gin.H) {
 	e, ok := apperr.As(err)
 	status, known := 0, false
 	if ok {
@@ -168,7 +150,7 @@ func (s *Server) failPage(c *gin.Context, err error, extra gin.H) {
 			e = apperr.New(apperr.Unavailable, "The service is briefly unavailable. Nothing you sent was saved; please try again in a moment.")
 		}
 	}
-	if wantsJSON(c) {
+	if WantsJSON(c) {
 		body := gin.H{"error": e.Message}
 		if e.Field != "" {
 			body["field"] = e.Field
@@ -180,7 +162,7 @@ func (s *Server) failPage(c *gin.Context, err error, extra gin.H) {
 	if extra["Title"] == "" {
 		extra["Title"] = "Something is not right"
 	}
-	s.render(c, status, "error", extra)
+	s.Render(c, status, "error", extra)
 	c.Abort()
 }
 
@@ -189,10 +171,41 @@ func isUnavailable(err error) bool {
 		strings.Contains(err.Error(), "bad connection") || strings.Contains(err.Error(), "the database system is")
 }
 
-func wantsJSON(c *gin.Context) bool {
+// WantsJSON reports whether a request is answered in JSON: the API, a JSON
+// body, or a client that asks for JSON and not HTML.
+func WantsJSON(c *gin.Context) bool {
 	return strings.HasPrefix(c.Request.URL.Path, "/api/") ||
 		strings.HasPrefix(c.ContentType(), "application/json") ||
 		(strings.Contains(c.GetHeader("Accept"), "application/json") && !strings.Contains(c.GetHeader("Accept"), "text/html"))
+}
+
+// Errors of body decoding, shared by the audiences.
+var (
+	ErrTooLarge    = apperr.New(apperr.TooLarge, "The request is too large.")
+	ErrUnsupported = apperr.New(apperr.Unsupported, "Send the form as application/x-www-form-urlencoded, multipart/form-data or application/json.")
+	errNotJSON     = apperr.New(apperr.Unsupported, "Send a JSON body with Content-Type: application/json.")
+)
+
+// BindJSON decodes a JSON body of at most MaxJSONBytes into v, refusing
+// unknown fields, with errors a person can act on. Codes: bad_request,
+// too_large, unsupported_media.
+func BindJSON(c *gin.Context, v any) error {
+	if !strings.HasPrefix(c.ContentType(), "application/json") {
+		return errNotJSON
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, MaxJSONBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return ErrTooLarge
+		}
+		return apperr.New(apperr.BadRequest, "The request body is not valid JSON for this endpoint: "+err.Error())
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return apperr.New(apperr.BadRequest, "The request body has data after the JSON value; send one JSON object.")
+	}
+	return nil
 }
 
 func (s *Server) recoverer(c *gin.Context) {
@@ -202,7 +215,7 @@ func (s *Server) recoverer(c *gin.Context) {
 				panic(v)
 			}
 			s.Log.Error("panic", slog.Any("panic", v), slog.String("path", c.Request.URL.Path))
-			s.fail(c, errors.New("panic"))
+			s.Fail(c, errors.New("panic"))
 		}
 	}()
 	c.Next()
@@ -210,7 +223,8 @@ func (s *Server) recoverer(c *gin.Context) {
 
 func (s *Server) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
 
-// readyz answers 200 when every dependency answers within 2 s, 503 naming the failing ones.
+// readyz answers 200 when every dependency answers within 2 s, 503 naming the
+// failing ones. The reason stays in the log: no internal error text is shown.
 func (s *Server) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
@@ -222,7 +236,8 @@ func (s *Server) readyz(c *gin.Context) {
 	sort.Strings(names)
 	for _, name := range names {
 		if err := s.Checks[name](ctx); err != nil {
-			out[name] = "down: " + err.Error()
+			s.Log.Warn("readiness check failed", slog.String("check", name), slog.Any("error", err))
+			out[name] = "down"
 			failed = append(failed, name)
 		} else {
 			out[name] = "ok"

@@ -1,8 +1,11 @@
-package web
+// Package public serves the subscriber pages: the signup form, the confirm and
+// unsubscribe pages, and the RFC 8058 one-click endpoint. No login, no cookies.
+// Each handler parses input, calls one subscribe method and renders; GETs never
+// change state.
+package public
 
 import (
 	"encoding/json"
-	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -12,8 +15,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/envoi/envoi/internal/apperr"
-	"github.com/envoi/envoi/internal/model"
 	"github.com/envoi/envoi/internal/subscribe"
+	"github.com/envoi/envoi/internal/web"
 )
 
 // MaxFormBytes bounds a public form body; real signups are a few hundred bytes.
@@ -27,11 +30,7 @@ type signupForm struct {
 	JSON    bool
 }
 
-var (
-	errTooLarge    = &apperr.Error{Code: "too_large", Message: "The request is too large."}
-	errUnsupported = &apperr.Error{Code: "unsupported_media", Message: "Send the form as application/x-www-form-urlencoded, multipart/form-data or application/json."}
-	errBadJSON     = apperr.New(apperr.BadRequest, `The request body is not valid JSON: send {"email": "…", "name": "…", "consent": true}.`)
-)
+var errBadJSON = apperr.New(apperr.BadRequest, `The request body is not valid JSON: send {"email": "…", "name": "…", "consent": true}.`)
 
 // decodeSignup reads a signup from a urlencoded, multipart or JSON body of at
 // most MaxFormBytes. It never fails on missing fields: validation does that.
@@ -41,14 +40,14 @@ func decodeSignup(contentType string, body io.Reader) (signupForm, error) {
 		mt, err = "application/x-www-form-urlencoded", nil
 	}
 	if err != nil {
-		return signupForm{}, errUnsupported
+		return signupForm{}, web.ErrUnsupported
 	}
 	raw, err := io.ReadAll(io.LimitReader(body, MaxFormBytes+1))
 	if err != nil {
 		return signupForm{}, apperr.New(apperr.BadRequest, "The request body could not be read.")
 	}
 	if len(raw) > MaxFormBytes {
-		return signupForm{}, errTooLarge
+		return signupForm{}, web.ErrTooLarge
 	}
 	switch mt {
 	case "application/json":
@@ -85,7 +84,7 @@ func decodeSignup(contentType string, body io.Reader) (signupForm, error) {
 		}
 		return signupForm{}, nil
 	}
-	return signupForm{}, errUnsupported
+	return signupForm{}, web.ErrUnsupported
 }
 
 func formFromValues(v url.Values) signupForm {
@@ -105,54 +104,59 @@ func truthy(v any) bool {
 	return false
 }
 
-// subscribeForm: GET /subscribe/:slug shows the signup form.
-func (s *Server) subscribeForm(c *gin.Context) {
-	l, err := s.listBySlug(c.Request.Context(), c.Param("slug"))
-	if err != nil {
-		s.fail(c, notFoundList(err))
-		return
-	}
-	s.render(c, http.StatusOK, "subscribe", gin.H{"List": l, "ConsentText": s.Subscribe.ConsentText(l), "Form": signupForm{}, "Errors": map[string]string(nil)})
+// Handler serves the subscriber pages.
+type Handler struct {
+	Web       *web.Server
+	Subscribe *subscribe.Service
 }
 
-func notFoundList(err error) error {
-	if apperr.ErrorCode(err) == apperr.NotFound {
-		return apperr.New(apperr.NotFound, "There is no newsletter at this address. Check the link you followed.")
+// Register adds the subscriber pages' routes.
+func (h *Handler) Register(r gin.IRouter) {
+	r.GET("/subscribe/:slug", h.subscribeForm)
+	r.POST("/subscribe/:slug", h.subscribeSubmit)
+	r.GET("/confirm/:token", h.confirmPage)
+	r.POST("/confirm/:token", h.confirmSubmit)
+	r.POST("/confirm/:token/resend", h.confirmResend)
+	r.GET("/unsubscribe/test", h.unsubscribeTest)
+	r.POST("/unsubscribe/test", h.unsubscribeTest)
+	r.GET("/unsubscribe/:token", h.unsubscribePage)
+	r.POST("/unsubscribe/:token", h.unsubscribeSubmit)
+}
+
+// subscribeForm: GET /subscribe/:slug shows the signup form.
+func (h *Handler) subscribeForm(c *gin.Context) {
+	f, err := h.Subscribe.Form(c.Request.Context(), c.Param("slug"))
+	if err != nil {
+		h.Web.Fail(c, err)
+		return
 	}
-	return err
+	h.Web.Render(c, http.StatusOK, "subscribe", gin.H{"List": f.List, "ConsentText": f.ConsentText, "Form": signupForm{}, "Errors": map[string]string(nil)})
 }
 
 // subscribeSubmit: POST /subscribe/:slug records a signup. Every valid request
 // gets the same answer, whatever the address's state.
-func (s *Server) subscribeSubmit(c *gin.Context) {
-	ctx := c.Request.Context()
-	l, err := s.listBySlug(ctx, c.Param("slug"))
+func (h *Handler) subscribeSubmit(c *gin.Context) {
+	in, err := decodeSignup(c.GetHeader("Content-Type"), c.Request.Body)
 	if err != nil {
-		s.fail(c, notFoundList(err))
+		h.Web.Fail(c, err)
 		return
 	}
-	f, err := decodeSignup(c.GetHeader("Content-Type"), c.Request.Body)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	err = s.Subscribe.Signup(ctx, []model.List{l}, subscribe.Request{
-		Email: f.Email, Name: f.Name, Consent: f.Consent, Source: subscribe.SourceForm,
+	f, err := h.Subscribe.SignupForm(c.Request.Context(), c.Param("slug"), subscribe.Request{
+		Email: in.Email, Name: in.Name, Consent: in.Consent, Source: subscribe.SourceForm,
 		IP: c.ClientIP(), UserAgent: c.Request.UserAgent(),
 	})
-	var ae *apperr.Error
-	if errors.As(err, &ae) && ae.Code == apperr.Invalid && !f.JSON {
-		s.render(c, http.StatusUnprocessableEntity, "subscribe", gin.H{"List": l, "ConsentText": s.Subscribe.ConsentText(l),
-			"Form": f, "Errors": map[string]string{ae.Field: ae.Message}})
+	if e, ok := apperr.As(err); ok && e.Code == apperr.Invalid && !in.JSON {
+		h.Web.Render(c, http.StatusUnprocessableEntity, "subscribe", gin.H{"List": f.List, "ConsentText": f.ConsentText,
+			"Form": in, "Errors": map[string]string{e.Field: e.Message}})
 		return
 	}
 	if err != nil {
-		s.fail(c, err)
+		h.Web.Fail(c, err)
 		return
 	}
-	if f.JSON {
+	if in.JSON {
 		c.JSON(http.StatusAccepted, gin.H{"status": "pending", "message": "If the address can receive this list, a confirmation email is on its way."})
 		return
 	}
-	s.render(c, http.StatusOK, "check_inbox", gin.H{"List": l})
+	h.Web.Render(c, http.StatusOK, "check_inbox", gin.H{"List": f.List})
 }

@@ -1,4 +1,4 @@
-package web
+package public
 
 import (
 	"mime"
@@ -13,30 +13,30 @@ import (
 
 // unsubscribePage: GET /unsubscribe/:token shows an Unsubscribe button; it
 // changes nothing.
-func (s *Server) unsubscribePage(c *gin.Context) {
+func (h *Handler) unsubscribePage(c *gin.Context) {
 	tok := c.Param("token")
-	sub, err := s.Subscribe.Subscription(c.Request.Context(), token.Unsubscribe, tok)
+	sub, err := h.Subscribe.Subscription(c.Request.Context(), token.Unsubscribe, tok)
 	if err != nil {
-		s.fail(c, err)
+		h.Web.Fail(c, err)
 		return
 	}
-	s.render(c, http.StatusOK, "unsubscribe", gin.H{"Sub": sub, "Token": tok})
+	h.Web.Render(c, http.StatusOK, "unsubscribe", gin.H{"Sub": sub, "Token": tok})
 }
 
 // unsubscribeSubmit: POST /unsubscribe/:token unsubscribes at once. It is the
 // RFC 8058 one-click endpoint too: no login, cookie, CSRF token or redirect; the
 // body is "List-Unsubscribe=One-Click" (urlencoded or multipart) or empty; 200.
-func (s *Server) unsubscribeSubmit(c *gin.Context) {
+func (h *Handler) unsubscribeSubmit(c *gin.Context) {
 	source := subscribe.SourceLink
 	if isOneClick(c) {
 		source = subscribe.SourceOneClick
 	}
-	sub, err := s.Subscribe.Unsubscribe(c.Request.Context(), c.Param("token"), source, c.ClientIP(), c.Request.UserAgent())
+	sub, err := h.Subscribe.Unsubscribe(c.Request.Context(), c.Param("token"), source, c.ClientIP(), c.Request.UserAgent())
 	if err != nil {
-		s.fail(c, err)
+		h.Web.Fail(c, err)
 		return
 	}
-	s.render(c, http.StatusOK, "unsubscribed", gin.H{"Sub": sub})
+	h.Web.Render(c, http.StatusOK, "unsubscribed", gin.H{"Sub": sub})
 }
 
 // isOneClick reports whether the body carries List-Unsubscribe=One-Click. The
@@ -48,4 +48,10 @@ func isOneClick(c *gin.Context) bool {
 		return false
 	}
 	return strings.EqualFold(c.PostForm("List-Unsubscribe"), "One-Click")
+}
+
+// unsubscribeTest: the link in test messages sent to non-subscribers.
+func (h *Handler) unsubscribeTest(c *gin.Context) {
+	h.Web.Render(c, http.StatusOK, "error", gin.H{"Title": "This was a test message",
+		"Message": "In the real campaign this link unsubscribes the reader with one click. Nothing was changed."})
 }

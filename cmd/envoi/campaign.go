@@ -10,13 +10,12 @@ import (
 	"time"
 
 	"github.com/envoi/envoi/internal/apperr"
-	"github.com/envoi/envoi/internal/config"
+	"github.com/envoi/envoi/internal/campaign"
 	"github.com/envoi/envoi/internal/model"
-	"github.com/envoi/envoi/internal/store"
 )
 
 // campaignCmd: envoi campaign send ID [--at RFC3339] [--no-wait]
-func campaignCmd(ctx context.Context, cfg config.Config, args []string, stdout, stderr io.Writer) int {
+func campaignCmd(ctx context.Context, a *App, args []string, stdout, stderr io.Writer) int {
 	if len(args) < 2 || args[0] != "send" {
 		fmt.Fprintln(stderr, "usage: envoi campaign send ID [--at 2026-12-01T09:00:00Z] [--no-wait]")
 		return 2
@@ -42,9 +41,8 @@ func campaignCmd(ctx context.Context, cfg config.Config, args []string, stdout, 
 		}
 		when = &t
 	}
-	a := &App{Config: cfg, Log: newLogger(cfg)}
 	defer a.Close()
-	if err := a.Open(ctx, OpenOptions{}); err != nil {
+	if err := a.Open(ctx, OpenOptions{MaxConns: 2}); err != nil {
 		fmt.Fprintln(stderr, "envoi:", err)
 		return 1
 	}
@@ -65,17 +63,17 @@ func campaignCmd(ctx context.Context, cfg config.Config, args []string, stdout, 
 	if *noWait {
 		return 0
 	}
-	return watchCampaign(ctx, a.Store, id, stdout, stderr)
+	return watchCampaign(ctx, a.Campaigns, id, stdout, stderr)
 }
 
 // watchCampaign draws a progress bar with rate and ETA until the campaign ends.
-func watchCampaign(ctx context.Context, st *store.Store, id int64, stdout, stderr io.Writer) int {
+func watchCampaign(ctx context.Context, campaigns *campaign.Service, id int64, stdout, stderr io.Writer) int {
 	start := time.Now()
 	var firstDone int64 = -1
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		c, err := st.CampaignByID(ctx, id)
+		c, err := campaigns.Campaign(ctx, id)
 		if err != nil {
 			fmt.Fprintln(stderr, "\nenvoi:", err)
 			return 1

@@ -1,0 +1,131 @@
+// Package delivery sends Envoi's mail and keeps its ledgers exact: it plans a
+// campaign's audience in keyset batches, sends each batch with every message
+// claimed in the ledger right before its SMTP transaction (re-checking the
+// subscriber's and the campaign's status), sends transactional mail
+// (confirmations, welcomes) the same way, and sweeps for work whose queue task
+// was lost. Claims of all the senders of a process go to PostgreSQL together
+// (group commit). One outcome vocabulary serves all mail: Sent, Temporary,
+// Permanent, Skipped. It knows nothing of HTTP and of the queue's server.
+package delivery
+
+import (
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/envoi/envoi/internal/campaign"
+	"github.com/envoi/envoi/internal/mail"
+	"github.com/envoi/envoi/internal/model"
+	"github.com/envoi/envoi/internal/queue"
+	"github.com/envoi/envoi/internal/send"
+	"github.com/envoi/envoi/internal/store"
+	"github.com/envoi/envoi/internal/subscribe"
+)
+
+// Defaults.
+const (
+	// BatchSize is the audience of one campaign batch task.
+	BatchSize = 500
+	// StaleAfter: a message claimed this long ago belonged to a worker that died
+	// mid-transaction; it is claimed and sent again.
+	StaleAfter = time.Minute
+	// sendWithin bounds the time from a claim to the end of its SMTP
+	// transaction, waiting for a free connection included, so a live sender's
+	// claim is never taken for stale.
+	sendWithin = StaleAfter * 3 / 4
+	// checkEvery bounds how long pause and cancel take to reach a running batch.
+	checkEvery = 250 * time.Millisecond
+)
+
+// Outcome is what became of one attempt to send a message, for campaign and
+// transactional mail alike.
+type Outcome uint8
+
+// Outcomes.
+const (
+	Sent      Outcome = iota + 1 // the relay accepted it
+	Temporary                    // 4xx or a broken connection: queued again, retried with backoff
+	Permanent                    // 5xx, or a message that cannot be built: failed for good
+	Skipped                      // no longer due (unsubscribed, already confirmed…): not sent
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Sent:
+		return "sent"
+	case Temporary:
+		return "temporary"
+	case Permanent:
+		return "permanent"
+	case Skipped:
+		return "skipped"
+	}
+	return "unknown"
+}
+
+// Status is the ledger status an outcome leaves the message in.
+func (o Outcome) Status() string {
+	switch o {
+	case Sent:
+		return model.MessageSent
+	case Permanent:
+		return model.MessageFailed
+	case Skipped:
+		return model.MessageSkipped
+	}
+	return model.MessageQueued
+}
+
+// OutcomeOf classifies the error of an SMTP transaction.
+func OutcomeOf(err error) Outcome {
+	var perm *send.PermError
+	switch {
+	case err == nil:
+		return Sent
+	case errors.As(err, &perm):
+		return Permanent
+	}
+	return Temporary
+}
+
+// ErrInFlight: another sender holds the message right now; try again later.
+var ErrInFlight = errors.New("message is being sent by another worker")
+
+// ErrTemporary is returned when some messages met temporary failures; the
+// queue retries the task later with backoff.
+var ErrTemporary = errors.New("temporary SMTP failures; will be retried")
+
+// ErrPermanent is returned for a transactional message refused for good; the
+// queue does not retry it.
+var ErrPermanent = errors.New("message refused for good")
+
+// Service delivers all of Envoi's mail. Build it once; safe for concurrent use.
+type Service struct {
+	Store     *store.Store
+	Queue     *queue.Client
+	SMTP      *send.Pool
+	Limiter   *send.RateLimiter
+	Mail      *mail.Builder
+	Campaigns *campaign.Service
+	Subscribe *subscribe.Service
+	// TestUnsubscribeURL stands in for the unsubscribe link in a test message to
+	// an address that is not a confirmed subscriber of the campaign's lists.
+	TestUnsubscribeURL string
+	// TestAddresses may receive test sends without being subscribers
+	// (ENVOI_TEST_ADDRESSES, normalized): the marketing team's own inboxes.
+	TestAddresses []string
+	Log           *slog.Logger
+
+	once   sync.Once
+	claims *group[store.Claim, store.Claimed]
+	tx     *group[store.TransactionalClaim, store.TransactionalClaimed]
+	states stateCache
+}
+
+func (s *Service) init() {
+	s.once.Do(func() {
+		s.claims = newGroup(s.runClaims)
+		s.tx = newGroup(s.runTransactionalClaims)
+	})
+}

@@ -1,0 +1,90 @@
+package delivery
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/envoi/envoi/internal/apperr"
+	"github.com/envoi/envoi/internal/model"
+	"github.com/envoi/envoi/internal/store"
+)
+
+func (s *Service) runTransactionalClaims(ctx context.Context, reqs []store.TransactionalClaim) ([]store.TransactionalClaimed, error) {
+	return s.Store.ClaimTransactional(ctx, reqs, s.Store.Now().Add(-StaleAfter))
+}
+
+// SendTransactional sends one confirmation or welcome mail of the ledger: it
+// claims the message (with the claims of every other sender of the process, in
+// one statement), lets subscribe decide whether it is still due and build it,
+// sends it over the pooled SMTP connections, and records the outcome (again
+// grouped) before returning. No database connection or row lock is held during
+// the SMTP transaction; a sender that dies leaves a claim that goes stale after
+// StaleAfter, and the message is sent again then.
+//
+// It returns nil once the message is sent, skipped or was already done;
+// ErrInFlight when another sender holds it; an error wrapping ErrTemporary to
+// be retried; one wrapping ErrPermanent when it was refused for good.
+func (s *Service) SendTransactional(ctx context.Context, id int64) error {
+	s.init()
+	s.tx.join()
+	defer s.tx.leave()
+	cl, err := s.tx.do(store.TransactionalClaim{ID: id})
+	if err != nil {
+		return fmt.Errorf("claim message %d: %w", id, err)
+	}
+	if !cl.OK {
+		m, err := s.Store.TransactionalMessageByID(ctx, id)
+		switch {
+		case apperr.ErrorCode(err) == apperr.NotFound:
+			return nil // erased since it was queued
+		case err != nil:
+			return fmt.Errorf("message %d: %w", id, err)
+		case m.Status == model.MessageQueued:
+			return ErrInFlight
+		}
+		return nil // sent, skipped or failed already
+	}
+	o, sendErr := s.sendTransactional(ctx, cl)
+	if _, err := s.tx.do(store.TransactionalClaim{Prev: store.TransactionalOutcome{ID: id, Status: o.Status(), Error: errorText(sendErr)}}); err != nil {
+		return fmt.Errorf("record message %d (%s): %w", id, o, err)
+	}
+	switch o {
+	case Temporary:
+		return fmt.Errorf("message %d: %w: %w", id, ErrTemporary, sendErr)
+	case Permanent:
+		return fmt.Errorf("message %d: %w: %w", id, ErrPermanent, sendErr)
+	}
+	return nil
+}
+
+func (s *Service) sendTransactional(ctx context.Context, cl store.TransactionalClaimed) (Outcome, error) {
+	ctx, cancel := context.WithTimeout(ctx, sendWithin)
+	defer cancel()
+	msg, due, err := s.Subscribe.TransactionalMail(cl.Message, cl.Subscription)
+	switch {
+	case err != nil:
+		return Permanent, err
+	case !due:
+		return Skipped, nil
+	}
+	err = s.SMTP.Send(ctx, msg)
+	return OutcomeOf(err), err
+}
+
+// SweepTransactional enqueues every message still queued after age: tasks lost
+// with Redis, an enqueue that failed after its commit, or a claim left by a dead
+// worker. A task still in Redis keeps its id, so enqueueing it again is a no-op.
+// At most 1,000 a pass; the next pass takes the rest.
+func (s *Service) SweepTransactional(ctx context.Context, age time.Duration) (int, error) {
+	ids, err := s.Store.QueuedTransactional(ctx, s.Store.Now().Add(-age), 1000)
+	if err != nil {
+		return 0, err
+	}
+	for i, id := range ids {
+		if err := s.Queue.EnqueueTransactional(ctx, id); err != nil {
+			return i, err
+		}
+	}
+	return len(ids), nil
+}

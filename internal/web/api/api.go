@@ -1,0 +1,76 @@
+// Package api serves the JSON API under /api/v1, behind an API key that auth
+// checks. Each handler parses its input, calls one domain service method and
+// answers JSON; errors are {"error", "field"?} with the status web.Fail maps.
+package api
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/envoi/envoi/internal/apperr"
+	"github.com/envoi/envoi/internal/auth"
+	"github.com/envoi/envoi/internal/campaign"
+	"github.com/envoi/envoi/internal/delivery"
+	"github.com/envoi/envoi/internal/lists"
+	"github.com/envoi/envoi/internal/subscribe"
+	"github.com/envoi/envoi/internal/web"
+)
+
+// Handler serves the JSON API.
+type Handler struct {
+	Web       *web.Server
+	Auth      *auth.Service
+	Lists     *lists.Service
+	Subscribe *subscribe.Service
+	Campaigns *campaign.Service
+	Delivery  *delivery.Service
+}
+
+// Register adds the API's routes, every one behind the API key check.
+func (h *Handler) Register(r gin.IRouter) {
+	g := r.Group("/api/v1", h.requireAPIKey)
+	g.GET("/lists", h.lists)
+	g.POST("/lists", h.createList)
+	g.GET("/subscribers", h.subscribers)
+	g.POST("/subscribers", h.createSubscriber)
+	g.POST("/campaigns", h.createCampaign)
+	g.GET("/campaigns/:id", h.campaign)
+	g.POST("/campaigns/:id/send", h.sendCampaign)
+	g.POST("/campaigns/:id/pause", h.campaignAction(h.Campaigns.Pause))
+	g.POST("/campaigns/:id/resume", h.campaignAction(h.Campaigns.Resume))
+	g.POST("/campaigns/:id/cancel", h.campaignAction(h.Campaigns.Cancel))
+	g.POST("/campaigns/:id/test", h.testCampaign)
+	g.POST("/layouts", h.saveLayout)
+	g.GET("/layouts", h.layouts)
+}
+
+// requireAPIKey checks "Authorization: Bearer KEY"; 401 without a valid key.
+func (h *Handler) requireAPIKey(c *gin.Context) {
+	key, _ := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	if _, err := h.Auth.CheckAPIKey(c.Request.Context(), key); err != nil {
+		switch err {
+		case auth.ErrNoAPIKey:
+			c.Header("WWW-Authenticate", `Bearer realm="envoi"`)
+		case auth.ErrInvalidAPIKey:
+			c.Header("WWW-Authenticate", `Bearer realm="envoi", error="invalid_token"`)
+		}
+		h.Web.Fail(c, err)
+		return
+	}
+	c.Next()
+}
+
+// intParam reads an optional whole-number query parameter within [min, max].
+func intParam(c *gin.Context, name string, def, min, max int64) (int64, error) {
+	v, ok := c.GetQuery(name)
+	if !ok {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < min || n > max {
+		return 0, apperr.FieldError(name, name+" must be a whole number from "+strconv.FormatInt(min, 10)+" to "+strconv.FormatInt(max, 10)+".")
+	}
+	return n, nil
+}

@@ -1,0 +1,103 @@
+package api
+
+import (
+	"math"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/envoi/envoi/internal/apperr"
+	"github.com/envoi/envoi/internal/subscribe"
+	"github.com/envoi/envoi/internal/web"
+)
+
+// lists: GET /api/v1/lists.
+func (h *Handler) lists(c *gin.Context) {
+	ls, err := h.Lists.Lists(c.Request.Context())
+	if err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"items": ls})
+}
+
+// createList: POST /api/v1/lists {"slug","name","description"} → 201.
+func (h *Handler) createList(c *gin.Context) {
+	var in struct {
+		Slug        string `json:"slug"`
+		Name        string `json:"name"`
+		Description string `json:"description"`
+	}
+	if err := web.BindJSON(c, &in); err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	l, err := h.Lists.Create(c.Request.Context(), in.Slug, in.Name, in.Description)
+	if err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, l)
+}
+
+// createSubscriber: POST /api/v1/subscribers starts the same double opt-in as
+// the form, for each list; 202 whatever the address's state.
+func (h *Handler) createSubscriber(c *gin.Context) {
+	var in struct {
+		Email string   `json:"email"`
+		Name  string   `json:"name"`
+		Lists []string `json:"lists"`
+	}
+	if err := web.BindJSON(c, &in); err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	err := h.Subscribe.Signup(c.Request.Context(), in.Lists, subscribe.Request{Email: in.Email, Name: in.Name,
+		Source: subscribe.SourceAPI, IP: c.ClientIP(), UserAgent: c.Request.UserAgent()})
+	if err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"status": "pending", "message": "A confirmation email is on its way unless the address is already confirmed or was sent one in the last 15 minutes."})
+}
+
+// subscribers: GET /api/v1/subscribers?email=ADDR, or
+// ?list=SLUG[&status=S][&after=ID | &page=N][&per_page=M].
+func (h *Handler) subscribers(c *gin.Context) {
+	ctx := c.Request.Context()
+	if e, ok := c.GetQuery("email"); ok {
+		items, err := h.Subscribe.Subscribers(ctx, e)
+		if err != nil {
+			h.Web.Fail(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"items": items})
+		return
+	}
+	p := subscribe.Page{List: c.Query("list"), Status: c.Query("status")}
+	if p.List == "" {
+		h.Web.Fail(c, apperr.FieldError("list", "Give ?email=ADDRESS or ?list=SLUG."))
+		return
+	}
+	number, err := intParam(c, "page", 1, 1, 1_000_000)
+	if err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	perPage, err := intParam(c, "per_page", 100, 1, 1000)
+	if err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	if p.After, err = intParam(c, "after", 0, 0, math.MaxInt64); err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	p.Number, p.PerPage = int(number), int(perPage)
+	pg, err := h.Subscribe.SubscribersOnList(ctx, p)
+	if err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, pg)
+}
