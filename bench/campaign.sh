@@ -29,8 +29,8 @@ export ENVOI_LISTEN_ADDR=127.0.0.1:8091 ENVOI_BASE_URL=https://news.example.com
 export ENVOI_SECRET_KEY="bench-secret-key-0123456789abcdef0123456789"
 export ENVOI_LOG_LEVEL=warn ENVOI_POSTAL_ADDRESS="1 Rue de la Paix, 75002 Paris"
 # ENVOI_WORKER_CONCURRENCY and ENVOI_SMTP_POOL_SIZE: the defaults (50 senders, 4 connections) unless set.
-bin/envoi migrate >/dev/null
-bin/envoi list create --slug bench --name "Bench Weekly" >/dev/null
+"$ENVOI_BIN" migrate >/dev/null
+"$ENVOI_BIN" list create --slug bench --name "Bench Weekly" >/dev/null
 echo "seeding $N confirmed subscribers..."
 psql -q "$ENVOI_DATABASE_URL" <<SQL
 INSERT INTO subscribers (email, name) SELECT 'reader' || g || '@example.com', 'Reader ' || g FROM generate_series(1, $N) g;
@@ -45,15 +45,15 @@ import json
 p = "<p>" + "This is the weekly letter with news, notes and links for our readers. " * 3 + "</p>"
 body = "<h1>This week</h1><p>Dear {{.Subscriber.Name}},</p>" + p * 12
 print(json.dumps({"name":"bench","subject":"This week for {{.Subscriber.Name}}","lists":["bench"],"format":"html","body":body}))')
-bin/envoi serve > "$OUT/campaign-envoi.log" 2>&1 &
+"$ENVOI_BIN" serve > "$OUT/campaign-envoi.log" 2>&1 &
 ENVOI=$!
 for _ in $(seq 1 100); do curl -sf http://127.0.0.1:8091/healthz >/dev/null && break; sleep 0.1; done
-KEY=$(bin/envoi apikey create --name bench | tail -n 1)
+KEY=$("$ENVOI_BIN" apikey create --name bench | tail -n 1)
 ID=$(curl -sf -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d "$BODY" http://127.0.0.1:8091/api/v1/campaigns | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 
 pgcpu() { local t=0; for p in $(pgrep -x postgres); do t=$(( t + $(cpu "$p" 2>/dev/null || echo 0) )); done; echo $t; }
 c0=$(cpu "$ENVOI"); s0=$(cpu "$SINK"); p0=$(pgcpu)
-bin/envoi campaign send "$ID" 2>"$OUT/campaign-progress.txt" | tee "$OUT/campaign-result.txt"
+"$ENVOI_BIN" campaign send "$ID" 2>"$OUT/campaign-progress.txt" | tee "$OUT/campaign-result.txt"
 c1=$(cpu "$ENVOI"); s1=$(cpu "$SINK"); p1=$(pgcpu)
 echo "other CPU during the send: smtpsink $(( (s1 - s0) * 1000 / TICK )) ms, PostgreSQL (local, all backends) $(( (p1 - p0) * 1000 / TICK )) ms"
 stats=$(curl -s http://127.0.0.1:2726/stats)

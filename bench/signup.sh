@@ -2,7 +2,10 @@
 # Signup benchmark: ../shared/bench/formload against POST /subscribe/{slug} with a
 # unique address per request (50 clients, 20 s by default), every confirmation
 # mail delivered to ../shared/bench/smtpsink. Prints req/s, latency and whether
-# every 200 got exactly one mail. Usage: bench/signup.sh [CLIENTS] [DURATION]
+# every 200 got exactly one mail, and how long after the load's end the last
+# confirmation reached the sink. `envoi serve` runs with its defaults (what a user
+# runs); BENCH_TUNED=1 uses the tuned worker of earlier runs (20 jobs, 10 SMTP
+# connections, 40 database connections). Usage: bench/signup.sh [CLIENTS] [DURATION]
 source "$(dirname "$0")/common.sh"
 CLIENTS=${1:-50}
 DURATION=${2:-20s}
@@ -15,15 +18,19 @@ export ENVOI_QUEUE="bench$$"
 export ENVOI_SMTP_URL="smtp://127.0.0.1:2625?tls=none"
 export ENVOI_LISTEN_ADDR=127.0.0.1:8090 ENVOI_BASE_URL=http://127.0.0.1:8090
 export ENVOI_SECRET_KEY="bench-secret-key-0123456789abcdef0123456789"
-export ENVOI_LOG_LEVEL=warn ENVOI_WORKER_CONCURRENCY=${ENVOI_WORKER_CONCURRENCY:-20} ENVOI_SMTP_POOL_SIZE=${ENVOI_SMTP_POOL_SIZE:-10}
-export ENVOI_DATABASE_MAX_CONNS=${ENVOI_DATABASE_MAX_CONNS:-40}
+export ENVOI_LOG_LEVEL=warn
+if [ -n "${BENCH_TUNED:-}" ]; then
+  export ENVOI_WORKER_CONCURRENCY=${ENVOI_WORKER_CONCURRENCY:-20} ENVOI_SMTP_POOL_SIZE=${ENVOI_SMTP_POOL_SIZE:-10}
+  export ENVOI_DATABASE_MAX_CONNS=${ENVOI_DATABASE_MAX_CONNS:-40}
+fi
+echo "settings: ENVOI_WORKER_CONCURRENCY=${ENVOI_WORKER_CONCURRENCY:-default} ENVOI_SMTP_POOL_SIZE=${ENVOI_SMTP_POOL_SIZE:-default} ENVOI_DATABASE_MAX_CONNS=${ENVOI_DATABASE_MAX_CONNS:-default}"
 export ENVOI_DEBUG_ADDR=${ENVOI_DEBUG_ADDR:-}
 
 "$GOBIN_DIR/smtpsink" -addr 127.0.0.1:2625 -http 127.0.0.1:2626 -quiet > "$OUT/signup-sink.log" 2>&1 &
 SINK=$!
-bin/envoi migrate >/dev/null
-bin/envoi list create --slug bench --name Bench >/dev/null
-bin/envoi serve > "$OUT/signup-envoi.log" 2>&1 &
+"$ENVOI_BIN" migrate >/dev/null
+"$ENVOI_BIN" list create --slug bench --name Bench >/dev/null
+"$ENVOI_BIN" serve > "$OUT/signup-envoi.log" 2>&1 &
 ENVOI=$!
 cleanup() { kill "$ENVOI" "$SINK" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT
@@ -32,6 +39,7 @@ for _ in $(seq 1 100); do curl -sf http://127.0.0.1:8090/healthz >/dev/null && b
 c0=$(cpu "$ENVOI")
 "$GOBIN_DIR/formload" -url http://127.0.0.1:8090/subscribe/bench -body 'email=user{n}@example.com&consent=on' -c "$CLIENTS" -d "$DURATION" | tee "$OUT/signup-formload.txt"
 c1=$(cpu "$ENVOI")
+load_end=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)
 want=$(psql "$ENVOI_DATABASE_URL" -tAc "SELECT count(*) FROM transactional_messages")
 echo "waiting for $want confirmation mails to reach the sink..."
 for _ in $(seq 1 600); do
@@ -46,9 +54,12 @@ sent=$(psql "$ENVOI_DATABASE_URL" -tAc "SELECT count(*) FROM transactional_messa
 rss=$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$ENVOI/status")
 echo "sink: $stats"
 echo "subscribers stored: $subs; confirmation mails in ledger: $want, sent: $sent"
-python3 - "$stats" "$want" <<'PY'
+python3 - "$stats" "$want" "$load_end" <<'PY'
 import json, sys
+from datetime import datetime
 s = json.loads(sys.argv[1]); want = int(sys.argv[2])
+t = lambda x: datetime.fromisoformat(x[:26].rstrip('Z'))
 print(f"delivered {s['messages']}/{want}, distinct recipients {s['distinct_recipients']}, duplicates {s['duplicate_deliveries']}")
+print(f"last confirmation {(t(s['last_at']) - t(sys.argv[3])).total_seconds():.1f} s after the load's end")
 PY
 echo "envoi CPU during the load: $(( (c1 - c0) * 1000 / TICK )) ms; peak RSS ${rss} MB"
