@@ -299,7 +299,10 @@ func TestPoolIdleConnectionClosedByRelay(t *testing.T) {
 			if err := p.Send(ctx, msg(t, "first@example.com")); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(time.Second) // the relay closes the idle connection
+			// The relay closes the idle connection after 300 ms.
+			if !c.WaitDisconnects(10*time.Second, 1) {
+				t.Fatal("the relay did not close the idle connection")
+			}
 			err := p.Send(ctx, msg(t, "second@example.com"))
 			var te *send.TempError
 			switch {
