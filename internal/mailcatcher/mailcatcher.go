@@ -87,6 +87,12 @@ type Fault struct {
 	// connection without a reply: the client cannot know whether it was accepted
 	// (it was not).
 	Drop func(to []string) bool
+	// KeepThenDrop, when it returns true after the message data arrived (and
+	// Drop did not), stores the message and then closes the connection without
+	// a reply: the client cannot know whether it was accepted (it was), so a
+	// client that retries delivers it twice. This is the one fault after which
+	// a duplicate is the client's right.
+	KeepThenDrop func(to []string) bool
 }
 
 // Catcher receives and stores messages.
@@ -382,6 +388,11 @@ func (s *session) Data(r io.Reader) error {
 	if f := s.c.getFault().Drop; f != nil && f(s.to) {
 		s.conn.Conn().Close()
 		return errors.New("connection dropped by fault injection")
+	}
+	if f := s.c.getFault().KeepThenDrop; f != nil && f(s.to) {
+		s.c.add(s.from, s.to, raw)
+		s.conn.Conn().Close()
+		return errors.New("connection dropped by fault injection after the message was kept")
 	}
 	s.c.add(s.from, s.to, raw)
 	return nil
