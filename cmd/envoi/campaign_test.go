@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -87,6 +88,69 @@ func (ta *testApp) allOnce(id int64, total int, timeout time.Duration) {
 	if len(got) != total || c.Counts.Sent != int64(total) || duplicates(got) != 0 {
 		ta.t.Fatalf("delivered to %d of %d, %d duplicates, counts %+v", len(got), total, duplicates(got), c.Counts)
 	}
+}
+
+// keptLog records, per recipient, how many of its messages the relay kept and
+// then hung up on without replying (mailcatcher.Fault.KeepThenDrop).
+type keptLog struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (k *keptLog) add(to []string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.n == nil {
+		k.n = map[string]int{}
+	}
+	for _, rcpt := range to {
+		k.n[rcpt]++
+	}
+}
+
+func (k *keptLog) counts() map[string]int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return maps.Clone(k.n)
+}
+
+// onceUnlessKept checks a campaign to prefix-1 … prefix-total@example.com
+// against a relay that kept some messages and then dropped the connection
+// without a reply (so Envoi had to send them again). With nothing kept it is
+// allOnce. Otherwise, once the ledger says the campaign is sent with everyone
+// sent: every recipient got at least one message; one with more than one is
+// one whose message was kept-then-dropped, with at most one more message than
+// the times it was; everyone else got exactly one.
+func (ta *testApp) onceUnlessKept(id int64, prefix string, total int, timeout time.Duration, kept *keptLog) {
+	ta.t.Helper()
+	c := ta.waitCampaign(id, "sent", timeout)
+	k := kept.counts() // every keep happened before its recipient's final send, so before "sent"
+	if len(k) == 0 {
+		ta.allOnce(id, total, timeout)
+		return
+	}
+	if c.Counts != (model.Counts{Total: int64(total), Sent: int64(total)}) {
+		ta.t.Errorf("counts = %+v, want all %d sent", c.Counts, total)
+	}
+	if n := ta.count(`SELECT count(*) FROM deliveries WHERE campaign_id = $1 AND status = 'sent'`, id); n != total {
+		ta.t.Errorf("%d deliveries sent in the ledger, want %d", n, total)
+	}
+	got := perRecipient(ta.SMTP.Messages())
+	if len(got) != total {
+		ta.t.Errorf("%d recipients got mail, want %d", len(got), total)
+	}
+	for g := 1; g <= total; g++ {
+		rcpt := fmt.Sprintf("%s-%d@example.com", prefix, g)
+		switch n := got[rcpt]; {
+		case n == 0:
+			ta.t.Errorf("%s got nothing", rcpt)
+		case n > 1 && k[rcpt] == 0:
+			ta.t.Errorf("%s got %d messages, none of them kept-then-dropped", rcpt, n)
+		case n > 1+k[rcpt]:
+			ta.t.Errorf("%s got %d messages, kept-then-dropped %d time(s): at most %d allowed", rcpt, n, k[rcpt], 1+k[rcpt])
+		}
+	}
+	ta.t.Logf("%d recipient(s) had a message kept-then-dropped; %d duplicate(s) delivered", len(k), duplicates(got))
 }
 
 // duplicates counts the messages beyond the first for each recipient.
@@ -249,7 +313,9 @@ func TestCampaignUnsubscribeDuringSend(t *testing.T) {
 // TestCampaignSMTPTemporaryFailures: a relay answering 451 or 421 to 10% of
 // messages, at any step of the (pipelined) transaction, or dropping the
 // connection after the data without a reply, still gets every message
-// delivered, once.
+// delivered, once. When the relay kept the message before dropping the
+// connection, Envoi cannot know and sends it again: those recipients, and
+// only those, may get it once more per such drop.
 func TestCampaignSMTPTemporaryFailures(t *testing.T) {
 	t.Parallel()
 	tenth := func(refused *atomic.Int64, reply error) error {
@@ -261,20 +327,30 @@ func TestCampaignSMTPTemporaryFailures(t *testing.T) {
 	}
 	tests := []struct {
 		name  string
-		fault func(refused *atomic.Int64) mailcatcher.Fault
+		fault func(refused *atomic.Int64, kept *keptLog) mailcatcher.Fault
 	}{
-		{"451 to RCPT", func(r *atomic.Int64) mailcatcher.Fault {
+		{"451 to RCPT", func(r *atomic.Int64, _ *keptLog) mailcatcher.Fault {
 			return mailcatcher.Fault{Rcpt: func(string) error { return tenth(r, mailcatcher.TempFail) }}
 		}},
-		{"421 to MAIL, connection closed", func(r *atomic.Int64) mailcatcher.Fault {
+		{"421 to MAIL, connection closed", func(r *atomic.Int64, _ *keptLog) mailcatcher.Fault {
 			return mailcatcher.Fault{Mail: func(string) error { return tenth(r, mailcatcher.Closing) }}
 		}},
-		{"451 after the data", func(r *atomic.Int64) mailcatcher.Fault {
+		{"451 after the data", func(r *atomic.Int64, _ *keptLog) mailcatcher.Fault {
 			return mailcatcher.Fault{Data: func(string, []string, []byte) error { return tenth(r, mailcatcher.TempFail) }}
 		}},
 		// The client cannot know whether a message it handed over was taken.
-		{"connection dropped after the data, no reply", func(r *atomic.Int64) mailcatcher.Fault {
+		{"connection dropped after the data, no reply", func(r *atomic.Int64, _ *keptLog) mailcatcher.Fault {
 			return mailcatcher.Fault{Drop: func([]string) bool { return tenth(r, errors.New("drop")) != nil }}
+		}},
+		// The relay took the message, but the client cannot know it either.
+		{"connection dropped after the data was kept, no reply", func(r *atomic.Int64, kept *keptLog) mailcatcher.Fault {
+			return mailcatcher.Fault{KeepThenDrop: func(to []string) bool {
+				if tenth(r, errors.New("drop")) == nil {
+					return false
+				}
+				kept.add(to)
+				return true
+			}}
 		}},
 	}
 	for i, tt := range tests {
@@ -282,10 +358,12 @@ func TestCampaignSMTPTemporaryFailures(t *testing.T) {
 			t.Parallel()
 			ta := startApp(t, appOpts{})
 			key := ta.apiKey()
-			ta.seed("newsletter", fmt.Sprintf("f%d", i), 300, "confirmed")
+			prefix := fmt.Sprintf("f%d", i)
+			ta.seed("newsletter", prefix, 300, "confirmed")
 			var refused atomic.Int64
-			ta.SMTP.SetFault(tt.fault(&refused))
-			ta.allOnce(ta.sendCampaign(key), 300, 90*time.Second)
+			var kept keptLog
+			ta.SMTP.SetFault(tt.fault(&refused, &kept))
+			ta.onceUnlessKept(ta.sendCampaign(key), prefix, 300, 90*time.Second, &kept)
 			if refused.Load() == 0 {
 				t.Error("the fault never fired")
 			}

@@ -87,6 +87,12 @@ type Fault struct {
 	// connection without a reply: the client cannot know whether it was accepted
 	// (it was not).
 	Drop func(to []string) bool
+	// KeepThenDrop, when it returns true after the message data arrived (and
+	// Drop did not), stores the message and then closes the connection without
+	// a reply: the client cannot know whether it was accepted (it was), so a
+	// client that retries delivers it twice. This is the one fault after which
+	// a duplicate is the client's right.
+	KeepThenDrop func(to []string) bool
 }
 
 // Catcher receives and stores messages.
@@ -97,6 +103,7 @@ type Catcher struct {
 	max     int
 	changed chan struct{}
 	fault   Fault
+	closed  int // SMTP connections closed so far
 
 	user, pass  string // RequireAuth
 	implicitTLS bool
@@ -147,11 +154,75 @@ func (c *Catcher) Listen(addr string) error {
 		return fmt.Errorf("mailcatcher listen on %s: %w", addr, err)
 	}
 	c.Addr = ln.Addr().String()
+	ln = countingListener{Listener: ln, c: c}
 	if c.implicitTLS {
 		ln = tls.NewListener(ln, c.srv.TLSConfig)
 	}
 	c.ln = ln
 	return nil
+}
+
+// countingListener hands out connections that tell the catcher when they close.
+type countingListener struct {
+	net.Listener
+	c *Catcher
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: nc, c: l.c}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	c    *Catcher
+	once sync.Once
+}
+
+func (cc *countingConn) Close() error {
+	err := cc.Conn.Close()
+	cc.once.Do(cc.c.connClosed)
+	return err
+}
+
+func (c *Catcher) connClosed() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed++
+	c.notify()
+}
+
+// Disconnects returns how many SMTP connections have been closed so far, by
+// either side (QUIT, an idle timeout, a fault, Close).
+func (c *Catcher) Disconnects() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// WaitDisconnects blocks until at least n SMTP connections have been closed
+// (their sockets, not just their sessions) or the timeout passes, and reports
+// whether they were. A test uses it to know that the relay has hung up, say
+// after SetIdleTimeout, instead of sleeping.
+func (c *Catcher) WaitDisconnects(timeout time.Duration, n int) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		c.mu.Lock()
+		closed, ch := c.closed, c.changed
+		c.mu.Unlock()
+		if closed >= n {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return c.Disconnects() >= n
+		}
+	}
 }
 
 // Serve accepts SMTP connections until Close.
@@ -239,6 +310,11 @@ func (c *Catcher) add(from string, to []string, raw []byte) {
 	if len(c.msgs) > c.max {
 		c.msgs = c.msgs[len(c.msgs)-c.max:]
 	}
+	c.notify()
+}
+
+// notify wakes Wait and WaitDisconnects; c.mu must be held.
+func (c *Catcher) notify() {
 	close(c.changed)
 	c.changed = make(chan struct{})
 }
@@ -312,6 +388,11 @@ func (s *session) Data(r io.Reader) error {
 	if f := s.c.getFault().Drop; f != nil && f(s.to) {
 		s.conn.Conn().Close()
 		return errors.New("connection dropped by fault injection")
+	}
+	if f := s.c.getFault().KeepThenDrop; f != nil && f(s.to) {
+		s.c.add(s.from, s.to, raw)
+		s.conn.Conn().Close()
+		return errors.New("connection dropped by fault injection after the message was kept")
 	}
 	s.c.add(s.from, s.to, raw)
 	return nil

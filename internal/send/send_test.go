@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -215,11 +216,30 @@ func TestPoolTLSAndAuth(t *testing.T) {
 func TestPoolDeadline(t *testing.T) {
 	t.Parallel()
 	c := testenv.SMTP(t)
-	c.SetFault(mailcatcher.Fault{Data: func(string, []string, []byte) error { time.Sleep(1500 * time.Millisecond); return nil }})
+	// The relay holds the first message's data until the test releases it:
+	// from entered until release, the pool's only connection is busy.
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	var enteredOnce, releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // never leave the relay's session blocked
+	c.SetFault(mailcatcher.Fault{Data: func(_ string, to []string, _ []byte) error {
+		if to[0] == "slow@example.com" {
+			enteredOnce.Do(func() { close(entered) })
+			<-release
+		}
+		return nil
+	}})
 	p := pool(t, c, 1)
-	first := make(chan error)
+	first := make(chan error, 1)
 	go func() { first <- p.Send(context.Background(), msg(t, "slow@example.com")) }()
-	time.Sleep(200 * time.Millisecond) // the only connection is now busy
+	select {
+	case <-entered: // the first message is inside the relay: the only connection is busy
+	case err := <-first:
+		t.Fatalf("first send ended before the relay held it: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first message never reached the relay")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -228,9 +248,18 @@ func TestPoolDeadline(t *testing.T) {
 	if !errors.As(err, &te) {
 		t.Fatalf("send past its deadline: %v, want TempError", err)
 	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("send failed with %v, want its deadline", err)
+	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("gave up after %v, want about 300ms", d)
 	}
+	select {
+	case err := <-first:
+		t.Fatalf("the first send ended (%v) while the relay still held it", err)
+	default:
+	}
+	unblock()
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +299,10 @@ func TestPoolIdleConnectionClosedByRelay(t *testing.T) {
 			if err := p.Send(ctx, msg(t, "first@example.com")); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(time.Second) // the relay closes the idle connection
+			// The relay closes the idle connection after 300 ms.
+			if !c.WaitDisconnects(10*time.Second, 1) {
+				t.Fatal("the relay did not close the idle connection")
+			}
 			err := p.Send(ctx, msg(t, "second@example.com"))
 			var te *send.TempError
 			switch {
