@@ -119,9 +119,15 @@ func TestAPI(t *testing.T) {
 			t.Errorf("no lists: %d %v", st, m)
 		}
 
+		// A lookup is a valid address, so 200 (422 is only for an address that does
+		// not parse). address.Normalize lower-cases the domain but keeps the local
+		// part's case (some servers treat it as case-sensitive), and the lookup is
+		// an exact match on the normalized address: "api@EXAMPLE.com" becomes
+		// "api@example.com", which is not the stored "Api@example.com", so the
+		// answer is an empty list, like any unknown address.
 		st, m = ta.api("GET", "/api/v1/subscribers?email=api@EXAMPLE.com", key, "")
-		if st != 422 && st != 200 {
-			t.Fatalf("lookup: %d %v", st, m)
+		if items, ok := m["items"].([]any); st != 200 || !ok || len(items) != 0 {
+			t.Fatalf("lookup with another local-part case: %d %v, want 200 and no items", st, m)
 		}
 		st, m = ta.api("GET", "/api/v1/subscribers?email=Api@example.com", key, "")
 		items := m["items"].([]any)

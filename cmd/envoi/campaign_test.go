@@ -57,17 +57,32 @@ func (ta *testApp) campaign(id int64) model.Campaign {
 
 func (ta *testApp) waitCampaign(id int64, status string, timeout time.Duration) model.Campaign {
 	ta.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		c := ta.campaign(id)
-		if c.Status == status {
-			return c
+	var c model.Campaign
+	ta.waitFor(timeout, func() error {
+		if c = ta.campaign(id); c.Status != status {
+			return fmt.Errorf("campaign %d is %s with %+v, want %s", id, c.Status, c.Counts, status)
 		}
-		if time.Now().After(deadline) {
-			ta.t.Fatalf("campaign %d is %s with %+v after %v, want %s", id, c.Status, c.Counts, timeout, status)
+		return nil
+	})
+	return c
+}
+
+// waitCampaignIdle waits until a campaign is in status and none of its
+// deliveries is in flight ("sending"): every message a sender claimed has gone
+// out (or not) and been recorded, and no sender claims more unless the campaign
+// is sending, so nothing more of it is on its way.
+func (ta *testApp) waitCampaignIdle(id int64, status string, timeout time.Duration) model.Campaign {
+	ta.t.Helper()
+	var c model.Campaign
+	ta.waitFor(timeout, func() error {
+		c = ta.campaign(id)
+		inFlight := ta.count(`SELECT count(*) FROM deliveries WHERE campaign_id = $1 AND status = 'sending'`, id)
+		if c.Status != status || inFlight != 0 {
+			return fmt.Errorf("campaign %d is %s with %d deliveries in flight, want %s with none", id, c.Status, inFlight, status)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
+	return c
 }
 
 // sendCampaign creates a plain campaign to the newsletter list and starts it.
@@ -389,9 +404,12 @@ func TestCampaignPauseResumeCancel(t *testing.T) {
 		ta.Store.DB.Select(&errs, `SELECT DISTINCT error FROM deliveries`)
 		t.Fatalf("pause: %d %v (%d messages; errors %q)", st, m, len(ta.SMTP.Messages()), errs)
 	}
-	time.Sleep(time.Second)
+	// Paused with nothing in flight: every message that will arrive has arrived.
+	// Count them, read the ledger again (still paused, still nothing in flight,
+	// so no sender took another delivery meanwhile) and count again.
+	ta.waitCampaignIdle(id, "paused", 10*time.Second)
 	atPause := len(ta.SMTP.Messages())
-	time.Sleep(time.Second)
+	ta.waitCampaignIdle(id, "paused", 10*time.Second)
 	if n := len(ta.SMTP.Messages()); n != atPause || n >= 400 {
 		t.Fatalf("still sending after pause: %d then %d", atPause, n)
 	}
@@ -419,10 +437,10 @@ func TestCampaignPauseResumeCancel(t *testing.T) {
 	if st, m := ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/cancel", id2), key, ""); st != 200 || m["status"] != "cancelled" {
 		t.Fatalf("cancel: %d %v", st, m)
 	}
-	time.Sleep(time.Second)
+	// Cancelled with nothing in flight (same reasoning as the pause above).
+	ta.waitCampaignIdle(id2, "cancelled", 10*time.Second)
 	sent := len(ta.SMTP.Messages())
-	time.Sleep(time.Second)
-	c := ta.campaign(id2)
+	c := ta.waitCampaignIdle(id2, "cancelled", 10*time.Second)
 	if n := len(ta.SMTP.Messages()); n != sent || c.Counts.Sent+c.Counts.Skipped != c.Counts.Total || c.Counts.Skipped == 0 {
 		t.Fatalf("after cancel: %d then %d messages, counts %+v", sent, n, c.Counts)
 	}

@@ -45,14 +45,15 @@ func TestSignupWhileRedisDown(t *testing.T) {
 		t.Fatalf("sweep: %d, %v", n, err)
 	}
 	ta.waitMail("offline@example.com", 1)
-	// A second sweep finds nothing left to do.
-	time.Sleep(300 * time.Millisecond)
+	// A second sweep finds nothing left to do, once the ledger has recorded the
+	// message as sent (the mail arrives just before that commit).
+	ta.waitMessagesDone(10 * time.Second)
 	if n, err := w.Delivery.SweepTransactional(context.Background(), 0); err != nil || n != 0 {
 		t.Fatalf("second sweep: %d, %v", n, err)
 	}
 }
 
-// TestSMTPTemporaryFailure: a 451 from the relay is retried until it succeeds;
+// TestSMTPFailures: a 451 from the relay is retried until it succeeds;
 // a 550 is recorded as failed and not retried.
 func TestSMTPFailures(t *testing.T) {
 	t.Parallel()
@@ -85,7 +86,10 @@ func TestSMTPFailures(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	time.Sleep(3 * time.Second)
+	// The ledger says the 550 failed and the 451 was sent in the end: neither is
+	// queued, so neither is tried again (a retried task finds the message done
+	// and sends nothing, the sweeper takes only queued ones).
+	ta.waitMessagesDone(20 * time.Second)
 	mu.Lock()
 	defer mu.Unlock()
 	if tries["perm@example.com"] != 1 {
@@ -153,7 +157,8 @@ func TestWorkerKilledMidTask(t *testing.T) {
 	}
 	worker()
 	ta.SMTP.Wait(150*time.Second, func([]mailcatcher.Message) bool { return len(ta.SMTP.To("crash@example.com")) > 0 })
-	time.Sleep(2 * time.Second)
+	// Once the ledger no longer says queued, no task can send it again.
+	ta.waitMessagesDone(30 * time.Second)
 	if n := len(ta.SMTP.To("crash@example.com")); n != 1 {
 		t.Fatalf("after the restart %d message(s), want exactly 1", n)
 	}

@@ -114,7 +114,7 @@ func TestDoubleOptInFlow(t *testing.T) {
 	if n := ta.count(`SELECT count(*) FROM consent_texts WHERE version = $1 AND body LIKE '%The Weekly Letter%'`, version); n != 1 {
 		t.Errorf("consent text version %q not stored with its text", version)
 	}
-	time.Sleep(300 * time.Millisecond)
+	ta.waitMessagesDone(15 * time.Second)
 	if n := len(ta.SMTP.To("Ann@example.com")); n != 2 {
 		t.Errorf("got %d messages, want exactly 2 (confirmation + welcome)", n)
 	}
@@ -152,7 +152,7 @@ func TestSignupRevealsNothing(t *testing.T) {
 	ta.waitMail("new@example.com", 1)
 	ta.waitMail("pending@example.com", 2)
 	ta.waitMail("gone@example.com", 3)
-	time.Sleep(500 * time.Millisecond)
+	ta.waitMessagesDone(15 * time.Second)
 	if n := len(ta.SMTP.To("confirmed@example.com")); n != before {
 		t.Errorf("confirmed address got %d new message(s)", n-before)
 	}
@@ -306,13 +306,13 @@ func TestConfirmationRateLimit(t *testing.T) {
 		}
 	}
 	ta.waitMail("bomb@example.com", 1)
-	time.Sleep(500 * time.Millisecond)
+	ta.waitMessagesDone(15 * time.Second)
 	if n := len(ta.SMTP.To("bomb@example.com")); n != 1 {
 		t.Fatalf("5 signups sent %d confirmations, want 1", n)
 	}
 	ta.Clock.Advance(14 * time.Minute)
 	ta.signup("bomb@example.com")
-	time.Sleep(300 * time.Millisecond)
+	ta.waitMessagesDone(15 * time.Second)
 	if n := len(ta.SMTP.To("bomb@example.com")); n != 1 {
 		t.Fatalf("a signup 14 minutes later sent a confirmation (%d)", n)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -165,6 +166,38 @@ func (ta *testApp) count(query string, args ...any) int {
 		ta.t.Fatal(err)
 	}
 	return n
+}
+
+// waitFor polls the database through check until it returns nil. After timeout
+// it fails the test with check's last error, which says what is still missing.
+func (ta *testApp) waitFor(timeout time.Duration, check func() error) {
+	ta.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			ta.t.Fatalf("after %v: %v", timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitMessagesDone waits until the ledger has no transactional message left
+// queued: each one was sent, failed or skipped, so none is on its way or will
+// be tried again. Every message is written to the ledger before the request
+// that caused it is answered, so after this, no more mail can arrive for the
+// requests made so far.
+func (ta *testApp) waitMessagesDone(timeout time.Duration) {
+	ta.t.Helper()
+	ta.waitFor(timeout, func() error {
+		if n := ta.count(`SELECT count(*) FROM transactional_messages WHERE status = 'queued'`); n != 0 {
+			return fmt.Errorf("%d transactional message(s) still queued", n)
+		}
+		return nil
+	})
 }
 
 func (ta *testApp) consentActions(email string) string {

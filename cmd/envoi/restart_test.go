@@ -95,6 +95,9 @@ func TestCampaignRedisRestart(t *testing.T) {
 	id := ta.sendSlowCampaign(key, 300)
 	rd.kill()
 	atKill := len(ta.SMTP.Messages())
+	// The outage lasts 2 s (workers and the web side run into it); this is the
+	// fault's length, not a wait for work to finish, so there is no signal to
+	// wait for instead.
 	time.Sleep(2 * time.Second)
 	rd.start()
 	c := ta.waitCampaign(id, "sent", 120*time.Second)
@@ -206,6 +209,7 @@ func TestCampaignPostgresRestart(t *testing.T) {
 	id := ta.sendSlowCampaign(key, 300)
 	pg.stop("immediate")
 	atCrash := len(ta.SMTP.Messages())
+	// The outage lasts 2 s: the fault's length, not a wait for work to finish.
 	time.Sleep(2 * time.Second)
 	pg.start()
 	c := ta.waitCampaign(id, "sent", 180*time.Second)

@@ -138,7 +138,9 @@ func TestCampaignCountsFromBatches(t *testing.T) {
 		for rows.Next() {
 			var status string
 			var n int64
-			rows.Scan(&status, &n)
+			if err := rows.Scan(&status, &n); err != nil {
+				t.Fatal(err)
+			}
 			want.Total += n
 			switch status {
 			case "sent":
@@ -150,6 +152,9 @@ func TestCampaignCountsFromBatches(t *testing.T) {
 			default:
 				want.Pending += n
 			}
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
 		}
 		rows.Close()
 		got, err := st.CampaignCounts(ctx, c.ID)
@@ -175,32 +180,46 @@ func TestCampaignCountsFromBatches(t *testing.T) {
 	if err := st.BatchStarted(ctx, c.ID, 1); err != nil {
 		t.Fatal(err)
 	}
-	st.ClaimDeliveries(ctx, []store.Claim{{CampaignID: c.ID, SubscriberID: ids[0]}, {CampaignID: c.ID, SubscriberID: ids[1]}}, stale)
+	if _, err := st.ClaimDeliveries(ctx, []store.Claim{{CampaignID: c.ID, SubscriberID: ids[0]}, {CampaignID: c.ID, SubscriberID: ids[1]}}, stale); err != nil {
+		t.Fatal(err)
+	}
 	check("batch 1 in flight")
-	st.ClaimDeliveries(ctx, []store.Claim{
+	if _, err := st.ClaimDeliveries(ctx, []store.Claim{
 		{CampaignID: c.ID, SubscriberID: ids[2], Prev: store.Outcome{SubscriberID: ids[0], Status: "sent"}},
 		{CampaignID: c.ID, Prev: store.Outcome{SubscriberID: ids[1], Status: "failed", Error: "550"}},
-	}, stale)
+	}, stale); err != nil {
+		t.Fatal(err)
+	}
 	if err := st.BatchDone(ctx, c.ID, 1); err != nil {
 		t.Fatal(err)
 	}
 	check("batch 1 not done yet (one in flight)")
-	st.FinishDelivery(ctx, c.ID, ids[2], "sent", "")
+	if err := st.FinishDelivery(ctx, c.ID, ids[2], "sent", ""); err != nil {
+		t.Fatal(err)
+	}
 	if err := st.BatchDone(ctx, c.ID, 1); err != nil {
 		t.Fatal(err)
 	}
 	check("batch 1 done")
 	// Batch 2: one message in flight when the campaign is cancelled.
-	st.BatchStarted(ctx, c.ID, 2)
-	st.ClaimDeliveries(ctx, []store.Claim{{CampaignID: c.ID, SubscriberID: ids[3]}}, stale)
+	if err := st.BatchStarted(ctx, c.ID, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ClaimDeliveries(ctx, []store.Claim{{CampaignID: c.ID, SubscriberID: ids[3]}}, stale); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := st.TransitionCampaign(ctx, c.ID, []string{model.CampaignSending}, model.CampaignCancelled, nil); err != nil {
 		t.Fatal(err)
 	}
 	check("cancelled with one in flight")
-	st.FinishDelivery(ctx, c.ID, ids[3], "sent", "")
+	if err := st.FinishDelivery(ctx, c.ID, ids[3], "sent", ""); err != nil {
+		t.Fatal(err)
+	}
 	check("in-flight message recorded after the cancel")
 	var counted []bool
-	st.DB.SelectContext(ctx, &counted, `SELECT counted FROM campaign_batches WHERE campaign_id = $1 ORDER BY batch`, c.ID)
+	if err := st.DB.SelectContext(ctx, &counted, `SELECT counted FROM campaign_batches WHERE campaign_id = $1 ORDER BY batch`, c.ID); err != nil {
+		t.Fatal(err)
+	}
 	if len(counted) != 3 || !counted[0] || counted[1] || !counted[2] {
 		t.Errorf("counted per batch = %v, want [true false true]", counted)
 	}
