@@ -38,9 +38,10 @@ for _ in $(seq 1 100); do curl -sf http://127.0.0.1:8090/healthz >/dev/null && b
 
 pgcpu() { local t=0; for p in $(pgrep -x postgres); do t=$(( t + $(cpu "$p" 2>/dev/null || echo 0) )); done; echo $t; }
 rdcpu() { local t=0; for p in $(pgrep -x redis-server); do t=$(( t + $(cpu "$p" 2>/dev/null || echo 0) )); done; echo $t; }
-c0=$(cpu "$ENVOI"); p0=$(pgcpu); r0=$(rdcpu); s0=$(cpu "$SINK")
+idle() { awk '/^cpu / {print $5+$6}' /proc/stat; }
+i0=$(idle); c0=$(cpu "$ENVOI"); p0=$(pgcpu); r0=$(rdcpu); s0=$(cpu "$SINK")
 "$GOBIN_DIR/formload" -url http://127.0.0.1:8090/subscribe/bench -body 'email=user{n}@example.com&consent=on' -c "$CLIENTS" -d "$DURATION" | tee "$OUT/signup-formload.txt"
-c1=$(cpu "$ENVOI"); p1=$(pgcpu); r1=$(rdcpu); s1=$(cpu "$SINK")
+i1=$(idle); c1=$(cpu "$ENVOI"); p1=$(pgcpu); r1=$(rdcpu); s1=$(cpu "$SINK")
 load_end=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)
 want=$(psql "$ENVOI_DATABASE_URL" -tAc "SELECT count(*) FROM transactional_messages")
 echo "waiting for $want confirmation mails to reach the sink..."
@@ -64,4 +65,4 @@ t = lambda x: datetime.fromisoformat(x[:26].rstrip('Z'))
 print(f"delivered {s['messages']}/{want}, distinct recipients {s['distinct_recipients']}, duplicates {s['duplicate_deliveries']}")
 print(f"last confirmation {(t(s['last_at']) - t(sys.argv[3])).total_seconds():.1f} s after the load's end")
 PY
-echo "CPU during the load: envoi $(( (c1 - c0) * 1000 / TICK )) ms, PostgreSQL (local, all backends) $(( (p1 - p0) * 1000 / TICK )) ms, Redis $(( (r1 - r0) * 1000 / TICK )) ms, smtpsink $(( (s1 - s0) * 1000 / TICK )) ms; envoi peak RSS ${rss} MB"
+echo "CPU during the load: envoi $(( (c1 - c0) * 1000 / TICK )) ms, PostgreSQL (local, all backends) $(( (p1 - p0) * 1000 / TICK )) ms, Redis $(( (r1 - r0) * 1000 / TICK )) ms, smtpsink $(( (s1 - s0) * 1000 / TICK )) ms, machine idle $(( (i1 - i0) * 1000 / TICK )) ms (of $(nproc) cores); envoi peak RSS ${rss} MB"

@@ -120,8 +120,8 @@ func (s *Service) SendBatch(ctx context.Context, id int64, gen, batch int) error
 	for _, l := range refs {
 		byID[l.ID] = l
 	}
-	s.claims.join()
-	defer s.claims.leave()
+	s.claims.Join()
+	defer s.claims.Leave()
 	temp := 0
 	lastCheck := time.Now()
 	var prev store.Outcome // recorded with the next claim, or flushed on the way out
@@ -148,7 +148,7 @@ func (s *Service) SendBatch(ctx context.Context, id int64, gen, batch int) error
 		if err := s.Limiter.Wait(ctx); err != nil {
 			return errors.Join(err, flush())
 		}
-		cl, err := s.claims.do(store.Claim{CampaignID: id, SubscriberID: sid, Prev: prev})
+		cl, err := s.claims.Do(store.Claim{CampaignID: id, SubscriberID: sid, Prev: prev})
 		if err != nil {
 			return errors.Join(err, flush())
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/envoi/envoi/internal/campaign"
+	"github.com/envoi/envoi/internal/groupcommit"
 	"github.com/envoi/envoi/internal/mail"
 	"github.com/envoi/envoi/internal/model"
 	"github.com/envoi/envoi/internal/queue"
@@ -118,14 +119,14 @@ type Service struct {
 	Log           *slog.Logger
 
 	once   sync.Once
-	claims *group[store.Claim, store.Claimed]
-	tx     *group[store.TransactionalClaim, store.TransactionalClaimed]
+	claims *groupcommit.Group[store.Claim, store.Claimed]
+	tx     *groupcommit.Group[store.TransactionalClaim, store.TransactionalClaimed]
 	states stateCache
 }
 
 func (s *Service) init() {
 	s.once.Do(func() {
-		s.claims = newGroup(s.runClaims)
-		s.tx = newGroup(s.runTransactionalClaims)
+		s.claims = groupcommit.New(s.runClaims)
+		s.tx = groupcommit.New(s.runTransactionalClaims)
 	})
 }

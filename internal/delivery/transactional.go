@@ -27,9 +27,9 @@ func (s *Service) runTransactionalClaims(ctx context.Context, reqs []store.Trans
 // be retried; one wrapping ErrPermanent when it was refused for good.
 func (s *Service) SendTransactional(ctx context.Context, id int64) error {
 	s.init()
-	s.tx.join()
-	defer s.tx.leave()
-	cl, err := s.tx.do(store.TransactionalClaim{ID: id})
+	s.tx.Join()
+	defer s.tx.Leave()
+	cl, err := s.tx.Do(store.TransactionalClaim{ID: id})
 	if err != nil {
 		return fmt.Errorf("claim message %d: %w", id, err)
 	}
@@ -46,7 +46,7 @@ func (s *Service) SendTransactional(ctx context.Context, id int64) error {
 		return nil // sent, skipped or failed already
 	}
 	o, sendErr := s.sendTransactional(ctx, cl)
-	if _, err := s.tx.do(store.TransactionalClaim{Prev: store.TransactionalOutcome{ID: id, Status: o.Status(), Error: errorText(sendErr)}}); err != nil {
+	if _, err := s.tx.Do(store.TransactionalClaim{Prev: store.TransactionalOutcome{ID: id, Status: o.Status(), Error: errorText(sendErr)}}); err != nil {
 		return fmt.Errorf("record message %d (%s): %w", id, o, err)
 	}
 	switch o {

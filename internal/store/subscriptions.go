@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/envoi/envoi/internal/apperr"
 	"github.com/envoi/envoi/internal/model"
@@ -33,52 +35,98 @@ type SignupResult struct {
 	MessageID int64
 }
 
-// signupSQL does a whole signup in one statement (one round trip, atomic):
-// upsert the subscriber (a name is only filled in, never overwritten by an
-// unconfirmed request), upsert the subscription and claim the right to send a
-// confirmation (not when confirmed, at most one per ConfirmInterval), queue that
-// mail in the ledger, and log the signup. The claim marks the row with this
-// transaction's id, which tells RETURNING whether this statement made it.
-const signupSQL = `
-WITH sub AS (
-    INSERT INTO subscribers (email, name) VALUES ($1, $2)
+// signupsSQL does whole signups in one statement (one round trip, atomic, one
+// commit for a group of them): upsert the subscribers (a name is only filled
+// in, never overwritten by an unconfirmed request), upsert the subscriptions and
+// claim the right to send a confirmation (not when confirmed, at most one per
+// ConfirmInterval), queue those mails in the ledger, and log each signup. A
+// claim marks the row with this transaction's id, which tells RETURNING whether
+// this statement made it. (email, list) must not repeat within one call.
+const signupsSQL = `
+WITH req AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[])
+        WITH ORDINALITY AS r(email, name, list_id, source, ip, user_agent, text_version, n)
+), sub AS (
+    INSERT INTO subscribers (email, name)
+    SELECT DISTINCT ON (email) email, name FROM req ORDER BY email, n
     ON CONFLICT (email) DO UPDATE
         SET name = CASE WHEN subscribers.name = '' THEN EXCLUDED.name ELSE subscribers.name END
-    RETURNING id
+    RETURNING id, email
 ), sn AS (
     INSERT INTO subscriptions (subscriber_id, list_id, confirm_requested_at, confirm_claim_txid, created_at, updated_at)
-    SELECT id, $3, $4, txid_current(), $4, $4 FROM sub
+    SELECT sub.id, req.list_id, $8, txid_current(), $8, $8 FROM req JOIN sub ON sub.email = req.email
     ON CONFLICT (subscriber_id, list_id) DO UPDATE SET
         confirm_claim_txid = CASE WHEN subscriptions.status <> 'confirmed' AND (subscriptions.confirm_requested_at IS NULL
-            OR subscriptions.confirm_requested_at <= EXCLUDED.confirm_requested_at - make_interval(secs => $5))
+            OR subscriptions.confirm_requested_at <= EXCLUDED.confirm_requested_at - make_interval(secs => $9))
             THEN txid_current() ELSE subscriptions.confirm_claim_txid END,
         confirm_requested_at = CASE WHEN subscriptions.status <> 'confirmed' AND (subscriptions.confirm_requested_at IS NULL
-            OR subscriptions.confirm_requested_at <= EXCLUDED.confirm_requested_at - make_interval(secs => $5))
+            OR subscriptions.confirm_requested_at <= EXCLUDED.confirm_requested_at - make_interval(secs => $9))
             THEN EXCLUDED.confirm_requested_at ELSE subscriptions.confirm_requested_at END
-    RETURNING id, subscriber_id, status, confirm_claim_txid = txid_current() AS claimed
+    RETURNING id, subscriber_id, list_id, status, confirm_claim_txid = txid_current() AS claimed
 ), msg AS (
     INSERT INTO transactional_messages (subscription_id, kind, created_at)
-    SELECT id, 'confirm', $4 FROM sn WHERE claimed
-    RETURNING id
+    SELECT id, 'confirm', $8 FROM sn WHERE claimed
+    RETURNING id, subscription_id
+), matched AS (
+    SELECT req.*, sn.id AS subscription_id, sn.subscriber_id, sn.status
+    FROM req JOIN sub ON sub.email = req.email JOIN sn ON sn.subscriber_id = sub.id AND sn.list_id = req.list_id
 ), logged AS (
     INSERT INTO consent_log (subscriber_id, list_id, action, source, ip, user_agent, consent_text_version, created_at)
-    SELECT subscriber_id, $3, 'signup', $6, NULLIF($7, '')::inet, $8, $9, $4 FROM sn
+    SELECT subscriber_id, list_id, 'signup', source, NULLIF(ip, '')::inet, user_agent, text_version, $8 FROM matched
 )
-SELECT sn.id, sn.status, COALESCE((SELECT id FROM msg), 0) FROM sn`
+SELECT m.n, m.subscription_id, m.status, COALESCE(msg.id, 0)
+FROM matched m LEFT JOIN msg ON msg.subscription_id = m.subscription_id`
 
 // Signup records a signup for one list: creates the subscriber and subscription
 // when new, logs the consent event, and queues a confirmation mail in the ledger
 // unless the subscription is confirmed or one was queued recently.
 func (s *Store) Signup(ctx context.Context, p SignupParams) (SignupResult, error) {
-	var r SignupResult
-	st, err := s.stmt(ctx, signupSQL)
+	rs, err := s.Signups(ctx, []SignupParams{p})
 	if err != nil {
-		return r, err
+		return SignupResult{}, err
 	}
-	err = st.QueryRowxContext(ctx, p.Email, p.Name, p.ListID, s.Now(), ConfirmInterval.Seconds(),
-		p.Consent.Source, p.Consent.IP, truncate(p.Consent.UserAgent, 500), p.Consent.TextVersion).
-		Scan(&r.SubscriptionID, &r.Status, &r.MessageID)
-	return r, mapErr(err)
+	return rs[0], nil
+}
+
+// Signups records several signups in one statement and one commit (group
+// commit of concurrent signups), each as Signup would; the results are in
+// order. No (email, list) may appear twice.
+func (s *Store) Signups(ctx context.Context, ps []SignupParams) ([]SignupResult, error) {
+	st, err := s.stmt(ctx, signupsSQL)
+	if err != nil {
+		return nil, err
+	}
+	n := len(ps)
+	emails, names, srcs, ips, uas, vers := make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n),
+		make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n)
+	lists := make(pq.Int64Array, n)
+	for i, p := range ps {
+		emails[i], names[i], lists[i] = p.Email, p.Name, p.ListID
+		srcs[i], ips[i], uas[i], vers[i] = p.Consent.Source, p.Consent.IP, truncate(p.Consent.UserAgent, 500), p.Consent.TextVersion
+	}
+	rows, err := st.QueryContext(ctx, emails, names, lists, srcs, ips, uas, vers, s.Now(), ConfirmInterval.Seconds())
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	out := make([]SignupResult, n)
+	got := 0
+	for rows.Next() {
+		var i int
+		var r SignupResult
+		if err := rows.Scan(&i, &r.SubscriptionID, &r.Status, &r.MessageID); err != nil {
+			return nil, mapErr(err)
+		}
+		out[i-1] = r
+		got++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapErr(err)
+	}
+	if got != n {
+		return nil, fmt.Errorf("signups: %d results for %d requests", got, n)
+	}
+	return out, nil
 }
 
 // ResendConfirmation queues a new confirmation mail for an unconfirmed subscription,

@@ -6,6 +6,8 @@
 package subscribe
 
 import (
+	"strconv"
+
 	gomail "github.com/wneessen/go-mail"
 
 	"context"
@@ -22,6 +24,7 @@ import (
 
 	"github.com/envoi/envoi/internal/address"
 	"github.com/envoi/envoi/internal/apperr"
+	"github.com/envoi/envoi/internal/groupcommit"
 	"github.com/envoi/envoi/internal/lists"
 	"github.com/envoi/envoi/internal/mail"
 	"github.com/envoi/envoi/internal/model"
@@ -54,6 +57,19 @@ type Service struct {
 	Log        *slog.Logger
 
 	savedTexts sync.Map // consent text version -> struct{}
+	once       sync.Once
+	signups    *groupcommit.Group[store.SignupParams, store.SignupResult]
+}
+
+// group returns the group commit of signups, made on first use: the signups of
+// concurrent requests go to PostgreSQL as one statement and one commit, which
+// frees the database for the worker sending their confirmations.
+func (s *Service) group() *groupcommit.Group[store.SignupParams, store.SignupResult] {
+	s.once.Do(func() {
+		s.signups = groupcommit.New(s.Store.Signups)
+		s.signups.Key = func(p store.SignupParams) string { return p.Email + "\x00" + strconv.FormatInt(p.ListID, 10) }
+	})
+	return s.signups
 }
 
 // Request is one signup as typed by a visitor or sent through the API.
@@ -155,6 +171,9 @@ func (s *Service) signup(ctx context.Context, lists []model.List, r Request) err
 	if err != nil {
 		return err
 	}
+	g := s.group()
+	g.Join()
+	defer g.Leave()
 	for _, l := range lists {
 		c := model.Consent{Source: r.Source, IP: r.IP, UserAgent: r.UserAgent}
 		if r.Source == SourceForm {
@@ -164,7 +183,7 @@ func (s *Service) signup(ctx context.Context, lists []model.List, r Request) err
 		} else {
 			c.TextVersion = "api"
 		}
-		res, err := s.Store.Signup(ctx, store.SignupParams{Email: v.Email, Name: v.Name, ListID: l.ID, Consent: c})
+		res, err := g.Do(store.SignupParams{Email: v.Email, Name: v.Name, ListID: l.ID, Consent: c})
 		if err != nil {
 			return fmt.Errorf("signup to list %s: %w", l.Slug, err)
 		}
