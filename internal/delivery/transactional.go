@@ -68,7 +68,7 @@ func (s *Service) sendTransactional(ctx context.Context, cl store.TransactionalC
 	case !due:
 		return Skipped, nil
 	}
-	err = s.SMTP.Send(ctx, msg)
+	err = s.SMTP.SendBytes(ctx, msg.From, msg.To, msg.Raw)
 	return OutcomeOf(err), err
 }
 

@@ -30,6 +30,12 @@ type ListParts struct {
 // of plain bytes (qp.go). The output is checked against go-mail's in the tests
 // (same headers, same decoded parts).
 func (b *Builder) WriteList(w *bytes.Buffer, p ListParts) {
+	b.write(w, p, nil)
+}
+
+// write writes a message; extra headers (name, value pairs) come before the
+// list headers, which are written when p.UnsubscribeURL is set.
+func (b *Builder) write(w *bytes.Buffer, p ListParts, extra []string) {
 	var id [16]byte
 	rand.Read(id[:])
 	var idHex [32]byte
@@ -45,10 +51,15 @@ func (b *Builder) WriteList(w *bytes.Buffer, p ListParts) {
 	header(w, "Subject", encodeWords(p.Subject))
 	header(w, "Message-ID", "<"+boundary+"@"+domainOf(p.FromAddress)+">")
 	header(w, "MIME-Version", "1.0")
-	header(w, "List-Unsubscribe", "<"+p.UnsubscribeURL+">")
-	header(w, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
-	header(w, "List-Id", quoteListName(p.List.Name)+" <"+p.List.Slug+"."+b.BaseHost+">")
-	header(w, "Precedence", "bulk")
+	for i := 0; i+1 < len(extra); i += 2 {
+		header(w, extra[i], extra[i+1])
+	}
+	if p.UnsubscribeURL != "" {
+		header(w, "List-Unsubscribe", "<"+p.UnsubscribeURL+">")
+		header(w, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+		header(w, "List-Id", quoteListName(p.List.Name)+" <"+p.List.Slug+"."+b.BaseHost+">")
+		header(w, "Precedence", "bulk")
+	}
 	// A fresh random boundary per message: no content can guess it.
 	rand.Read(id[:])
 	hex.Encode(idHex[:], id[:])

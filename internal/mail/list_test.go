@@ -165,6 +165,9 @@ func goMailListMessage(b *Builder, fromName, fromAddress, replyTo string, to Sub
 	m.SetMessageIDWithValue(newID() + "@" + domainOf(fromAddress))
 	m.SetBodyString(gomail.TypeTextPlain, text)
 	m.AddAlternativeString(gomail.TypeTextHTML, html)
-	b.SetListHeaders(m, l, unsubscribeURL)
+	m.SetGenHeader("List-Unsubscribe", "<"+unsubscribeURL+">")
+	m.SetGenHeader("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+	m.SetGenHeader("List-Id", fmt.Sprintf("%s <%s.%s>", quoteListName(l.Name), l.Slug, b.BaseHost))
+	m.SetGenHeader("Precedence", "bulk")
 	return m, nil
 }

@@ -1,5 +1,6 @@
 // Package mail builds the messages Envoi sends, from the templates in
-// templates/mail: multipart text + HTML, with the headers each kind needs
+// templates/mail and the campaigns' own: multipart text + HTML, quoted-printable,
+// written directly as bytes (list.go, qp.go), with the headers each kind needs
 // (Auto-Submitted on confirmations; List-Unsubscribe, List-Unsubscribe-Post and
 // List-Id on list mail). It renders; it never sends and never reads the database.
 package mail
@@ -11,11 +12,10 @@ import (
 	"fmt"
 	htmltemplate "html/template"
 	"io/fs"
+	netmail "net/mail"
 	"strings"
 	texttemplate "text/template"
 	"time"
-
-	gomail "github.com/wneessen/go-mail"
 )
 
 // Subscriber is who a message goes to.
@@ -80,46 +80,35 @@ type data struct {
 	Subscriber        Subscriber
 	List              List
 	ConfirmURL        string
-	ExpiresAt         time.Time
+	Expires           string // "2 January 2006 15:04 MST"
 	UnsubscribeURL    string
 	WelcomeParagraphs []string
 }
 
+// Message is a transactional mail ready to send: envelope and bytes.
+type Message struct {
+	From string
+	To   []string
+	Raw  []byte
+}
+
 // Confirm builds the confirmation request for a signup.
-func (b *Builder) Confirm(to Subscriber, l List, confirmURL string, expires time.Time) (*gomail.Msg, error) {
-	m, err := b.render("confirm", to, data{Subscriber: to, List: l, ConfirmURL: confirmURL, ExpiresAt: expires})
-	if err != nil {
-		return nil, err
-	}
+func (b *Builder) Confirm(to Subscriber, l List, confirmURL string, expires time.Time) (Message, error) {
+	d := data{Subscriber: to, List: l, ConfirmURL: confirmURL, Expires: expires.Format("2 January 2006 15:04 MST")}
 	// RFC 3834: an automatic reply to a request; auto-responders must not answer it.
-	m.SetGenHeader("Auto-Submitted", "auto-generated")
-	return m, nil
+	return b.render("confirm", to, d, "", []string{"Auto-Submitted", "auto-generated"})
 }
 
 // Welcome builds a list's welcome message, with the list headers every list
 // message carries.
-func (b *Builder) Welcome(to Subscriber, l List, unsubscribeURL string) (*gomail.Msg, error) {
+func (b *Builder) Welcome(to Subscriber, l List, unsubscribeURL string) (Message, error) {
 	d := data{Subscriber: to, List: l, UnsubscribeURL: unsubscribeURL}
 	for _, p := range strings.Split(strings.ReplaceAll(l.WelcomeBody, "\r\n", "\n"), "\n\n") {
 		if p = strings.TrimSpace(p); p != "" {
 			d.WelcomeParagraphs = append(d.WelcomeParagraphs, p)
 		}
 	}
-	m, err := b.render("welcome", to, d)
-	if err != nil {
-		return nil, err
-	}
-	b.SetListHeaders(m, l, unsubscribeURL)
-	return m, nil
-}
-
-// SetListHeaders adds the headers of list mail: RFC 2369 List-Unsubscribe, RFC
-// 8058 one-click List-Unsubscribe-Post, RFC 2919 List-Id, and Precedence: bulk.
-func (b *Builder) SetListHeaders(m *gomail.Msg, l List, unsubscribeURL string) {
-	m.SetGenHeader("List-Unsubscribe", "<"+unsubscribeURL+">")
-	m.SetGenHeader("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
-	m.SetGenHeader("List-Id", fmt.Sprintf("%s <%s.%s>", quoteListName(l.Name), l.Slug, b.BaseHost))
-	m.SetGenHeader("Precedence", "bulk")
+	return b.render("welcome", to, d, unsubscribeURL, nil)
 }
 
 func quoteListName(s string) string {
@@ -132,32 +121,28 @@ func quoteListName(s string) string {
 	return `"` + s + `"`
 }
 
-func (b *Builder) render(kind string, to Subscriber, d data) (*gomail.Msg, error) {
+// render executes a kind's templates and writes the message directly, as
+// WriteList does for campaigns: no go-mail message is built per mail.
+func (b *Builder) render(kind string, to Subscriber, d data, unsubscribeURL string, extra []string) (Message, error) {
 	d.Org, d.PostalAddress, d.PrivacyContact = b.Org, b.PostalAddress, b.PrivacyContact
-	var subj, text, html bytes.Buffer
+	var subj, text, html, msg bytes.Buffer
 	t := b.text[kind]
 	if err := t.ExecuteTemplate(&subj, "subject", d); err != nil {
-		return nil, fmt.Errorf("render %s subject: %w", kind, err)
+		return Message{}, fmt.Errorf("render %s subject: %w", kind, err)
 	}
 	if err := t.Execute(&text, d); err != nil {
-		return nil, fmt.Errorf("render %s text: %w", kind, err)
+		return Message{}, fmt.Errorf("render %s text: %w", kind, err)
 	}
 	if err := b.html[kind].Execute(&html, d); err != nil {
-		return nil, fmt.Errorf("render %s html: %w", kind, err)
+		return Message{}, fmt.Errorf("render %s html: %w", kind, err)
 	}
-	m := gomail.NewMsg()
-	if err := m.FromFormat(b.FromName, b.FromAddress); err != nil {
-		return nil, fmt.Errorf("from: %w", err)
+	if _, err := netmail.ParseAddress(to.Email); err != nil {
+		return Message{}, fmt.Errorf("to: %w", err)
 	}
-	if err := m.AddToFormat(to.Name, to.Email); err != nil {
-		return nil, fmt.Errorf("to: %w", err)
-	}
-	m.Subject(strings.TrimSpace(subj.String()))
-	m.SetDateWithValue(b.Now())
-	m.SetMessageIDWithValue(newID() + "@" + domainOf(b.FromAddress))
-	m.SetBodyString(gomail.TypeTextPlain, text.String())
-	m.AddAlternativeString(gomail.TypeTextHTML, html.String())
-	return m, nil
+	msg.Grow(text.Len() + html.Len() + 2048)
+	b.write(&msg, ListParts{FromName: b.FromName, FromAddress: b.FromAddress, To: to, List: List{Slug: d.List.Slug, Name: d.List.Name},
+		Subject: strings.Join(strings.Fields(subj.String()), " "), Text: text.Bytes(), HTML: html.Bytes(), UnsubscribeURL: unsubscribeURL}, extra)
+	return Message{From: b.FromAddress, To: []string{to.Email}, Raw: msg.Bytes()}, nil
 }
 
 func newID() string {

@@ -9,15 +9,10 @@
 package send
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
-	"fmt"
-	"strings"
 	"time"
-
-	gomail "github.com/wneessen/go-mail"
 
 	"github.com/envoi/envoi/internal/config"
 )
@@ -76,37 +71,8 @@ func classify(err error) error {
 	return &TempError{err}
 }
 
-// Render turns a built message into its envelope and bytes.
-func (p *Pool) Render(m *gomail.Msg) (from string, to []string, raw []byte, err error) {
-	if from, err = m.GetSender(false); err != nil {
-		return "", nil, nil, &PermError{fmt.Errorf("sender: %w", err)}
-	}
-	if to, err = m.GetRecipients(); err != nil {
-		return "", nil, nil, &PermError{fmt.Errorf("recipients: %w", err)}
-	}
-	// go-mail gives "<addr>"; the SMTP client adds its own brackets.
-	from = strings.Trim(from, "<>")
-	for i := range to {
-		to[i] = strings.Trim(to[i], "<>")
-	}
-	var b bytes.Buffer
-	b.Grow(12 << 10)
-	if _, err := m.WriteTo(&b); err != nil {
-		return "", nil, nil, &PermError{fmt.Errorf("render message: %w", err)}
-	}
-	return from, to, b.Bytes(), nil
-}
-
-// Send renders and delivers one message. It returns nil, a *TempError or a *PermError.
-func (p *Pool) Send(ctx context.Context, m *gomail.Msg) error {
-	from, to, raw, err := p.Render(m)
-	if err != nil {
-		return err
-	}
-	return p.SendBytes(ctx, from, to, raw)
-}
-
-// SendBytes DKIM-signs (when the pool has a signer) and delivers a rendered message.
+// SendBytes DKIM-signs (when the pool has a signer) and delivers a rendered
+// message. It returns nil, a *TempError or a *PermError.
 func (p *Pool) SendBytes(ctx context.Context, from string, to []string, raw []byte) error {
 	if p.Signer != nil {
 		signed, err := p.Signer.Sign(raw)

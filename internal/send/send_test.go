@@ -1,6 +1,7 @@
 package send_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -35,6 +36,26 @@ func msg(t *testing.T, to string) *gomail.Msg {
 	m.Subject("Hi")
 	m.SetBodyString(gomail.TypeTextPlain, "hello")
 	return m
+}
+
+// sendMsg sends a go-mail message through the pool as raw bytes.
+func sendMsg(ctx context.Context, p *send.Pool, m *gomail.Msg) error {
+	from, err := m.GetSender(false)
+	if err != nil {
+		return err
+	}
+	to, err := m.GetRecipients()
+	if err != nil {
+		return err
+	}
+	for i := range to {
+		to[i] = strings.Trim(to[i], "<>")
+	}
+	var b bytes.Buffer
+	if _, err := m.WriteTo(&b); err != nil {
+		return err
+	}
+	return p.SendBytes(ctx, strings.Trim(from, "<>"), to, b.Bytes())
 }
 
 func pool(t *testing.T, c *mailcatcher.Catcher, size int) *send.Pool {
@@ -83,19 +104,19 @@ func TestPool(t *testing.T) {
 			p.Dialogue = dialogue
 			ctx := context.Background()
 			for i := 0; i < 5; i++ {
-				if err := p.Send(ctx, msg(t, "ok@example.com")); err != nil {
+				if err := sendMsg(ctx, p, msg(t, "ok@example.com")); err != nil {
 					t.Fatalf("send %d: %v", i, err)
 				}
 			}
 			var te *send.TempError
-			if err := p.Send(ctx, msg(t, "temp@example.com")); !errors.As(err, &te) {
+			if err := sendMsg(ctx, p, msg(t, "temp@example.com")); !errors.As(err, &te) {
 				t.Fatalf("451 to RCPT: %v, want TempError", err)
 			}
-			if err := p.Send(ctx, msg(t, "data-temp@example.com")); !errors.As(err, &te) {
+			if err := sendMsg(ctx, p, msg(t, "data-temp@example.com")); !errors.As(err, &te) {
 				t.Fatalf("451 to the data: %v, want TempError", err)
 			}
 			var pe *send.PermError
-			if err := p.Send(ctx, msg(t, "perm@example.com")); !errors.As(err, &pe) {
+			if err := sendMsg(ctx, p, msg(t, "perm@example.com")); !errors.As(err, &pe) {
 				t.Fatalf("550 to RCPT: %v, want PermError", err)
 			}
 			if err := p.SendRaw(ctx, "bounce-perm@example.com", []string{"ok@example.com"}, []byte("Subject: x\r\n\r\nx\r\n")); !errors.As(err, &pe) {
@@ -188,7 +209,7 @@ func TestPoolTLSAndAuth(t *testing.T) {
 			if tt.trust {
 				p.RootCAs = roots
 			}
-			err = p.Send(context.Background(), msg(t, "ok@example.com"))
+			err = sendMsg(context.Background(), p, msg(t, "ok@example.com"))
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("send: %v", err)
@@ -232,7 +253,7 @@ func TestPoolDeadline(t *testing.T) {
 	}})
 	p := pool(t, c, 1)
 	first := make(chan error, 1)
-	go func() { first <- p.Send(context.Background(), msg(t, "slow@example.com")) }()
+	go func() { first <- sendMsg(context.Background(), p, msg(t, "slow@example.com")) }()
 	select {
 	case <-entered: // the first message is inside the relay: the only connection is busy
 	case err := <-first:
@@ -243,7 +264,7 @@ func TestPoolDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	err := p.Send(ctx, msg(t, "waiting@example.com"))
+	err := sendMsg(ctx, p, msg(t, "waiting@example.com"))
 	var te *send.TempError
 	if !errors.As(err, &te) {
 		t.Fatalf("send past its deadline: %v, want TempError", err)
@@ -296,14 +317,14 @@ func TestPoolIdleConnectionClosedByRelay(t *testing.T) {
 			p := pool(t, c, 1)
 			p.IdleCheck = tt.idleCheck
 			ctx := context.Background()
-			if err := p.Send(ctx, msg(t, "first@example.com")); err != nil {
+			if err := sendMsg(ctx, p, msg(t, "first@example.com")); err != nil {
 				t.Fatal(err)
 			}
 			// The relay closes the idle connection after 300 ms.
 			if !c.WaitDisconnects(10*time.Second, 1) {
 				t.Fatal("the relay did not close the idle connection")
 			}
-			err := p.Send(ctx, msg(t, "second@example.com"))
+			err := sendMsg(ctx, p, msg(t, "second@example.com"))
 			var te *send.TempError
 			switch {
 			case tt.wantTemp && !errors.As(err, &te):
@@ -319,7 +340,7 @@ func TestPoolIdleConnectionClosedByRelay(t *testing.T) {
 				t.Fatalf("delivered %d, want %d", n, want)
 			}
 			// Either way the pool recovers for the next message.
-			if err := p.Send(ctx, msg(t, "third@example.com")); err != nil || len(c.To("third@example.com")) != 1 {
+			if err := sendMsg(ctx, p, msg(t, "third@example.com")); err != nil || len(c.To("third@example.com")) != 1 {
 				t.Fatalf("next send: %v", err)
 			}
 		})

@@ -8,8 +8,6 @@ package subscribe
 import (
 	"strconv"
 
-	gomail "github.com/wneessen/go-mail"
-
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -300,25 +298,25 @@ func (s *Service) UnsubscribeURL(subscriptionID int64) string {
 // subscription, with fresh signed links. due is false when the mail is no
 // longer wanted: a confirmation for a subscription confirmed since, a welcome
 // for one that left. An error means the message cannot be built.
-func (s *Service) TransactionalMail(m model.TransactionalMessage, sub model.Subscription) (msg *gomail.Msg, due bool, err error) {
+func (s *Service) TransactionalMail(m model.TransactionalMessage, sub model.Subscription) (msg mail.Message, due bool, err error) {
 	to := mail.Subscriber{Email: sub.Email, Name: sub.Name}
 	l := mail.List{Slug: sub.ListSlug, Name: sub.ListName, WelcomeSubject: sub.WelcomeSubject, WelcomeBody: sub.WelcomeBody}
 	switch m.Kind {
 	case model.KindConfirm:
 		if sub.Status == model.StatusConfirmed {
-			return nil, false, nil
+			return msg, false, nil
 		}
 		u, exp := s.ConfirmURL(sub.ID)
 		msg, err = s.Mail.Confirm(to, l, u, exp)
 		return msg, true, err
 	case model.KindWelcome:
 		if sub.Status != model.StatusConfirmed {
-			return nil, false, nil
+			return msg, false, nil
 		}
 		msg, err = s.Mail.Welcome(to, l, s.UnsubscribeURL(sub.ID))
 		return msg, true, err
 	}
-	return nil, false, fmt.Errorf("unknown message kind %q", m.Kind)
+	return msg, false, fmt.Errorf("unknown message kind %q", m.Kind)
 }
 
 // Subscribers returns the subscriber with this address (zero or one), with the
