@@ -85,7 +85,7 @@ var Options = []Option{
 	{"ENVOI_DKIM_KEY_FILE", "", false, "PEM file with the DKIM private key (RSA 2048+ or Ed25519, PKCS#1 or PKCS#8)."},
 	{"ENVOI_TEST_ADDRESSES", "", false, "Comma-separated addresses (the team's own) that may receive campaign test sends without being subscribers."},
 	{"ENVOI_CONFIRM_TTL", "168h", false, "How long a confirmation link stays valid (Go duration)."},
-	{"ENVOI_WORKER_CONCURRENCY", "50", false, "Jobs a worker process runs at once (each campaign batch is one job, sending one message at a time; they share the SMTP connections)."},
+	{"ENVOI_WORKER_CONCURRENCY", "100", false, "Jobs a worker process runs at once (each campaign batch is one job sending one message at a time, each confirmation or welcome one job; they share the SMTP connections and their database statements are grouped)."},
 	{"ENVOI_SEND_RATE", "0", false, "Most campaign messages per second, shared by every worker through Redis; 0 for no limit."},
 	{"ENVOI_DEBUG_ADDR", "", false, "If set (like 127.0.0.1:6060), serve Go's profiler at /debug/pprof/ there. Keep it off the public network."},
 	{"ENVOI_LOG_FORMAT", "text", false, "Log format: text or json."},

@@ -153,3 +153,60 @@ func TestStore(t *testing.T) {
 		}
 	})
 }
+
+// TestSignups: several signups in one statement are each what Signup would do
+// alone: one address on two lists, a second address, a name only filled in,
+// the results in order, and a confirmation already queued not queued again.
+func TestSignups(t *testing.T) {
+	t.Parallel()
+	st := testenv.Store(t)
+	ctx := context.Background()
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	st.Now = func() time.Time { return now }
+	a, err := st.CreateList(ctx, "a", "A", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := st.CreateList(ctx, "b", "B", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := model.Consent{Source: "form", IP: "192.0.2.7", UserAgent: "ua", TextVersion: "v1"}
+	got, err := st.Signups(ctx, []store.SignupParams{
+		{Email: "x@example.com", Name: "", ListID: a.ID, Consent: c},
+		{Email: "y@example.com", Name: "Y", ListID: a.ID, Consent: c},
+		{Email: "x@example.com", Name: "X", ListID: b.ID, Consent: c},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].MessageID == 0 || got[1].MessageID == 0 || got[2].MessageID == 0 ||
+		got[0].SubscriptionID == got[2].SubscriptionID || got[0].Status != "unconfirmed" {
+		t.Fatalf("results = %+v", got)
+	}
+	var subs, logged, msgs int
+	if err := st.DB.GetContext(ctx, &subs, `SELECT count(*) FROM subscribers`); err != nil || subs != 2 {
+		t.Fatalf("subscribers = %d, %v", subs, err)
+	}
+	if err := st.DB.GetContext(ctx, &logged, `SELECT count(*) FROM consent_log WHERE action = 'signup' AND host(ip) = '192.0.2.7'`); err != nil || logged != 3 {
+		t.Fatalf("consent events = %d, %v", logged, err)
+	}
+	var name string
+	if err := st.DB.GetContext(ctx, &name, `SELECT name FROM subscribers WHERE email = 'x@example.com'`); err != nil || name != "X" {
+		t.Fatalf("name of x = %q, %v (an empty name is filled in by a later request, as one after another)", name, err)
+	}
+	// Again within ConfirmInterval, grouped with a new address: no second confirmation for x.
+	got, err = st.Signups(ctx, []store.SignupParams{
+		{Email: "x@example.com", Name: "X", ListID: a.ID, Consent: c},
+		{Email: "z@example.com", ListID: a.ID, Consent: c},
+	})
+	if err != nil || got[0].MessageID != 0 || got[1].MessageID == 0 {
+		t.Fatalf("second statement = %+v, %v", got, err)
+	}
+	if err := st.DB.GetContext(ctx, &name, `SELECT name FROM subscribers WHERE email = 'y@example.com'`); err != nil || name != "Y" {
+		t.Fatalf("name of y = %q, %v", name, err)
+	}
+	if err := st.DB.GetContext(ctx, &msgs, `SELECT count(*) FROM transactional_messages`); err != nil || msgs != 4 {
+		t.Fatalf("confirmations queued = %d, %v", msgs, err)
+	}
+}

@@ -48,7 +48,8 @@ WITH req AS (
         WITH ORDINALITY AS r(email, name, list_id, source, ip, user_agent, text_version, n)
 ), sub AS (
     INSERT INTO subscribers (email, name)
-    SELECT DISTINCT ON (email) email, name FROM req ORDER BY email, n
+    -- One row per address: the first name given (a name is only filled in, as one signup after another would).
+    SELECT DISTINCT ON (email) email, name FROM req ORDER BY email, name = '', n
     ON CONFLICT (email) DO UPDATE
         SET name = CASE WHEN subscribers.name = '' THEN EXCLUDED.name ELSE subscribers.name END
     RETURNING id, email
