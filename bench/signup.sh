@@ -5,11 +5,14 @@
 # every 200 got exactly one mail, and how long after the load's end the last
 # confirmation reached the sink. `envoi serve` runs with its defaults (what a user
 # runs); BENCH_TUNED=1 uses the tuned worker of earlier runs (20 jobs, 10 SMTP
-# connections, 40 database connections). Usage: bench/signup.sh [CLIENTS] [DURATION]
+# connections, 40 database connections). BENCH_RATE=N sends N signups a second
+# (open loop, bench/rateload) instead of as many as 50 clients get answered.
+# Usage: bench/signup.sh [CLIENTS] [DURATION]
 source "$(dirname "$0")/common.sh"
 CLIENTS=${1:-50}
 DURATION=${2:-20s}
 
+go build -o bin/rateload ./bench/rateload
 DB=envoi_bench_signup
 psql "$ENVOI_ADMIN_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 export ENVOI_DATABASE_URL="${ENVOI_ADMIN_DATABASE_URL/\/postgres\?/\/$DB?}"
@@ -40,7 +43,12 @@ pgcpu() { local t=0; for p in $(pgrep -x postgres); do t=$(( t + $(cpu "$p" 2>/d
 rdcpu() { local t=0; for p in $(pgrep -x redis-server); do t=$(( t + $(cpu "$p" 2>/dev/null || echo 0) )); done; echo $t; }
 idle() { awk '/^cpu / {print $5+$6}' /proc/stat; }
 i0=$(idle); c0=$(cpu "$ENVOI"); p0=$(pgcpu); r0=$(rdcpu); s0=$(cpu "$SINK")
-"$GOBIN_DIR/formload" -url http://127.0.0.1:8090/subscribe/bench -body 'email=user{n}@example.com&consent=on' -c "$CLIENTS" -d "$DURATION" | tee "$OUT/signup-formload.txt"
+if [ -n "${BENCH_RATE:-}" ]; then
+  # Open loop at a fixed rate (bench/rateload): does the server keep up, confirmations included?
+  bin/rateload -url http://127.0.0.1:8090/subscribe/bench -rate "$BENCH_RATE" -d "$DURATION" | tee "$OUT/signup-formload.txt"
+else
+  "$GOBIN_DIR/formload" -url http://127.0.0.1:8090/subscribe/bench -body 'email=user{n}@example.com&consent=on' -c "$CLIENTS" -d "$DURATION" | tee "$OUT/signup-formload.txt"
+fi
 i1=$(idle); c1=$(cpu "$ENVOI"); p1=$(pgcpu); r1=$(rdcpu); s1=$(cpu "$SINK")
 load_end=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)
 want=$(psql "$ENVOI_DATABASE_URL" -tAc "SELECT count(*) FROM transactional_messages")

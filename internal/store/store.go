@@ -34,7 +34,7 @@ type Store struct {
 }
 
 // hotStatements are prepared by Prepare at start-up.
-var hotStatements = []string{signupsSQL, claimDeliveriesSQL, finishDeliverySQL}
+var hotStatements = []string{signupsSQL, claimTransactionalSQL, claimDeliveriesSQL, finishDeliverySQL}
 
 // stmt returns the prepared form of query, preparing it on first use.
 func (s *Store) stmt(ctx context.Context, query string) (*sqlx.Stmt, error) {

@@ -33,21 +33,27 @@ type TransactionalClaimed struct {
 	OK           bool
 }
 
+// claimTransactionalSQL is prepared once and runs on one generic plan, made
+// from the statistics of the moment, maybe of an empty ledger (a new install).
+// So that such a plan stays good as the tables grow, every row is reached
+// through a primary key: the messages by id = ANY (not a join that could turn
+// into a scan), and 'queued' is a parameter ($7), so that the partial index of
+// queued messages (the sweeper's, which can hold a whole backlog) is never the
+// way in.
 const claimTransactionalSQL = `
 WITH req AS (
-    SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS r(id, prev_id, prev_status, prev_error)
+    SELECT * FROM unnest($2::bigint[], $3::text[], $4::text[]) AS r(prev_id, prev_status, prev_error)
 ), finished AS (
     UPDATE transactional_messages t
     SET status = r.prev_status, last_error = r.prev_error, claimed_at = NULL,
         sent_at = CASE WHEN r.prev_status = 'sent' THEN $5::timestamptz END
     FROM req r
-    WHERE r.prev_id > 0 AND t.id = r.prev_id AND t.status = 'queued' AND t.claimed_at IS NOT NULL
+    WHERE t.id = ANY ($2::bigint[]) AND t.id = r.prev_id AND t.status = $7 AND t.claimed_at IS NOT NULL
 ), claimed AS (
     UPDATE transactional_messages t SET claimed_at = $5, attempts = t.attempts + 1
-    FROM req r
-    WHERE r.id > 0 AND t.id = r.id AND t.status = 'queued' AND (t.claimed_at IS NULL OR t.claimed_at < $6)
+    WHERE t.id = ANY ($1::bigint[]) AND t.status = $7 AND (t.claimed_at IS NULL OR t.claimed_at < $6)
       -- A row whose outcome this statement records is not claimed by it too.
-      AND NOT EXISTS (SELECT 1 FROM req p WHERE p.prev_id = r.id)
+      AND t.id <> ALL ($2::bigint[])
     RETURNING t.id, t.subscription_id, t.kind, t.attempts
 )
 SELECT c.id AS tm_id, c.kind AS tm_kind, c.attempts AS tm_attempts, ` + subscriptionColumns + `
@@ -66,11 +72,11 @@ func (s *Store) ClaimTransactional(ctx context.Context, claims []TransactionalCl
 	for i, c := range claims {
 		ids[i], pids[i], pst[i], perr[i] = c.ID, c.Prev.ID, c.Prev.Status, truncate(c.Prev.Error, 500)
 	}
-	// Not a prepared statement: its joins are planned for the tables as they
-	// are now. A generic plan made when the ledger was empty (a new install, or
-	// the benchmark) scans the tables once they are large; planning once per
-	// group costs far less than that.
-	rows, err := s.DB.QueryxContext(ctx, claimTransactionalSQL, ids, pids, pst, perr, s.Now(), staleBefore)
+	st, err := s.stmt(ctx, claimTransactionalSQL)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryxContext(ctx, ids, pids, pst, perr, s.Now(), staleBefore, model.MessageQueued)
 	if err != nil {
 		return nil, mapErr(err)
 	}
