@@ -57,7 +57,9 @@ func TestLayering(t *testing.T) {
 	if len(imports) < 10 {
 		t.Fatalf("read %d packages: the walk went wrong", len(imports))
 	}
-	under := func(p, prefix string) bool { return p == prefix || strings.HasPrefix(p, strings.TrimSuffix(prefix, "/")+"/") }
+	under := func(p, prefix string) bool {
+		return p == prefix || strings.HasPrefix(p, strings.TrimSuffix(prefix, "/")+"/")
+	}
 	for _, r := range rules {
 		t.Run(r.name, func(t *testing.T) {
 			for pkg, ims := range imports {
