@@ -92,8 +92,12 @@ type Message struct {
 	Raw  []byte
 }
 
-// Confirm builds the confirmation request for a signup.
+// Confirm builds the confirmation request for a signup. It carries nothing the
+// requester typed but the address it goes to (no name in the greeting or in
+// To:): whoever fills in a form must not be able to put words into mail the
+// organisation sends to someone else.
 func (b *Builder) Confirm(to Subscriber, l List, confirmURL string, expires time.Time) (Message, error) {
+	to = Subscriber{Email: to.Email}
 	d := data{Subscriber: to, List: l, ConfirmURL: confirmURL, Expires: expires.Format("2 January 2006 15:04 MST")}
 	// RFC 3834: an automatic reply to a request; auto-responders must not answer it.
 	return b.render("confirm", to, d, "", []string{"Auto-Submitted", "auto-generated"})

@@ -50,8 +50,19 @@ func TestStore(t *testing.T) {
 	if err != nil || r2.MessageID != 0 || r2.SubscriptionID != r1.SubscriptionID {
 		t.Fatalf("second signup within 15 min = %+v, %v", r2, err)
 	}
-	if subs, _ := st.SubscribersByEmail(ctx, "a@example.com"); len(subs) != 1 || subs[0].Name != "A" {
-		t.Fatalf("a repeated signup overwrote the name: %+v", subs)
+	// An unauthenticated request never writes the subscriber: the name waits
+	// with the request that got the confirmation mail, and a repeat within 15
+	// minutes (no mail) does not replace it.
+	pending := func() (name, pendingName string) {
+		t.Helper()
+		if err := st.DB.QueryRowContext(ctx, `SELECT sr.name, sn.pending_name FROM subscribers sr JOIN subscriptions sn ON sn.subscriber_id = sr.id
+WHERE sn.id = $1`, r1.SubscriptionID).Scan(&name, &pendingName); err != nil {
+			t.Fatal(err)
+		}
+		return name, pendingName
+	}
+	if name, pn := pending(); name != "" || pn != "A" {
+		t.Fatalf("after two signups: name %q, pending %q; want the first request's name pending", name, pn)
 	}
 	now = now.Add(store.ConfirmInterval)
 	if r3, err := st.Signup(ctx, p); err != nil || r3.MessageID == 0 {
@@ -73,9 +84,15 @@ func TestStore(t *testing.T) {
 		}
 	})
 
+	if name, pn := pending(); name != "" || pn != "Changed" {
+		t.Fatalf("after a signup that got a new mail: name %q, pending %q", name, pn)
+	}
 	res, err := st.ConfirmSubscription(ctx, r1.SubscriptionID, now, model.Consent{Source: "link"})
-	if err != nil || res.AlreadyConfirmed || res.WelcomeMessageID == 0 {
+	if err != nil || res.AlreadyConfirmed || res.WelcomeMessageID == 0 || res.Subscription.Name != "Changed" {
 		t.Fatalf("confirm = %+v, %v", res, err)
+	}
+	if name, pn := pending(); name != "Changed" || pn != "" {
+		t.Fatalf("after the confirmation: name %q, pending %q; want the pending name applied", name, pn)
 	}
 	if res, err = st.ConfirmSubscription(ctx, r1.SubscriptionID, now, model.Consent{Source: "link"}); err != nil || !res.AlreadyConfirmed || res.WelcomeMessageID != 0 {
 		t.Fatalf("second confirm = %+v, %v", res, err)
@@ -155,8 +172,9 @@ func TestStore(t *testing.T) {
 }
 
 // TestSignups: several signups in one statement are each what Signup would do
-// alone: one address on two lists, a second address, a name only filled in,
-// the results in order, and a confirmation already queued not queued again.
+// alone: one address on two lists, a second address, names kept pending per
+// subscription, the results in order, and a confirmation already queued not
+// queued again.
 func TestSignups(t *testing.T) {
 	t.Parallel()
 	st := testenv.Store(t)
@@ -191,9 +209,10 @@ func TestSignups(t *testing.T) {
 	if err := st.DB.GetContext(ctx, &logged, `SELECT count(*) FROM consent_log WHERE action = 'signup' AND host(ip) = '192.0.2.7'`); err != nil || logged != 3 {
 		t.Fatalf("consent events = %d, %v", logged, err)
 	}
-	var name string
-	if err := st.DB.GetContext(ctx, &name, `SELECT name FROM subscribers WHERE email = 'x@example.com'`); err != nil || name != "X" {
-		t.Fatalf("name of x = %q, %v (an empty name is filled in by a later request, as one after another)", name, err)
+	var names []string
+	if err := st.DB.SelectContext(ctx, &names, `SELECT sr.name || '/' || sn.pending_name FROM subscribers sr JOIN subscriptions sn ON sn.subscriber_id = sr.id ORDER BY sn.id`); err != nil ||
+		strings.Join(names, ",") != "/,/Y,/X" {
+		t.Fatalf("names/pending names = %q, %v: no subscriber written, each name pending on its own subscription", names, err)
 	}
 	// Again within ConfirmInterval, grouped with a new address: no second confirmation for x.
 	got, err = st.Signups(ctx, []store.SignupParams{
@@ -203,8 +222,9 @@ func TestSignups(t *testing.T) {
 	if err != nil || got[0].MessageID != 0 || got[1].MessageID == 0 {
 		t.Fatalf("second statement = %+v, %v", got, err)
 	}
-	if err := st.DB.GetContext(ctx, &name, `SELECT name FROM subscribers WHERE email = 'y@example.com'`); err != nil || name != "Y" {
-		t.Fatalf("name of y = %q, %v", name, err)
+	var pn string
+	if err := st.DB.GetContext(ctx, &pn, `SELECT pending_name FROM subscriptions WHERE id = $1`, got[0].SubscriptionID); err != nil || pn != "" {
+		t.Fatalf("a signup without a new mail changed the pending name to %q, %v", pn, err)
 	}
 	if err := st.DB.GetContext(ctx, &msgs, `SELECT count(*) FROM transactional_messages`); err != nil || msgs != 4 {
 		t.Fatalf("confirmations queued = %d, %v", msgs, err)

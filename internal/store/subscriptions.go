@@ -36,8 +36,9 @@ type SignupResult struct {
 }
 
 // signupsSQL does whole signups in one statement (one round trip, atomic, one
-// commit for a group of them): upsert the subscribers (a name is only filled
-// in, never overwritten by an unconfirmed request), upsert the subscriptions and
+// commit for a group of them): upsert the subscribers (an unauthenticated
+// request never changes one: the name typed waits in the subscription, for the
+// confirmation to apply), upsert the subscriptions and
 // claim the right to send a confirmation (not when confirmed, at most one per
 // ConfirmInterval), queue those mails in the ledger, and log each signup. A
 // claim marks the row with this transaction's id, which tells RETURNING whether
@@ -47,16 +48,19 @@ WITH req AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[])
         WITH ORDINALITY AS r(email, name, list_id, source, ip, user_agent, text_version, n)
 ), sub AS (
+    -- A new subscriber has no name until a confirmation applies the one typed.
     INSERT INTO subscribers (email, name)
-    -- One row per address: the first name given (a name is only filled in, as one signup after another would).
-    SELECT DISTINCT ON (email) email, name FROM req ORDER BY email, name = '', n
-    ON CONFLICT (email) DO UPDATE
-        SET name = CASE WHEN subscribers.name = '' THEN EXCLUDED.name ELSE subscribers.name END
+    SELECT DISTINCT ON (email) email, '' FROM req
+    ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email
     RETURNING id, email
 ), sn AS (
-    INSERT INTO subscriptions (subscriber_id, list_id, confirm_requested_at, confirm_claim_txid, created_at, updated_at)
-    SELECT sub.id, req.list_id, $8, txid_current(), $8, $8 FROM req JOIN sub ON sub.email = req.email
+    INSERT INTO subscriptions (subscriber_id, list_id, confirm_requested_at, confirm_claim_txid, pending_name, created_at, updated_at)
+    SELECT sub.id, req.list_id, $8, txid_current(), req.name, $8, $8 FROM req JOIN sub ON sub.email = req.email
     ON CONFLICT (subscriber_id, list_id) DO UPDATE SET
+        -- The name goes with the request that gets a confirmation mail, and only with it.
+        pending_name = CASE WHEN subscriptions.status <> 'confirmed' AND (subscriptions.confirm_requested_at IS NULL
+            OR subscriptions.confirm_requested_at <= EXCLUDED.confirm_requested_at - make_interval(secs => $9))
+            THEN EXCLUDED.pending_name ELSE subscriptions.pending_name END,
         confirm_claim_txid = CASE WHEN subscriptions.status <> 'confirmed' AND (subscriptions.confirm_requested_at IS NULL
             OR subscriptions.confirm_requested_at <= EXCLUDED.confirm_requested_at - make_interval(secs => $9))
             THEN txid_current() ELSE subscriptions.confirm_claim_txid END,
@@ -194,8 +198,20 @@ func (s *Store) ConfirmSubscription(ctx context.Context, id int64, issuedAt time
 			return ErrStaleConfirm
 		}
 		now := s.Now()
-		if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET status = 'confirmed', confirmed_at = $2, unsubscribed_at = NULL, updated_at = $2 WHERE id = $1`, id, now); err != nil {
+		var pendingName string
+		if err := tx.GetContext(ctx, &pendingName, `SELECT pending_name FROM subscriptions WHERE id = $1`, id); err != nil {
 			return mapErr(err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET status = 'confirmed', confirmed_at = $2, unsubscribed_at = NULL, updated_at = $2,
+    pending_name = '' WHERE id = $1`, id, now); err != nil {
+			return mapErr(err)
+		}
+		// The confirmation (the signed link, POSTed) applies the name typed with the signup.
+		if pendingName != "" {
+			if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET name = $2 WHERE id = $1`, sub.SubscriberID, pendingName); err != nil {
+				return mapErr(err)
+			}
+			sub.Name = pendingName
 		}
 		sub.Status, sub.ConfirmedAt = model.StatusConfirmed, &now
 		if err := logConsent(ctx, tx, sub.SubscriberID, sub.ListID, "confirm", c, now); err != nil {
