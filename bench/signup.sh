@@ -22,6 +22,8 @@ export ENVOI_SMTP_URL="smtp://127.0.0.1:2625?tls=none"
 export ENVOI_LISTEN_ADDR=127.0.0.1:8090 ENVOI_BASE_URL=http://127.0.0.1:8090
 export ENVOI_SECRET_KEY="bench-secret-key-0123456789abcdef0123456789"
 export ENVOI_LOG_LEVEL=warn
+# Every request comes from one IP to one domain: the abuse limits are off for the benchmark.
+export ENVOI_SIGNUP_LIMIT_PER_IP=0 ENVOI_SIGNUP_LIMIT_PER_DOMAIN=0
 if [ -n "${BENCH_TUNED:-}" ]; then
   export ENVOI_WORKER_CONCURRENCY=${ENVOI_WORKER_CONCURRENCY:-20} ENVOI_SMTP_POOL_SIZE=${ENVOI_SMTP_POOL_SIZE:-10}
   export ENVOI_DATABASE_MAX_CONNS=${ENVOI_DATABASE_MAX_CONNS:-40}

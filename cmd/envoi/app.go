@@ -19,6 +19,7 @@ import (
 	"github.com/envoi/envoi/internal/config"
 	"github.com/envoi/envoi/internal/delivery"
 	"github.com/envoi/envoi/internal/jobs"
+	"github.com/envoi/envoi/internal/limits"
 	"github.com/envoi/envoi/internal/lists"
 	"github.com/envoi/envoi/internal/mail"
 	"github.com/envoi/envoi/internal/queue"
@@ -48,6 +49,7 @@ type App struct {
 	Tokens    *token.Signer
 	Mail      *mail.Builder
 	SMTP      *send.Pool
+	Limits    *limits.Limiter
 	Auth      *auth.Service
 	Lists     *lists.Service
 	Subscribe *subscribe.Service
@@ -130,7 +132,9 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 	}
 	a.Auth = &auth.Service{Store: st}
 	a.Lists = &lists.Service{Store: st, Now: a.Now}
-	a.Subscribe = &subscribe.Service{Store: st, Lists: a.Lists, Tokens: a.Tokens, Queue: a.Queue, Mail: a.Mail,
+	a.Limits = &limits.Limiter{Redis: a.Redis, Prefix: c.Queue, PerIP: c.SignupLimitPerIP, PerDomain: c.SignupLimitPerDomain,
+		Global: c.SignupLimitGlobal, Log: a.Log}
+	a.Subscribe = &subscribe.Service{Store: st, Lists: a.Lists, Tokens: a.Tokens, Queue: a.Queue, Mail: a.Mail, Limits: a.Limits,
 		BaseURL: c.BaseURL, Org: c.Organization, ConfirmTTL: c.ConfirmTTL, Log: a.Log}
 	a.Campaigns = &campaign.Service{Store: st, Queue: a.Queue, Templates: templates.FS, DefaultFrom: c.From,
 		Org: c.Organization, PostalAddress: c.PostalAddress, Log: a.Log}
@@ -143,7 +147,7 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 
 // StartWeb listens on ENVOI_LISTEN_ADDR and serves in the background.
 func (a *App) StartWeb() error {
-	srv, err := web.New(web.Server{Log: a.Log, Org: a.Config.Organization,
+	srv, err := web.New(web.Server{Log: a.Log, Org: a.Config.Organization, TrustedProxies: a.Config.TrustedProxies,
 		PrivacyContact: a.Config.PrivacyContact, PostalAddress: a.Config.PostalAddress,
 		Checks: map[string]func(context.Context) error{
 			"postgres": a.Store.Ping,

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/envoi/envoi/internal/token"
 )
 
 // TestStrangersCannotWriteMail (issue 9, section 2): a name typed with an
@@ -76,4 +80,159 @@ func TestStrangersCannotWriteMail(t *testing.T) {
 			t.Fatalf("welcome: %s", w.Part("text/plain"))
 		}
 	})
+}
+
+// TestSignupFlood (issue 9, section 1): one client posting signups as fast as
+// it can for 10 s gets 429s with Retry-After once over its limit, and nothing
+// of a refused request is written or mailed; meanwhile a second client behind
+// the same trusted proxy signs up normally, the consent log records each
+// client's own IP (not the proxy's), and the server stays healthy.
+func TestSignupFlood(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{env: map[string]string{"ENVOI_SIGNUP_LIMIT_PER_IP": "30",
+		"ENVOI_SIGNUP_LIMIT_PER_DOMAIN": "600", "ENVOI_TRUSTED_PROXIES": "127.0.0.1"}})
+	const flooder, other = "203.0.113.9", "198.51.100.7"
+	post := func(ip, email string) response {
+		return ta.do("POST", "/subscribe/newsletter", "application/x-www-form-urlencoded",
+			url.Values{"email": {email}, "consent": {"yes"}}.Encode(), "X-Forwarded-For", ip)
+	}
+	accepted, refused, others := 0, 0, 0
+	end := time.Now().Add(10 * time.Second)
+	for i := 0; time.Now().Before(end); i++ {
+		res := post(flooder, fmt.Sprintf("flood-%d@example.com", i))
+		switch res.Status {
+		case 200:
+			accepted++
+		case 429:
+			refused++
+			if s, err := strconv.Atoi(res.Header.Get("Retry-After")); err != nil || s < 1 || s > 60 {
+				t.Fatalf("429 with Retry-After %q", res.Header.Get("Retry-After"))
+			}
+			if !strings.Contains(res.Body, "Too many requests") {
+				t.Fatalf("429 page: %s", res.Body)
+			}
+		default:
+			t.Fatalf("flood request %d: %d %s", i, res.Status, res.Body)
+		}
+		if i%200 == 0 && others < 5 {
+			others++
+			if res := post(other, fmt.Sprintf("other-%d@example.com", others)); res.Status != 200 {
+				t.Fatalf("the other client's signup during the flood: %d %s", res.Status, res.Body)
+			}
+		}
+	}
+	t.Logf("flood: %d accepted, %d refused; other client: %d accepted", accepted, refused, others)
+	// GCRA at 30 a minute: a burst of 30, then one every 2 s.
+	if accepted < 30 || accepted > 36 || refused == 0 || others != 5 {
+		t.Fatalf("flood: %d accepted, %d refused, other client %d", accepted, refused, others)
+	}
+	if res := ta.get("/healthz"); res.Status != 200 {
+		t.Fatalf("healthz after the flood: %d", res.Status)
+	}
+	// JSON answers the same way.
+	res := ta.do("POST", "/subscribe/newsletter", "application/json", `{"email":"json@example.com","consent":true}`, "X-Forwarded-For", flooder)
+	if res.Status != 429 || !strings.Contains(res.Body, `"error"`) || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("JSON over the limit: %d %s", res.Status, res.Body)
+	}
+	// Nothing of a refused request was written; every accepted one was, with its client's IP.
+	ta.waitMessagesDone(30 * time.Second)
+	for _, c := range []struct {
+		ip, prefix string
+		want       int
+	}{{flooder, "flood-", accepted}, {other, "other-", others}} {
+		if n := ta.count(`SELECT count(*) FROM subscribers WHERE email LIKE $1`, c.prefix+"%"); n != c.want {
+			t.Errorf("%s: %d subscribers stored, want %d", c.prefix, n, c.want)
+		}
+		if n := ta.count(`SELECT count(*) FROM consent_log WHERE host(ip) = $1`, c.ip); n != c.want {
+			t.Errorf("consent log: %d events from %s, want %d", n, c.ip, c.want)
+		}
+		mails := 0
+		for _, m := range ta.SMTP.Messages() {
+			for _, to := range m.To {
+				if strings.HasPrefix(to, c.prefix) {
+					mails++
+				}
+			}
+		}
+		if mails != c.want {
+			t.Errorf("%s: %d confirmation mails, want %d", c.prefix, mails, c.want)
+		}
+	}
+	if n := ta.count(`SELECT count(*) FROM consent_log WHERE host(ip) = '127.0.0.1'`); n != 0 {
+		t.Errorf("%d consent events record the proxy's IP", n)
+	}
+}
+
+// TestSignupHoneypot: a form whose hidden field is filled in gets the usual
+// answer, and nothing is stored or sent.
+func TestSignupHoneypot(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	res := ta.postForm("/subscribe/newsletter", url.Values{"email": {"bot@example.com"}, "consent": {"yes"}, "website": {"http://spam.example"}})
+	if res.Status != 200 || !strings.Contains(res.Body, "inbox") {
+		t.Fatalf("honeypot signup: %d %s", res.Status, res.Body)
+	}
+	ta.signup("human@example.com") // a real signup after it: its mail is the signal that the queue ran
+	ta.waitMail("human@example.com", 1)
+	ta.waitMessagesDone(10 * time.Second)
+	if n := ta.count(`SELECT count(*) FROM subscribers WHERE email = 'bot@example.com'`); n != 0 {
+		t.Fatalf("the bot's address was stored")
+	}
+	if n := len(ta.SMTP.To("bot@example.com")); n != 0 {
+		t.Fatalf("%d mails to the bot's address", n)
+	}
+	if res := ta.get("/subscribe/newsletter"); !strings.Contains(res.Body, `name="website"`) || !strings.Contains(res.Body, `tabindex="-1"`) {
+		t.Fatal("the form has no honeypot field")
+	}
+}
+
+// TestSignupLimits: each limit refuses on its own (per recipient domain, in
+// all, the API signup and the resend of a confirmation link too), and 0
+// turns a limit off.
+func TestSignupLimits(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  map[string]string
+		try  func(ta *testApp, i int) response
+		ok   int // accepted of 8 tries
+	}{
+		{"PerDomain", map[string]string{"ENVOI_SIGNUP_LIMIT_PER_DOMAIN": "5", "ENVOI_TRUSTED_PROXIES": "127.0.0.1"}, func(ta *testApp, i int) response {
+			return ta.do("POST", "/subscribe/newsletter", "application/x-www-form-urlencoded", url.Values{"email": {fmt.Sprintf("d%d@victim.example", i)}, "consent": {"yes"}}.Encode(),
+				"X-Forwarded-For", fmt.Sprintf("192.0.2.%d", i+1))
+		}, 5},
+		{"Global", map[string]string{"ENVOI_SIGNUP_LIMIT_GLOBAL": "3", "ENVOI_TRUSTED_PROXIES": "127.0.0.1"}, func(ta *testApp, i int) response {
+			return ta.do("POST", "/subscribe/newsletter", "application/x-www-form-urlencoded", url.Values{"email": {fmt.Sprintf("g%d@d%d.example", i, i)}, "consent": {"yes"}}.Encode(),
+				"X-Forwarded-For", fmt.Sprintf("192.0.2.%d", i+1))
+		}, 3},
+		{"APIPerIP", map[string]string{"ENVOI_SIGNUP_LIMIT_PER_IP": "4"}, func(ta *testApp, i int) response {
+			st, m := ta.api("POST", "/api/v1/subscribers", ta.apiKey(), fmt.Sprintf(`{"email":"a%d@example.com","lists":["newsletter"]}`, i))
+			return response{Status: st, Body: fmt.Sprint(m)}
+		}, 4},
+		{"ResendPerIP", map[string]string{"ENVOI_SIGNUP_LIMIT_PER_IP": "2"}, func(ta *testApp, i int) response {
+			return ta.do("POST", "/confirm/"+ta.Tokens.Sign(token.Confirm, 1, time.Hour)+"/resend", "", "")
+		}, 2},
+		{"Off", map[string]string{"ENVOI_SIGNUP_LIMIT_PER_IP": "0", "ENVOI_SIGNUP_LIMIT_PER_DOMAIN": "0"}, func(ta *testApp, i int) response {
+			return ta.postForm("/subscribe/newsletter", url.Values{"email": {fmt.Sprintf("o%d@example.com", i)}, "consent": {"yes"}})
+		}, 8},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ta := startApp(t, appOpts{env: tt.env})
+			ok := 0
+			for i := 0; i < 8; i++ {
+				switch res := tt.try(ta, i); res.Status {
+				case 200, 202:
+					ok++
+				case 429:
+				default:
+					t.Fatalf("try %d: %d %s", i, res.Status, res.Body)
+				}
+			}
+			if ok != tt.ok {
+				t.Fatalf("%d of 8 accepted, want %d", ok, tt.ok)
+			}
+		})
+	}
 }

@@ -6,6 +6,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes.
@@ -18,6 +19,7 @@ const (
 	Expired      = "expired"            // a token that was valid once
 	Unavailable  = "unavailable"        // a dependency is down; try again
 	TooLarge     = "too_large"          // a request body over its limit
+	TooMany      = "too_many"           // over a rate limit; RetryAfter says when to come back
 	Unsupported  = "unsupported_media"  // a body in a format the endpoint does not take
 	NotAllowed   = "method_not_allowed" // a method the address does not accept
 	Internal     = "internal"           // everything else
@@ -28,6 +30,8 @@ type Error struct {
 	Code    string
 	Message string
 	Field   string
+	// RetryAfter, for TooMany, is how long to wait before trying again.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

@@ -28,32 +28,35 @@ type SMTP struct {
 
 // Config is the whole configuration of an Envoi process.
 type Config struct {
-	DatabaseURL       string
-	DatabaseMaxConns  int
-	RedisURL          string
-	Queue             string
-	SMTP              SMTP
-	SMTPPoolSize      int
-	BaseURL           string
-	SecretKey         string
-	OldSecretKeys     []string
-	ListenAddr        string
-	From              string // "Name <address>"
-	FromName          string
-	FromAddress       string
-	Organization      string
-	PrivacyContact    string
-	PostalAddress     string
-	DKIMDomain        string
-	DKIMSelector      string
-	DKIMKeyFile       string
-	TestAddresses     []string
-	ConfirmTTL        time.Duration
-	WorkerConcurrency int
-	SendRate          int
-	LogFormat         string
-	LogLevel          string
-	DebugAddr         string
+	DatabaseURL      string
+	DatabaseMaxConns int
+	RedisURL         string
+	Queue            string
+	SMTP             SMTP
+	SMTPPoolSize     int
+	BaseURL          string
+	SecretKey        string
+	OldSecretKeys    []string
+	ListenAddr       string
+	From             string // "Name <address>"
+	FromName         string
+	FromAddress      string
+	Organization     string
+	PrivacyContact   string
+	PostalAddress    string
+	DKIMDomain       string
+	DKIMSelector     string
+	DKIMKeyFile      string
+	TestAddresses    []string
+	// Signup limits per minute (0: off) and the proxies trusted for the client IP.
+	SignupLimitPerIP, SignupLimitPerDomain, SignupLimitGlobal int
+	TrustedProxies                                            []string
+	ConfirmTTL                                                time.Duration
+	WorkerConcurrency                                         int
+	SendRate                                                  int
+	LogFormat                                                 string
+	LogLevel                                                  string
+	DebugAddr                                                 string
 }
 
 // Option documents one variable; Options drives Load, the README table and `envoi config`.
@@ -87,6 +90,10 @@ var Options = []Option{
 	{"ENVOI_CONFIRM_TTL", "168h", false, "How long a confirmation link stays valid (Go duration)."},
 	{"ENVOI_WORKER_CONCURRENCY", "100", false, "Jobs a worker process runs at once (each campaign batch is one job sending one message at a time, each confirmation or welcome one job; they share the SMTP connections and their database statements are grouped)."},
 	{"ENVOI_SEND_RATE", "0", false, "Most campaign messages per second, shared by every worker through Redis; 0 for no limit."},
+	{"ENVOI_SIGNUP_LIMIT_PER_IP", "30", false, "Most signups (form, API) and confirmation resends a minute from one client IP (an IPv6 client by its /64); 0 turns the limit off."},
+	{"ENVOI_SIGNUP_LIMIT_PER_DOMAIN", "600", false, "Most signups a minute to addresses of one domain; 0 turns the limit off."},
+	{"ENVOI_SIGNUP_LIMIT_GLOBAL", "0", false, "Most signups and resends a minute in all; 0 (the default) for no limit."},
+	{"ENVOI_TRUSTED_PROXIES", "", false, "Comma-separated CIDRs of the reverse proxies whose X-Forwarded-For names the client IP (for limits and the consent log); none by default."},
 	{"ENVOI_DEBUG_ADDR", "", false, "If set (like 127.0.0.1:6060), serve Go's profiler at /debug/pprof/ there. Keep it off the public network."},
 	{"ENVOI_LOG_FORMAT", "text", false, "Log format: text or json."},
 	{"ENVOI_LOG_LEVEL", "info", false, "Log level: debug, info, warn or error."},
@@ -219,6 +226,26 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.WorkerConcurrency = intVar("ENVOI_WORKER_CONCURRENCY", 1, 1000)
 	c.SendRate = intVar("ENVOI_SEND_RATE", 0, 1_000_000)
+	c.SignupLimitPerIP = intVar("ENVOI_SIGNUP_LIMIT_PER_IP", 0, 1_000_000)
+	c.SignupLimitPerDomain = intVar("ENVOI_SIGNUP_LIMIT_PER_DOMAIN", 0, 1_000_000)
+	c.SignupLimitGlobal = intVar("ENVOI_SIGNUP_LIMIT_GLOBAL", 0, 10_000_000)
+	for _, p := range strings.Split(get("ENVOI_TRUSTED_PROXIES"), ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if !strings.Contains(p, "/") {
+			if ip := net.ParseIP(p); ip != nil && ip.To4() != nil {
+				p += "/32"
+			} else {
+				p += "/128"
+			}
+		}
+		if _, _, err := net.ParseCIDR(p); err != nil {
+			bad("ENVOI_TRUSTED_PROXIES", "%q is not a CIDR like 10.0.0.0/8 or an IP address", p)
+			continue
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p)
+	}
 
 	c.DebugAddr = get("ENVOI_DEBUG_ADDR")
 	if c.DebugAddr != "" {

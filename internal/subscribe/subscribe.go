@@ -23,6 +23,7 @@ import (
 	"github.com/envoi/envoi/internal/address"
 	"github.com/envoi/envoi/internal/apperr"
 	"github.com/envoi/envoi/internal/groupcommit"
+	"github.com/envoi/envoi/internal/limits"
 	"github.com/envoi/envoi/internal/lists"
 	"github.com/envoi/envoi/internal/mail"
 	"github.com/envoi/envoi/internal/model"
@@ -49,6 +50,7 @@ type Service struct {
 	Tokens     *token.Signer
 	Queue      *queue.Client
 	Mail       *mail.Builder
+	Limits     *limits.Limiter // nil: no limits (CLI, some tests)
 	BaseURL    string
 	Org        string
 	ConfirmTTL time.Duration
@@ -78,6 +80,9 @@ type Request struct {
 	Source    string
 	IP        string
 	UserAgent string
+	// Trap: the form's honeypot field was filled in (a bot): the request gets
+	// the usual answer and nothing is stored or sent.
+	Trap bool
 }
 
 // Validated is a request that passed validation.
@@ -163,10 +168,18 @@ func (s *Service) Signup(ctx context.Context, slugs []string, r Request) error {
 
 // signup records a signup for each list and queues confirmation mails. It
 // answers the same way whether the address is new, pending, confirmed or
-// unsubscribed: nothing reveals membership. Codes: invalid.
+// unsubscribed: nothing reveals membership. Codes: invalid, too_many.
 func (s *Service) signup(ctx context.Context, lists []model.List, r Request) error {
+	if r.Trap {
+		return nil
+	}
 	v, err := Validate(r)
 	if err != nil {
+		return err
+	}
+	// Limits come after validation (the domain is the normalized address's) and
+	// before anything is written; they never depend on the address's state.
+	if err := s.Limits.Signup(ctx, r.IP, v.Email[strings.LastIndexByte(v.Email, '@')+1:]); err != nil {
 		return err
 	}
 	g := s.group()
@@ -253,11 +266,14 @@ func (s *Service) Confirm(ctx context.Context, tok, ip, userAgent string) (model
 }
 
 // ResendConfirmation sends a new confirmation mail for an expired confirm link,
-// at most one per store.ConfirmInterval. Codes: bad_request.
-func (s *Service) ResendConfirmation(ctx context.Context, tok string) error {
+// at most one per store.ConfirmInterval. Codes: bad_request, too_many.
+func (s *Service) ResendConfirmation(ctx context.Context, tok, ip string) error {
 	c, err := s.Tokens.Verify(token.Confirm, tok)
 	if err != nil && !errors.Is(err, token.ErrExpired) {
 		return ErrBadLink
+	}
+	if err := s.Limits.Resend(ctx, ip); err != nil {
+		return err
 	}
 	id, err := s.Store.ResendConfirmation(ctx, c.SubscriptionID)
 	if err != nil {

@@ -234,7 +234,11 @@ func Env(t testing.TB, smtp *mailcatcher.Catcher) map[string]string {
 		"ENVOI_ORGANIZATION":       "Example News Ltd",
 		"ENVOI_POSTAL_ADDRESS":     "1 Rue de la Paix, 75002 Paris, France",
 		"ENVOI_WORKER_CONCURRENCY": "4",
-		"ENVOI_LOG_LEVEL":          "warn",
+		// Tests sign up many addresses of example.com from 127.0.0.1: limits off
+		// unless a test sets them.
+		"ENVOI_SIGNUP_LIMIT_PER_IP":     "0",
+		"ENVOI_SIGNUP_LIMIT_PER_DOMAIN": "0",
+		"ENVOI_LOG_LEVEL":               "warn",
 	}
 }
 

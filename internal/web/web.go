@@ -14,8 +14,10 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,6 +40,8 @@ type Server struct {
 	PostalAddress  string
 	// Checks are run by /readyz, by name (postgres, redis).
 	Checks map[string]func(context.Context) error
+	// TrustedProxies are the CIDRs whose X-Forwarded-For gives the client IP.
+	TrustedProxies []string
 
 	Engine *gin.Engine
 	pages  map[string]*template.Template
@@ -54,7 +58,10 @@ func New(s Server) (*Server, error) {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
-	if err := r.SetTrustedProxies(nil); err != nil {
+	// The client IP (limits, consent log) comes from X-Forwarded-For only
+	// through the proxies named in ENVOI_TRUSTED_PROXIES.
+	r.RemoteIPHeaders = []string{"X-Forwarded-For"}
+	if err := r.SetTrustedProxies(srv.TrustedProxies); err != nil {
 		return nil, err
 	}
 	r.Use(srv.recoverer)
@@ -115,6 +122,7 @@ var statuses = map[string]int{
 	apperr.NotAllowed:   http.StatusMethodNotAllowed,
 	apperr.TooLarge:     http.StatusRequestEntityTooLarge,
 	apperr.Unsupported:  http.StatusUnsupportedMediaType,
+	apperr.TooMany:      http.StatusTooManyRequests,
 }
 
 var titles = map[int]string{
@@ -126,6 +134,7 @@ var titles = map[int]string{
 	http.StatusMethodNotAllowed:      "Not allowed",
 	http.StatusRequestEntityTooLarge: "Too much data",
 	http.StatusUnsupportedMediaType:  "Unsupported request",
+	http.StatusTooManyRequests:       "Too many requests",
 }
 
 // Fail answers err as JSON under /api/ or for JSON requests, as a page otherwise.
@@ -149,6 +158,9 @@ func (s *Server) FailPage(c *gin.Context, err error, extra gin.H) {
 			status = http.StatusServiceUnavailable
 			e = apperr.New(apperr.Unavailable, "The service is briefly unavailable. Nothing you sent was saved; please try again in a moment.")
 		}
+	}
+	if e.RetryAfter > 0 {
+		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 	}
 	if WantsJSON(c) {
 		body := gin.H{"error": e.Message}

@@ -35,7 +35,7 @@ func (h *Handler) confirmSubmit(c *gin.Context) {
 
 // confirmResend: POST /confirm/:token/resend mails a new link for an expired one.
 func (h *Handler) confirmResend(c *gin.Context) {
-	if err := h.Subscribe.ResendConfirmation(c.Request.Context(), c.Param("token")); err != nil {
+	if err := h.Subscribe.ResendConfirmation(c.Request.Context(), c.Param("token"), c.ClientIP()); err != nil {
 		h.Web.Fail(c, err)
 		return
 	}

@@ -25,6 +25,7 @@ func TestDecodeSignup(t *testing.T) {
 		{"Multipart", w.FormDataContentType(), mp.String(), signupForm{Email: "m@example.com", Consent: true}, ""},
 		{"JSON", "application/json; charset=utf-8", `{"email":"j@example.com","name":"J","consent":true}`, signupForm{Email: "j@example.com", Name: "J", Consent: true, JSON: true}, ""},
 		{"JSONConsentString", "application/json", `{"email":"j@example.com","consent":"yes"}`, signupForm{Email: "j@example.com", Consent: true, JSON: true}, ""},
+		{"Honeypot", "application/x-www-form-urlencoded", "email=a%40example.com&consent=yes&website=http%3A%2F%2Fspam", signupForm{Email: "a@example.com", Consent: true, Trap: true}, ""},
 		{"ConsentOffByDefault", "application/x-www-form-urlencoded", "email=a%40example.com&consent=no", signupForm{Email: "a@example.com"}, ""},
 		{"ErrJSON", "application/json", `{"email":`, signupForm{JSON: true}, apperr.BadRequest},
 		{"ErrJSONWrongType", "application/json", `{"email":42}`, signupForm{JSON: true}, apperr.BadRequest},

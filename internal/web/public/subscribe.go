@@ -28,6 +28,8 @@ type signupForm struct {
 	Name    string
 	Consent bool
 	JSON    bool
+	// Trap is the honeypot field ("website"), hidden from people: a bot fills it.
+	Trap bool
 }
 
 var errBadJSON = apperr.New(apperr.BadRequest, `The request body is not valid JSON: send {"email": "…", "name": "…", "consent": true}.`)
@@ -88,7 +90,7 @@ func decodeSignup(contentType string, body io.Reader) (signupForm, error) {
 }
 
 func formFromValues(v url.Values) signupForm {
-	return signupForm{Email: v.Get("email"), Name: v.Get("name"), Consent: truthy(v.Get("consent"))}
+	return signupForm{Email: v.Get("email"), Name: v.Get("name"), Consent: truthy(v.Get("consent")), Trap: strings.TrimSpace(v.Get("website")) != ""}
 }
 
 func truthy(v any) bool {
@@ -143,7 +145,7 @@ func (h *Handler) subscribeSubmit(c *gin.Context) {
 	}
 	f, err := h.Subscribe.SignupForm(c.Request.Context(), c.Param("slug"), subscribe.Request{
 		Email: in.Email, Name: in.Name, Consent: in.Consent, Source: subscribe.SourceForm,
-		IP: c.ClientIP(), UserAgent: c.Request.UserAgent(),
+		IP: c.ClientIP(), UserAgent: c.Request.UserAgent(), Trap: in.Trap,
 	})
 	if e, ok := apperr.As(err); ok && e.Code == apperr.Invalid && !in.JSON {
 		h.Web.Render(c, http.StatusUnprocessableEntity, "subscribe", gin.H{"List": f.List, "ConsentText": f.ConsentText,
