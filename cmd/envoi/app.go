@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -148,6 +149,7 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 // StartWeb listens on ENVOI_LISTEN_ADDR and serves in the background.
 func (a *App) StartWeb() error {
 	srv, err := web.New(web.Server{Log: a.Log, Org: a.Config.Organization, TrustedProxies: a.Config.TrustedProxies,
+		HTTPS:          strings.HasPrefix(a.Config.BaseURL, "https://"),
 		PrivacyContact: a.Config.PrivacyContact, PostalAddress: a.Config.PostalAddress,
 		Checks: map[string]func(context.Context) error{
 			"postgres": a.Store.Ping,

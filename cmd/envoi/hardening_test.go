@@ -236,3 +236,63 @@ func TestSignupLimits(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPHygiene (issue 9, section 5): every response carries nosniff and a
+// CSP, JSON and static files too; /static/ lists nothing; HEAD is answered
+// wherever GET is, without a body; JSON with data after the value is refused;
+// HSTS is sent when the public URL is https.
+func TestHTTPHygiene(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{env: map[string]string{"ENVOI_BASE_URL": "https://news.example.com"}})
+	key := ta.apiKey()
+	tests := []struct {
+		name, method, path string
+		header             []string
+		status             int
+		body               string // must contain ("" for an empty body)
+	}{
+		{"HealthJSON", "GET", "/healthz", nil, 200, `"ok"`},
+		{"APIUnauthorized", "GET", "/api/v1/lists", nil, 401, `"error"`},
+		{"APIJSON", "GET", "/api/v1/lists", []string{"Authorization", "Bearer " + key}, 200, `"items"`},
+		{"StaticFile", "GET", "/static/app.css", nil, 200, "Pico"},
+		{"Page", "GET", "/subscribe/newsletter", nil, 200, "Subscribe"},
+		{"NotFoundPage", "GET", "/nowhere", nil, 404, "Page not found"},
+		{"ErrStaticNoListing", "GET", "/static/", nil, 404, "Page not found"},
+		{"ErrStaticNoSubdirListing", "GET", "/static/vendor/", nil, 404, "Page not found"},
+		{"HeadPage", "HEAD", "/subscribe/newsletter", nil, 200, ""},
+		{"HeadHealth", "HEAD", "/healthz", nil, 200, ""},
+		{"HeadBadToken", "HEAD", "/confirm/garbage", nil, 400, ""},
+		{"HeadAPIStillNeedsKey", "HEAD", "/api/v1/lists", nil, 401, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := ta.do(tt.method, tt.path, "", "", tt.header...)
+			if res.Status != tt.status {
+				t.Fatalf("%s %s: %d, want %d", tt.method, tt.path, res.Status, tt.status)
+			}
+			if tt.body == "" && res.Body != "" || !strings.Contains(res.Body, tt.body) {
+				t.Fatalf("body %q, want it to contain %q", res.Body, tt.body)
+			}
+			if strings.Contains(res.Body, `<a href="app.css">`) || strings.Contains(res.Body, `<a href="vendor/">`) {
+				t.Fatal("directory listing")
+			}
+			for h, want := range map[string]string{"X-Content-Type-Options": "nosniff", "Strict-Transport-Security": "max-age="} {
+				if !strings.Contains(res.Header.Get(h), want) {
+					t.Errorf("%s: %q", h, res.Header.Get(h))
+				}
+			}
+			if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src") || !strings.Contains(csp, "frame-ancestors 'none'") {
+				t.Errorf("Content-Security-Policy: %q", csp)
+			}
+		})
+	}
+	t.Run("ErrJSONTrailingData", func(t *testing.T) {
+		st, m := ta.api("POST", "/api/v1/lists", key, `{"slug":"extra","name":"Extra"} {"slug":"more"}`)
+		if st != 400 || !strings.Contains(fmt.Sprint(m["error"]), "after the JSON value") {
+			t.Fatalf("trailing data: %d %v", st, m)
+		}
+		if n := ta.count(`SELECT count(*) FROM lists WHERE slug = 'extra'`); n != 0 {
+			t.Fatal("a list was created from a body with trailing data")
+		}
+	})
+}

@@ -46,7 +46,12 @@ func (b *Builder) write(w *bytes.Buffer, p ListParts, extra []string) {
 	header(w, "From", (&netmail.Address{Name: p.FromName, Address: p.FromAddress}).String())
 	header(w, "To", (&netmail.Address{Name: p.To.Name, Address: p.To.Email}).String())
 	if p.ReplyTo != "" {
-		header(w, "Reply-To", p.ReplyTo)
+		// Formatted again so that a name outside ASCII is RFC 2047 encoded.
+		if a, err := netmail.ParseAddress(p.ReplyTo); err == nil {
+			header(w, "Reply-To", a.String())
+		} else {
+			header(w, "Reply-To", encodeWords(p.ReplyTo))
+		}
 	}
 	header(w, "Subject", encodeWords(p.Subject))
 	header(w, "Message-ID", "<"+boundary+"@"+domainOf(p.FromAddress)+">")

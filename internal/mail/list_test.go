@@ -81,7 +81,7 @@ func TestWriteListMatchesGoMail(t *testing.T) {
 		{"ascii", ListParts{FromName: "News", FromAddress: "news@example.com", To: Subscriber{"ann@example.com", "Ann"},
 			List: List{Slug: "weekly", Name: "Weekly"}, Subject: "This week", Text: []byte("Hello Ann.\n\nBye."),
 			HTML: []byte(`<p style="color:red">Hello <b>Ann</b>.</p>`), UnsubscribeURL: "https://news.example.com/u/TOKEN"}},
-		{"unicode and long lines", ListParts{FromName: "Les Nouvelles « Hebdo »", FromAddress: "news@example.com", ReplyTo: "team@example.com",
+		{"unicode and long lines", ListParts{FromName: "Les Nouvelles « Hebdo »", FromAddress: "news@example.com", ReplyTo: "Équipe « Hebdo » <team@example.com>",
 			To: Subscriber{"zoe@example.com", "Zoé Ünïcödé, \"Jr\""}, List: List{Slug: "hebdo", Name: "L’Hebdo"},
 			Subject: "Les nouvelles de la semaine pour Zoé — " + strings.Repeat("encore ", 30), Text: []byte(long + "\n. \n..\nfin  \n"),
 			HTML: []byte("<p>" + long + "</p>\r\n<p>=3D ligne</p>"), UnsubscribeURL: "https://news.example.com/u/" + strings.Repeat("T", 200)}},
@@ -105,6 +105,14 @@ func TestWriteListMatchesGoMail(t *testing.T) {
 			}
 			if got.header["Message-Id"] == "" {
 				t.Error("no Message-ID")
+			}
+			if tt.p.ReplyTo != "" {
+				raw := got.raw.Get("Reply-To")
+				want, _ := netmail.ParseAddress(tt.p.ReplyTo)
+				rt, err := netmail.ParseAddress(raw)
+				if strings.ContainsFunc(raw, func(r rune) bool { return r > 0x7e }) || err != nil || *rt != *want {
+					t.Errorf("Reply-To: %q (%v), want %q RFC 2047 encoded", raw, err, tt.p.ReplyTo)
+				}
 			}
 			for _, h := range []string{"Bcc", "X-Evil"} {
 				if _, ok := got.header[h]; ok {
@@ -133,8 +141,12 @@ func TestWriteListMatchesGoMail(t *testing.T) {
 					t.Errorf("%s: %q, go-mail says %q", h, g, w)
 				}
 			}
-			if g, w := got.header["Reply-To"], strings.Trim(want.header["Reply-To"], "<>"); g != w {
-				t.Errorf("Reply-To: %q, go-mail says %q", g, w)
+			if g, w := got.raw.Get("Reply-To"), want.raw.Get("Reply-To"); g != w {
+				ga, gerr := netmail.ParseAddress(g)
+				wa, werr := netmail.ParseAddress(w)
+				if gerr != nil || werr != nil || *ga != *wa {
+					t.Errorf("Reply-To: %q, go-mail says %q", g, w)
+				}
 			}
 			for _, ct := range []string{"text/plain", "text/html"} {
 				if got.parts[ct] != want.parts[ct] {

@@ -110,6 +110,12 @@ func (s *Signer) Verify(p Purpose, tok string) (Claims, error) {
 	if err != nil || len(raw) < 3+3+macLen || raw[0] != version {
 		return Claims{}, ErrInvalid
 	}
+	// One spelling per token: the decoder skips line breaks and ignores the
+	// unused bits of the last character, so other strings decode to the same
+	// bytes; only the canonical one is accepted.
+	if base64.RawURLEncoding.EncodeToString(raw) != tok {
+		return Claims{}, ErrInvalid
+	}
 	body, sum := raw[:len(raw)-macLen], raw[len(raw)-macLen:]
 	ok := false
 	for _, k := range s.keys {

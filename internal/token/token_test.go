@@ -1,6 +1,7 @@
 package token
 
 import (
+	"encoding/base64"
 	"errors"
 	"testing"
 	"time"
@@ -34,6 +35,20 @@ func TestSignVerify(t *testing.T) {
 		return string(b)
 	}
 
+	// respell: the same bytes under another spelling (the last character's
+	// unused bits set, found by trying), or with a line break inside.
+	respell := func(tok string) string {
+		raw, _ := base64.RawURLEncoding.DecodeString(tok)
+		const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+		for _, c := range alphabet {
+			alt := tok[:len(tok)-1] + string(c)
+			if b, err := base64.RawURLEncoding.DecodeString(alt); err == nil && alt != tok && string(b) == string(raw) {
+				return alt
+			}
+		}
+		return tok[:4] + "\n" + tok[4:]
+	}
+
 	tests := []struct {
 		name   string
 		signer *Signer
@@ -54,6 +69,8 @@ func TestSignVerify(t *testing.T) {
 		{"ErrOtherKey", other, Confirm, confirm, ErrInvalid, 0},
 		{"ErrGarbage", s, Confirm, "not-a-token!", ErrInvalid, 0},
 		{"ErrEmpty", s, Confirm, "", ErrInvalid, 0},
+		{"ErrOtherSpelling", s, Confirm, respell(confirm), ErrInvalid, 0},
+		{"ErrLineBreak", s, Confirm, confirm[:4] + "\n" + confirm[4:], ErrInvalid, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -42,6 +42,8 @@ type Server struct {
 	Checks map[string]func(context.Context) error
 	// TrustedProxies are the CIDRs whose X-Forwarded-For gives the client IP.
 	TrustedProxies []string
+	// HTTPS: the public URL is https, so browsers are told to keep to it (HSTS).
+	HTTPS bool
 
 	Engine *gin.Engine
 	pages  map[string]*template.Template
@@ -64,11 +66,11 @@ func New(s Server) (*Server, error) {
 	if err := r.SetTrustedProxies(srv.TrustedProxies); err != nil {
 		return nil, err
 	}
-	r.Use(srv.recoverer)
+	r.Use(srv.recoverer, srv.secure)
 	r.GET("/healthz", srv.healthz)
 	r.GET("/readyz", srv.readyz)
 	staticFS, _ := fs.Sub(static.FS, ".")
-	r.StaticFS("/static", http.FS(staticFS))
+	r.StaticFS("/static", noDirs{http.FS(staticFS)})
 	r.NoRoute(func(c *gin.Context) { srv.Fail(c, apperr.New(apperr.NotFound, "There is nothing at this address.")) })
 	r.NoMethod(func(c *gin.Context) {
 		srv.Fail(c, apperr.New(apperr.NotAllowed, "This address does not accept "+c.Request.Method+" requests."))
@@ -77,8 +79,49 @@ func New(s Server) (*Server, error) {
 	return srv, nil
 }
 
-// Handler is the engine with every route added.
-func (s *Server) Handler() http.Handler { return s.Engine }
+// Handler is the engine with every route added. HEAD is answered wherever GET
+// is: the request runs as a GET (which never changes state) without its body.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			r.Method = http.MethodGet
+			w = headWriter{w}
+		}
+		s.Engine.ServeHTTP(w, r)
+	})
+}
+
+// headWriter drops the body of a response to a HEAD request.
+type headWriter struct{ http.ResponseWriter }
+
+func (h headWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+// noDirs serves files and nothing else: a directory is not found (no listing).
+type noDirs struct{ fs http.FileSystem }
+
+func (n noDirs) Open(name string) (http.File, error) {
+	f, err := n.fs.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := f.Stat(); err != nil || st.IsDir() {
+		f.Close()
+		return nil, fs.ErrNotExist
+	}
+	return f, nil
+}
+
+// secure sets the headers every response carries: nosniff, a strict CSP
+// (pages set their own in Render), and HSTS when the public URL is https.
+func (s *Server) secure(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	if s.HTTPS {
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+	}
+	c.Next()
+}
 
 func (s *Server) parsePages() error {
 	s.pages = map[string]*template.Template{}
