@@ -174,7 +174,8 @@ func TestHealth(t *testing.T) {
 		t.Errorf("healthz: %d", res.Status)
 	}
 	res := ta.get("/readyz")
-	if res.Status != 503 || !strings.Contains(res.Body, `"error":"redis not answering"`) || !strings.Contains(res.Body, `"postgres":"ok"`) {
+	if res.Status != 503 || !strings.Contains(res.Body, `"error":"redis not answering"`) || !strings.Contains(res.Body, `"postgres":"ok"`) ||
+		!strings.Contains(res.Body, `"redis":"down"`) || strings.Contains(res.Body, "refused") || strings.Contains(res.Body, "127.0.0.1") {
 		t.Errorf("readyz with Redis down: %d %s", res.Status, res.Body)
 	}
 	if res := ta.get("/nowhere"); res.Status != 404 || !strings.Contains(res.Body, "Page not found") {

@@ -1,14 +1,22 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+	"github.com/envoi/envoi/internal/mailcatcher"
+	"github.com/envoi/envoi/internal/testenv"
 	"github.com/envoi/envoi/internal/token"
+	"github.com/redis/go-redis/v9"
 )
 
 // TestStrangersCannotWriteMail (issue 9, section 2): a name typed with an
@@ -295,4 +303,144 @@ func TestHTTPHygiene(t *testing.T) {
 			t.Fatal("a list was created from a body with trailing data")
 		}
 	})
+}
+
+// syncBuffer is a bytes.Buffer safe for the log handler and the test at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestNoAddressInLogsOrQueue (issue 9, section 4): a relay that echoes the
+// recipient's address in every refusal (as real relays do) puts it nowhere:
+// not in the log, not in the ledgers' error columns, not in the queue's tasks
+// in Redis (checked while a message is still being retried), and after the
+// subscribers are erased no table holds it.
+func TestNoAddressInLogsOrQueue(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	ta := startApp(t, appOpts{logTo: &logs})
+	key := ta.apiKey()
+	var mu sync.Mutex
+	tries := map[string]int{}
+	echo := func(code int, to string) error {
+		return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode{code / 100, 1, 1}, Message: "<" + to + "> refused; " + strings.ToUpper(to) + " is not taking mail"}
+	}
+	ta.SMTP.SetFault(mailcatcher.Fault{Rcpt: func(to string) error {
+		mu.Lock()
+		tries[to]++
+		n := tries[to]
+		mu.Unlock()
+		switch {
+		case strings.HasPrefix(to, "echo-perm"):
+			return echo(550, to)
+		case strings.HasPrefix(to, "echo-stuck"):
+			return echo(451, to)
+		case strings.HasPrefix(to, "echo-temp") && n == 1:
+			return echo(451, to)
+		}
+		return nil
+	}})
+	for _, e := range []string{"echo-perm@example.com", "echo-temp@example.com", "echo-stuck@example.com"} {
+		ta.signup(e)
+	}
+	ta.seed("newsletter", "echo-perm-c", 2, "confirmed")
+	ta.seed("newsletter", "echo-temp-c", 2, "confirmed")
+	id := ta.createCampaign(key, `{"name":"n","subject":"s","lists":["newsletter"],"body":"b"}`)
+	if st, m := ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", id), key, ""); st != 202 {
+		t.Fatalf("send: %d %v", st, m)
+	}
+	ta.waitCampaign(id, "sent", 60*time.Second)
+	ta.waitFor(30*time.Second, func() error {
+		if n := ta.count(`SELECT count(*) FROM transactional_messages WHERE status IN ('sent', 'failed')`); n != 2 {
+			return fmt.Errorf("%d confirmations done, want 2", n)
+		}
+		if n := ta.count(`SELECT attempts FROM transactional_messages tm JOIN subscriptions sn ON sn.id = tm.subscription_id
+JOIN subscribers sr ON sr.id = sn.subscriber_id WHERE sr.email = 'echo-stuck@example.com'`); n < 2 {
+			return fmt.Errorf("the stuck message was tried %d times", n)
+		}
+		return nil
+	})
+	addr := regexp.MustCompile(`(?i)echo-[a-z-]*[0-9]*@example\.com`)
+	// The ledgers say why, with the subscriber instead of the address.
+	var reasons []string
+	if err := ta.Store.DB.Select(&reasons, `SELECT last_error FROM transactional_messages WHERE last_error <> '' UNION ALL SELECT error FROM deliveries WHERE error <> ''`); err != nil {
+		t.Fatal(err)
+	}
+	if len(reasons) < 3 || !strings.Contains(strings.Join(reasons, "\n"), "<subscriber ") {
+		t.Fatalf("reasons recorded: %q", reasons)
+	}
+	// Redis, while the stuck message's task holds its last error.
+	rdb := redis.NewClient(mustRedisOpt(t))
+	defer rdb.Close()
+	ctx := context.Background()
+	var scanned int
+	iter := rdb.Scan(ctx, 0, "*", 1000).Iterator()
+	for iter.Next(ctx) {
+		k := iter.Val()
+		scanned++
+		var vals []string
+		switch rdb.Type(ctx, k).Val() {
+		case "string":
+			vals = []string{rdb.Get(ctx, k).Val()}
+		case "hash":
+			for f, v := range rdb.HGetAll(ctx, k).Val() {
+				vals = append(vals, f, v)
+			}
+		case "list":
+			vals = rdb.LRange(ctx, k, 0, -1).Val()
+		case "set":
+			vals = rdb.SMembers(ctx, k).Val()
+		case "zset":
+			vals = rdb.ZRange(ctx, k, 0, -1).Val()
+		}
+		for _, v := range append(vals, k) {
+			if addr.MatchString(v) {
+				t.Errorf("Redis key %s holds an address: %.200q", k, v)
+			}
+		}
+	}
+	if err := iter.Err(); err != nil || scanned == 0 {
+		t.Fatalf("scan: %v, %d keys", err, scanned)
+	}
+	if l := logs.String(); addr.MatchString(l) || !strings.Contains(l, "task failed") {
+		t.Errorf("log (%d bytes; an address in it, or no failure logged at all):\n%s", len(l), addr.FindString(l))
+	}
+	// Erase them: no table holds the address any more.
+	if _, err := ta.Store.DB.Exec(`DELETE FROM subscribers WHERE email LIKE 'echo-%'`); err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	if err := ta.Store.DB.Select(&tables, `SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public'`); err != nil || len(tables) < 5 {
+		t.Fatalf("tables %v, %v", tables, err)
+	}
+	for _, tb := range tables {
+		var dump string
+		if err := ta.Store.DB.Get(&dump, `SELECT COALESCE(string_agg(t::text, E'\n'), '') FROM `+tb+` t`); err != nil {
+			t.Fatal(err)
+		}
+		if addr.MatchString(dump) {
+			t.Errorf("table %s holds an address after the erasure: %s", tb, addr.FindString(dump))
+		}
+	}
+}
+
+func mustRedisOpt(t *testing.T) *redis.Options {
+	o, err := redis.ParseURL(testenv.RedisURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
 }

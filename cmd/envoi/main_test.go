@@ -45,6 +45,7 @@ type testApp struct {
 type appOpts struct {
 	noWorker bool
 	env      map[string]string // overrides
+	logTo    io.Writer         // every log line, at debug level (default: none)
 }
 
 func startApp(t *testing.T, o appOpts) *testApp {
@@ -59,6 +60,9 @@ func startApp(t *testing.T, o appOpts) *testApp {
 	a := &App{Config: testenv.Config(t, env), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clock.Now, Listener: ln}
 	if testing.Verbose() {
 		a.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	if o.logTo != nil {
+		a.Log = slog.New(slog.NewTextHandler(o.logTo, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	ctx := context.Background()
 	if err := a.Open(ctx, OpenOptions{}); err != nil {

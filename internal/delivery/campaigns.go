@@ -255,7 +255,11 @@ func (s *Service) deliver(ctx context.Context, cc *campaign.Compiled, r model.Re
 		Subject: subject, Text: sc.Text(), HTML: sc.HTML(), Encoded: true, UnsubscribeURL: unsub,
 	})
 	err = s.SMTP.SendBytes(ctx, cc.From.Address, []string{r.Email}, msg.Bytes())
-	return OutcomeOf(err), err
+	who := "the test recipient"
+	if r.SubscriberID != 0 {
+		who = fmt.Sprintf("subscriber %d", r.SubscriberID)
+	}
+	return OutcomeOf(err), redact(err, r.Email, who)
 }
 
 // SweepCampaigns starts scheduled campaigns that are due and re-queues the

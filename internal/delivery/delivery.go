@@ -11,6 +11,7 @@ package delivery
 import (
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -88,6 +89,44 @@ func OutcomeOf(err error) Outcome {
 		return Permanent
 	}
 	return Temporary
+}
+
+// redacted is an SMTP error with the recipient's address replaced by who they
+// are in the ledger: relays echo the address in their replies ("550 5.1.1
+// <ann@example.com>: unknown"), and the error goes to the ledger's error
+// column, the log and the queue's task in Redis, none of which may hold an
+// address (erasing a person deletes their rows, not every copy of a reply).
+type redacted struct {
+	msg string
+	err error
+}
+
+func (e *redacted) Error() string { return e.msg }
+func (e *redacted) Unwrap() error { return e.err } // errors.As still finds *send.PermError
+
+// redact returns err with every spelling of the address (its case ignored)
+// replaced by who, or nil for nil.
+func redact(err error, email, who string) error {
+	if err == nil || email == "" {
+		return err
+	}
+	msg := err.Error()
+	lower, e := strings.ToLower(msg), strings.ToLower(email)
+	if !strings.Contains(lower, e) {
+		return err
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(lower, e)
+		if i < 0 {
+			b.WriteString(msg)
+			break
+		}
+		b.WriteString(msg[:i])
+		b.WriteString(who)
+		msg, lower = msg[i+len(e):], lower[i+len(e):]
+	}
+	return &redacted{msg: b.String(), err: err}
 }
 
 // ErrInFlight: another sender holds the message right now; try again later.

@@ -69,7 +69,7 @@ func (s *Service) sendTransactional(ctx context.Context, cl store.TransactionalC
 		return Skipped, nil
 	}
 	err = s.SMTP.SendBytes(ctx, msg.From, msg.To, msg.Raw)
-	return OutcomeOf(err), err
+	return OutcomeOf(err), redact(err, cl.Subscription.Email, fmt.Sprintf("subscriber %d", cl.Subscription.SubscriberID))
 }
 
 // SweepTransactional enqueues every message still queued after age: tasks lost
