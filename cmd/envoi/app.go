@@ -158,7 +158,11 @@ func (a *App) StartWeb() error {
 	if err != nil {
 		return err
 	}
-	(&public.Handler{Web: srv, Subscribe: a.Subscribe}).Register(srv.Engine)
+	base := ""
+	if u, err := url.Parse(a.Config.BaseURL); err == nil {
+		base = strings.ToLower(u.Scheme + "://" + u.Host)
+	}
+	(&public.Handler{Web: srv, Subscribe: a.Subscribe, FormOrigins: a.Config.FormOrigins, BaseOrigin: base}).Register(srv.Engine)
 	(&api.Handler{Web: srv, Auth: a.Auth, Lists: a.Lists, Subscribe: a.Subscribe, Campaigns: a.Campaigns,
 		Delivery: a.Delivery}).Register(srv.Engine)
 	if a.Listener == nil { // tests may hand in a listener they opened

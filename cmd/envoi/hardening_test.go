@@ -444,3 +444,45 @@ func mustRedisOpt(t *testing.T) *redis.Options {
 	}
 	return o
 }
+
+// TestFormOrigins: with ENVOI_FORM_ORIGINS set, a browser posting the signup
+// form from another site gets 403 and nothing is stored; the listed site,
+// Envoi's own pages and clients that send no Origin are served. The one-click
+// unsubscribe stays open to every origin (mail providers post it).
+func TestFormOrigins(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{env: map[string]string{"ENVOI_FORM_ORIGINS": "https://www.example.org"}})
+	tests := []struct {
+		name, origin string
+		status       int
+	}{
+		{"ListedSite", "https://www.example.org", 200},
+		{"NoOrigin", "", 200},
+		{"OwnPages", strings.TrimSuffix(ta.URL(), "/"), 200},
+		{"ErrOtherSite", "https://evil.example", 403},
+		{"ErrListedHostOtherScheme", "http://www.example.org", 403},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			email := fmt.Sprintf("origin-%d@example.com", i)
+			var h []string
+			if tt.origin != "" {
+				h = []string{"Origin", tt.origin}
+			}
+			res := ta.do("POST", "/subscribe/newsletter", "application/x-www-form-urlencoded", url.Values{"email": {email}, "consent": {"yes"}}.Encode(), h...)
+			if res.Status != tt.status {
+				t.Fatalf("%d %s", res.Status, res.Body)
+			}
+			stored := ta.count(`SELECT count(*) FROM subscribers WHERE email = $1`, email)
+			if (tt.status == 200) != (stored == 1) {
+				t.Fatalf("status %d, %d subscriber(s) stored", res.Status, stored)
+			}
+		})
+	}
+	t.Run("OneClickFromAnywhere", func(t *testing.T) {
+		tok := ta.Tokens.Sign(token.Unsubscribe, 1, 0)
+		if res := ta.do("POST", "/unsubscribe/"+tok, "application/x-www-form-urlencoded", "List-Unsubscribe=One-Click", "Origin", "https://mail.provider.example"); res.Status == 403 {
+			t.Fatalf("one-click refused for its origin: %d", res.Status)
+		}
+	})
+}

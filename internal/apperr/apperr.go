@@ -16,6 +16,7 @@ const (
 	NotFound     = "not_found"          // no such thing
 	Conflict     = "conflict"           // already exists
 	Unauthorized = "unauthorized"       // no or bad credentials
+	Forbidden    = "forbidden"          // known, but not allowed (such as a form posted from another site)
 	Expired      = "expired"            // a token that was valid once
 	Unavailable  = "unavailable"        // a dependency is down; try again
 	TooLarge     = "too_large"          // a request body over its limit

@@ -160,6 +160,7 @@ var statuses = map[string]int{
 	apperr.NotFound:     http.StatusNotFound,
 	apperr.Conflict:     http.StatusConflict,
 	apperr.Unauthorized: http.StatusUnauthorized,
+	apperr.Forbidden:    http.StatusForbidden,
 	apperr.Expired:      http.StatusGone,
 	apperr.Unavailable:  http.StatusServiceUnavailable,
 	apperr.NotAllowed:   http.StatusMethodNotAllowed,
@@ -171,6 +172,7 @@ var statuses = map[string]int{
 var titles = map[int]string{
 	http.StatusBadRequest:            "This link does not work",
 	http.StatusNotFound:              "Page not found",
+	http.StatusForbidden:             "Not allowed from there",
 	http.StatusGone:                  "This link has expired",
 	http.StatusServiceUnavailable:    "Please try again in a moment",
 	http.StatusInternalServerError:   "Something went wrong on our side",

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -110,12 +111,32 @@ func truthy(v any) bool {
 type Handler struct {
 	Web       *web.Server
 	Subscribe *subscribe.Service
+	// FormOrigins, when set, are the only sites (besides Envoi's own, BaseOrigin)
+	// whose pages may post the signup form (ENVOI_FORM_ORIGINS).
+	FormOrigins []string
+	BaseOrigin  string
+}
+
+var errForeignOrigin = apperr.New(apperr.Forbidden, "This form cannot be sent from that site.")
+
+// checkOrigin refuses a signup posted by a browser from a site that is not
+// allowed, when ENVOI_FORM_ORIGINS lists them. A request with no Origin (not a
+// browser, or a same-origin GET-less client) is left to the rate limits.
+func (h *Handler) checkOrigin(c *gin.Context) {
+	if len(h.FormOrigins) == 0 {
+		return
+	}
+	o := strings.ToLower(c.GetHeader("Origin"))
+	if o == "" || c.GetHeader("Sec-Fetch-Site") == "same-origin" || o == h.BaseOrigin || slices.Contains(h.FormOrigins, o) {
+		return
+	}
+	h.Web.Fail(c, errForeignOrigin)
 }
 
 // Register adds the subscriber pages' routes.
 func (h *Handler) Register(r gin.IRouter) {
 	r.GET("/subscribe/:slug", h.subscribeForm)
-	r.POST("/subscribe/:slug", h.subscribeSubmit)
+	r.POST("/subscribe/:slug", h.checkOrigin, h.subscribeSubmit)
 	r.GET("/confirm/:token", h.confirmPage)
 	r.POST("/confirm/:token", h.confirmSubmit)
 	r.POST("/confirm/:token/resend", h.confirmResend)
