@@ -55,6 +55,9 @@ func campaignCmd(ctx context.Context, a *App, args []string, stdout, stderr io.W
 		}
 		return 1
 	}
+	for _, w := range c.Warnings {
+		fmt.Fprintln(stderr, "envoi: warning:", w)
+	}
 	if c.Status == model.CampaignScheduled {
 		fmt.Fprintf(stdout, "campaign %d scheduled for %s\n", id, c.SendAt.Format(time.RFC3339))
 		return 0

@@ -486,3 +486,38 @@ func TestFormOrigins(t *testing.T) {
 		}
 	})
 }
+
+// TestNewcomerPath (issue 9, section 7, part): a campaign sent without
+// ENVOI_POSTAL_ADDRESS says so in the send response; the unsubscribed page
+// links back to the signup form.
+func TestNewcomerPath(t *testing.T) {
+	t.Parallel()
+	t.Run("PostalAddressWarning", func(t *testing.T) {
+		t.Parallel()
+		for _, tt := range []struct {
+			postal string
+			warned bool
+		}{{"", true}, {"1 Rue X, Paris", false}} {
+			ta := startApp(t, appOpts{env: map[string]string{"ENVOI_POSTAL_ADDRESS": tt.postal}})
+			key := ta.apiKey()
+			id := ta.createCampaign(key, `{"name":"n","subject":"s","lists":["newsletter"],"body":"b"}`)
+			st, m := ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", id), key, "")
+			if st != 202 || strings.Contains(fmt.Sprint(m["warnings"]), "ENVOI_POSTAL_ADDRESS") != tt.warned {
+				t.Fatalf("postal address %q: %d, warnings %v", tt.postal, st, m["warnings"])
+			}
+		}
+	})
+	t.Run("UnsubscribedPageLinksToSignup", func(t *testing.T) {
+		t.Parallel()
+		ta := startApp(t, appOpts{})
+		ta.seed("newsletter", "leaver", 1, "confirmed")
+		var sid int64
+		if err := ta.Store.DB.Get(&sid, `SELECT sn.id FROM subscriptions sn JOIN subscribers sr ON sr.id = sn.subscriber_id WHERE sr.email = 'leaver-1@example.com'`); err != nil {
+			t.Fatal(err)
+		}
+		res := ta.do("POST", "/unsubscribe/"+ta.Tokens.Sign(token.Unsubscribe, sid, 0), "", "")
+		if res.Status != 200 || !strings.Contains(res.Body, `<a href="/subscribe/newsletter">sign up again</a>`) {
+			t.Fatalf("unsubscribed page: %d %s", res.Status, res.Body)
+		}
+	})
+}

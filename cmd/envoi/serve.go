@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/envoi/envoi/internal/campaign"
 	"github.com/envoi/envoi/internal/config"
 )
 
@@ -29,6 +31,9 @@ func serve(ctx context.Context, a *App, role string, stderr io.Writer) int {
 				a.Log.Error("debug server", slog.Any("error", err))
 			}
 		}()
+	}
+	if strings.TrimSpace(a.Config.PostalAddress) == "" {
+		a.Log.Warn(campaign.NoPostalAddress)
 	}
 	if err := a.Open(ctx, OpenOptions{Migrate: role == "serve"}); err != nil {
 		fmt.Fprintln(stderr, "envoi:", err)

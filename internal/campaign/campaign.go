@@ -115,14 +115,29 @@ func (s *Service) Campaign(ctx context.Context, id int64) (model.Campaign, error
 func (s *Service) Send(ctx context.Context, id int64, at *time.Time) (model.Campaign, error) {
 	if at != nil && at.After(s.Store.Now()) {
 		// The delivery sweeper starts it on time, also after a restart.
-		return s.Store.TransitionCampaign(ctx, id, []string{model.CampaignDraft, model.CampaignScheduled}, model.CampaignScheduled, at)
+		c, err := s.Store.TransitionCampaign(ctx, id, []string{model.CampaignDraft, model.CampaignScheduled}, model.CampaignScheduled, at)
+		c.Warnings = s.warnings()
+		return c, err
 	}
 	c, err := s.Store.TransitionCampaign(ctx, id, []string{model.CampaignDraft, model.CampaignScheduled}, model.CampaignSending, nil)
 	if err != nil {
 		return c, err
 	}
 	s.start(ctx, c)
+	c.Warnings = s.warnings()
 	return c, nil
+}
+
+// NoPostalAddress warns that list mail goes out without the sender's postal
+// address, which the law of many countries (CAN-SPAM, and the CNIL's guidance
+// on identifying the sender) asks of marketing mail.
+const NoPostalAddress = "ENVOI_POSTAL_ADDRESS is not set: this mail carries no postal address of the sender, which the law of many countries asks of marketing mail."
+
+func (s *Service) warnings() []string {
+	if strings.TrimSpace(s.PostalAddress) == "" {
+		return []string{NoPostalAddress}
+	}
+	return nil
 }
 
 // Pause stops sending within a second; Resume goes on where it stopped.

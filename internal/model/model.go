@@ -125,6 +125,8 @@ type Campaign struct {
 	FinishedAt     *time.Time `db:"finished_at" json:"finished_at"`
 	Lists          []string   `db:"-" json:"lists"`
 	Counts         Counts     `db:"-" json:"counts"`
+	// Warnings are things the marketer should fix, said when the campaign is sent.
+	Warnings []string `db:"-" json:"warnings,omitempty"`
 }
 
 // Counts are a campaign's deliveries by outcome; Total is the audience selected so far.
