@@ -521,3 +521,29 @@ func TestNewcomerPath(t *testing.T) {
 		}
 	})
 }
+
+// TestSignupEveryFieldError: a form with three mistakes shows all three at once,
+// next to their fields, and stores nothing; JSON names the first.
+func TestSignupEveryFieldError(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	res := ta.postForm("/subscribe/newsletter", url.Values{"email": {"nope"}, "name": {strings.Repeat("n", 201)}})
+	if res.Status != 422 {
+		t.Fatalf("%d %s", res.Status, res.Body)
+	}
+	for _, f := range []string{"email", "name", "consent"} {
+		if !strings.Contains(res.Body, `id="`+f+`-error"`) {
+			t.Errorf("no message next to %s", f)
+		}
+	}
+	if !strings.Contains(res.Body, "correct the fields") {
+		t.Error("the summary does not say several fields")
+	}
+	st, m := ta.api("POST", "/subscribe/newsletter", "", `{"email":"nope","consent":false}`)
+	if st != 422 || m["field"] != "email" {
+		t.Fatalf("JSON: %d %v", st, m)
+	}
+	if n := ta.count(`SELECT count(*) FROM subscribers`); n != 0 {
+		t.Fatalf("%d subscribers stored", n)
+	}
+}

@@ -6,6 +6,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -48,6 +49,27 @@ func New(code, message string) *Error { return &Error{Code: code, Message: messa
 // FieldError returns an Invalid *Error about one input field.
 func FieldError(field, message string) *Error {
 	return &Error{Code: Invalid, Message: message, Field: field}
+}
+
+// FieldErrors is several Invalid errors at once, one per field (a form with
+// more than one mistake). errors.As, and so As and ErrorCode, find the first.
+type FieldErrors []*Error
+
+func (f FieldErrors) Error() string {
+	msgs := make([]string, len(f))
+	for i, e := range f {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// Unwrap gives each error, for errors.As and errors.Is.
+func (f FieldErrors) Unwrap() []error {
+	out := make([]error, len(f))
+	for i, e := range f {
+		out[i] = e
+	}
+	return out
 }
 
 // ErrorCode returns the code of err, or Internal when err is not an *Error.

@@ -92,23 +92,31 @@ type Validated struct {
 }
 
 // Validate checks a request and normalizes its fields. Codes: invalid, with Field
-// set to email, name or consent and a message for the person who typed it.
+// set to email, name or consent and a message for the person who typed it;
+// when several fields are wrong, an apperr.FieldErrors with each of them (its
+// first is what apperr.As finds), so a form can show every mistake at once.
 func Validate(r Request) (Validated, error) {
+	var errs apperr.FieldErrors
 	email, err := address.Normalize(r.Email)
 	if err != nil {
-		return Validated{}, apperr.FieldError("email", err.Error())
+		errs = append(errs, apperr.FieldError("email", err.Error()))
 	}
 	name := strings.TrimSpace(r.Name)
 	if utf8.RuneCountInString(name) > MaxNameLength {
-		return Validated{}, apperr.FieldError("name", fmt.Sprintf("Keep the name under %d characters.", MaxNameLength))
-	}
-	if !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0 {
-		return Validated{}, apperr.FieldError("name", "The name contains characters that cannot be used.")
+		errs = append(errs, apperr.FieldError("name", fmt.Sprintf("Keep the name under %d characters.", MaxNameLength)))
+	} else if !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		errs = append(errs, apperr.FieldError("name", "The name contains characters that cannot be used."))
 	}
 	if r.Source == SourceForm && !r.Consent {
-		return Validated{}, apperr.FieldError("consent", "Tick the box to agree to receive this newsletter; we cannot subscribe you without it.")
+		errs = append(errs, apperr.FieldError("consent", "Tick the box to agree to receive this newsletter; we cannot subscribe you without it."))
 	}
-	return Validated{Email: email, Name: name}, nil
+	switch len(errs) {
+	case 0:
+		return Validated{Email: email, Name: name}, nil
+	case 1:
+		return Validated{}, errs[0]
+	}
+	return Validated{}, errs
 }
 
 // ConsentText is the label of the consent box for a list: what the person agrees to.

@@ -6,6 +6,7 @@ package public
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -169,8 +170,15 @@ func (h *Handler) subscribeSubmit(c *gin.Context) {
 		IP: c.ClientIP(), UserAgent: c.Request.UserAgent(), Trap: in.Trap,
 	})
 	if e, ok := apperr.As(err); ok && e.Code == apperr.Invalid && !in.JSON {
+		errs := map[string]string{e.Field: e.Message}
+		var all apperr.FieldErrors
+		if errors.As(err, &all) {
+			for _, fe := range all {
+				errs[fe.Field] = fe.Message
+			}
+		}
 		h.Web.Render(c, http.StatusUnprocessableEntity, "subscribe", gin.H{"List": f.List, "ConsentText": f.ConsentText,
-			"Form": in, "Errors": map[string]string{e.Field: e.Message}})
+			"Form": in, "Errors": errs})
 		return
 	}
 	if err != nil {
