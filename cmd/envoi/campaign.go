@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,16 +15,47 @@ import (
 	"github.com/envoi/envoi/internal/model"
 )
 
-// campaignCmd: envoi campaign send ID [--at RFC3339] [--no-wait]
+const campaignUsage = "usage: envoi campaign send ID [--at 2026-12-01T09:00:00Z] [--no-wait]\n       envoi campaign watch ID"
+
+// campaignCmd: envoi campaign send ID [--at RFC3339] [--no-wait], envoi campaign watch ID
 func campaignCmd(ctx context.Context, a *App, args []string, stdout, stderr io.Writer) int {
-	if len(args) < 2 || args[0] != "send" {
-		fmt.Fprintln(stderr, "usage: envoi campaign send ID [--at 2026-12-01T09:00:00Z] [--no-wait]")
+	if len(args) < 2 || (args[0] != "send" && args[0] != "watch") {
+		fmt.Fprintln(stderr, campaignUsage)
 		return 2
 	}
 	id, err := strconv.ParseInt(args[1], 10, 64)
 	if err != nil || id <= 0 {
 		fmt.Fprintf(stderr, "envoi: %q is not a campaign id\n", args[1])
 		return 2
+	}
+	if args[0] == "watch" {
+		// Shows progress and changes nothing.
+		if len(args) > 2 {
+			fmt.Fprintln(stderr, campaignUsage)
+			return 2
+		}
+		defer a.Close()
+		if err := a.Open(ctx, OpenOptions{MaxConns: 2}); err != nil {
+			fmt.Fprintln(stderr, "envoi:", err)
+			return 1
+		}
+		c, err := a.Campaigns.Campaign(ctx, id)
+		if err != nil {
+			if e, ok := apperr.As(err); ok {
+				err = errors.New(e.Message)
+			}
+			fmt.Fprintln(stderr, "envoi:", err)
+			return 1
+		}
+		switch c.Status {
+		case model.CampaignDraft:
+			fmt.Fprintf(stdout, "campaign %d is a draft: nothing to watch yet\n", id)
+			return 0
+		case model.CampaignScheduled:
+			fmt.Fprintf(stdout, "campaign %d is scheduled for %s\n", id, c.SendAt.Format(time.RFC3339))
+			return 0
+		}
+		return watchCampaign(ctx, a.Campaigns, id, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("campaign send", flag.ContinueOnError)
 	fs.SetOutput(stderr)

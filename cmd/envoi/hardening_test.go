@@ -547,3 +547,40 @@ func TestSignupEveryFieldError(t *testing.T) {
 		t.Fatalf("%d subscribers stored", n)
 	}
 }
+
+// TestAPIDetails (issue 9, section 6, part): default is among the layouts; a
+// send time in the past is refused naming at, a bad one says the form
+// expected; a 415 names what the endpoint takes and what it got; `envoi
+// campaign watch` shows a campaign and changes nothing.
+func TestAPIDetails(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	key := ta.apiKey()
+	st, m := ta.api("GET", "/api/v1/layouts", key, "")
+	if items, _ := m["items"].([]any); st != 200 || len(items) == 0 || items[0].(map[string]any)["name"] != "default" {
+		t.Fatalf("layouts: %d %v", st, m)
+	}
+	id := ta.createCampaign(key, `{"name":"n","subject":"s","lists":["newsletter"],"body":"b"}`)
+	send := fmt.Sprintf("/api/v1/campaigns/%d/send", id)
+	if st, m := ta.api("POST", send, key, `{"at":"2020-01-01T09:00:00Z"}`); st != 422 || m["field"] != "at" || !strings.Contains(fmt.Sprint(m["error"]), "past") {
+		t.Fatalf("past time: %d %v", st, m)
+	}
+	if st, m := ta.api("POST", send, key, `{"at":"tomorrow at nine"}`); st != 422 || m["field"] != "at" || !strings.Contains(fmt.Sprint(m["error"]), "2026-12-01T09:00:00Z") {
+		t.Fatalf("bad time: %d %v", st, m)
+	}
+	res := ta.do("POST", "/api/v1/lists", "text/plain", `{"slug":"x","name":"x"}`, "Authorization", "Bearer "+key)
+	if res.Status != 415 || !strings.Contains(res.Body, "application/json") || !strings.Contains(res.Body, "text/plain") {
+		t.Fatalf("415: %d %s", res.Status, res.Body)
+	}
+	if c := ta.campaign(id); c.Status != "draft" {
+		t.Fatalf("the refused sends changed the campaign: %s", c.Status)
+	}
+	getenv := func(k string) string { return ta.Env[k] }
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"campaign", "watch", strconv.FormatInt(id, 10)}, &out, &errb, getenv); code != 0 || !strings.Contains(out.String(), "draft") {
+		t.Fatalf("watch: %d %s %s", code, out.String(), errb.String())
+	}
+	if c := ta.campaign(id); c.Status != "draft" {
+		t.Fatalf("watch changed the campaign: %s", c.Status)
+	}
+}

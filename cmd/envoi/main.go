@@ -30,6 +30,7 @@ Usage:
   envoi list create --slug SLUG --name NAME [--description TEXT]
   envoi campaign send ID [--at RFC3339] [--no-wait]
                                    start (or schedule) a campaign and show its progress
+  envoi campaign watch ID          show a campaign's progress without changing anything
   envoi mailcatcher [--smtp ADDR] [--http ADDR]
                                    local SMTP server that keeps mail for viewing (development)
   envoi config                     print the effective configuration, secrets masked

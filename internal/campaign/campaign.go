@@ -110,9 +110,12 @@ func (s *Service) Campaign(ctx context.Context, id int64) (model.Campaign, error
 	return s.Store.CampaignByID(ctx, id)
 }
 
-// Send starts a draft now, or schedules it when at is in the future.
-// Codes: not_found, conflict.
+// Send starts a draft now, or schedules it when at is in the future (a time
+// more than a minute past is refused). Codes: not_found, conflict, invalid (at).
 func (s *Service) Send(ctx context.Context, id int64, at *time.Time) (model.Campaign, error) {
+	if at != nil && at.Before(s.Store.Now().Add(-time.Minute)) {
+		return model.Campaign{}, apperr.FieldError("at", "The send time "+at.UTC().Format(time.RFC3339)+" is in the past: give a later one, or none to send now.")
+	}
 	if at != nil && at.After(s.Store.Now()) {
 		// The delivery sweeper starts it on time, also after a restart.
 		c, err := s.Store.TransitionCampaign(ctx, id, []string{model.CampaignDraft, model.CampaignScheduled}, model.CampaignScheduled, at)
@@ -202,9 +205,18 @@ func (s *Service) SaveLayout(ctx context.Context, name, html string) (model.Layo
 	return s.Store.SaveLayout(ctx, name, html)
 }
 
-// Layouts lists the marketers' layouts by name.
+// Layouts lists the layouts by name: "default", which ships in the binary,
+// first, then the marketers' own.
 func (s *Service) Layouts(ctx context.Context) ([]model.Layout, error) {
-	return s.Store.Layouts(ctx)
+	src, err := s.layoutSource(ctx, "default")
+	if err != nil {
+		return nil, err
+	}
+	ls, err := s.Store.Layouts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return append([]model.Layout{{Name: "default", HTML: src}}, ls...), nil
 }
 
 // Compiled returns a campaign ready to render per recipient, compiled once per

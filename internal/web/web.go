@@ -239,16 +239,17 @@ func WantsJSON(c *gin.Context) bool {
 // Errors of body decoding, shared by the audiences.
 var (
 	ErrTooLarge    = apperr.New(apperr.TooLarge, "The request is too large.")
-	ErrUnsupported = apperr.New(apperr.Unsupported, "Send the form as application/x-www-form-urlencoded, multipart/form-data or application/json.")
-	errNotJSON     = apperr.New(apperr.Unsupported, "Send a JSON body with Content-Type: application/json.")
 )
 
 // BindJSON decodes a JSON body of at most MaxJSONBytes into v, refusing
 // unknown fields, with errors a person can act on. Codes: bad_request,
 // too_large, unsupported_media.
 func BindJSON(c *gin.Context, v any) error {
-	if !strings.HasPrefix(c.ContentType(), "application/json") {
-		return errNotJSON
+	if ct := c.ContentType(); !strings.HasPrefix(ct, "application/json") {
+		if ct == "" {
+			ct = "none"
+		}
+		return apperr.New(apperr.Unsupported, "This endpoint takes a JSON body (Content-Type: application/json); the request's Content-Type was "+ct+".")
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, MaxJSONBytes))
 	dec.DisallowUnknownFields()

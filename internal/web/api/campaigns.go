@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -60,7 +61,7 @@ func (h *Handler) sendCampaign(c *gin.Context) {
 		return
 	}
 	var in struct {
-		At *time.Time `json:"at"`
+		At *string `json:"at"`
 	}
 	if c.Request.ContentLength != 0 {
 		if err := web.BindJSON(c, &in); err != nil {
@@ -68,7 +69,16 @@ func (h *Handler) sendCampaign(c *gin.Context) {
 			return
 		}
 	}
-	camp, err := h.Campaigns.Send(c.Request.Context(), id, in.At)
+	var at *time.Time
+	if in.At != nil {
+		t, err := time.Parse(time.RFC3339, *in.At)
+		if err != nil {
+			h.Web.Fail(c, apperr.FieldError("at", fmt.Sprintf("%q is not a time: give one like 2026-12-01T09:00:00Z or 2026-12-01T10:00:00+01:00 (RFC 3339).", *in.At)))
+			return
+		}
+		at = &t
+	}
+	camp, err := h.Campaigns.Send(c.Request.Context(), id, at)
 	if err != nil {
 		h.Web.Fail(c, err)
 		return

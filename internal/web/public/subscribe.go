@@ -44,7 +44,7 @@ func decodeSignup(contentType string, body io.Reader) (signupForm, error) {
 		mt, err = "application/x-www-form-urlencoded", nil
 	}
 	if err != nil {
-		return signupForm{}, web.ErrUnsupported
+		return signupForm{}, unsupported(contentType)
 	}
 	raw, err := io.ReadAll(io.LimitReader(body, MaxFormBytes+1))
 	if err != nil {
@@ -88,7 +88,15 @@ func decodeSignup(contentType string, body io.Reader) (signupForm, error) {
 		}
 		return signupForm{}, nil
 	}
-	return signupForm{}, web.ErrUnsupported
+	return signupForm{}, unsupported(contentType)
+}
+
+// unsupported names what the form endpoint takes and what it was sent.
+func unsupported(contentType string) error {
+	if contentType == "" {
+		contentType = "none"
+	}
+	return apperr.New(apperr.Unsupported, "Send the form as application/x-www-form-urlencoded, multipart/form-data or application/json; the request's Content-Type was "+contentType+".")
 }
 
 func formFromValues(v url.Values) signupForm {
