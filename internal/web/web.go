@@ -238,7 +238,7 @@ func WantsJSON(c *gin.Context) bool {
 
 // Errors of body decoding, shared by the audiences.
 var (
-	ErrTooLarge    = apperr.New(apperr.TooLarge, "The request is too large.")
+	ErrTooLarge = apperr.New(apperr.TooLarge, "The request is too large.")
 )
 
 // BindJSON decodes a JSON body of at most MaxJSONBytes into v, refusing
