@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/envoi/envoi/internal/address"
 	"github.com/envoi/envoi/internal/mailcatcher"
 	"github.com/envoi/envoi/internal/testenv"
 	"github.com/envoi/envoi/internal/token"
@@ -582,5 +583,50 @@ func TestAPIDetails(t *testing.T) {
 	}
 	if c := ta.campaign(id); c.Status != "draft" {
 		t.Fatalf("watch changed the campaign: %s", c.Status)
+	}
+}
+
+// TestOneMailPerInbox (issue 9, section 1): 24 spellings of one inbox in a
+// second (case, +tags, Gmail's dots and googlemail.com) give one confirmation
+// mail, as the 15-minute rule says per inbox; another inbox is not held back.
+func TestOneMailPerInbox(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	var spellings []string
+	for _, local := range []string{"victim", "Victim", "VICTIM", "vic.tim", "v.i.c.t.i.m", "ViC.TiM"} {
+		for _, suffix := range []string{"", "+1", "+news"} {
+			spellings = append(spellings, local+suffix+"@gmail.com")
+		}
+	}
+	spellings = append(spellings, "victim@googlemail.com", "Vic.Tim@GoogleMail.com", "victim+x@googlemail.com",
+		"VICTIM+y@gmail.com", "v.ictim+z@gmail.com", "victi.m@gmail.com")
+	if len(spellings) != 24 {
+		t.Fatalf("%d spellings", len(spellings))
+	}
+	start := time.Now()
+	for _, e := range spellings {
+		if res := ta.signup(e); res.Status != 200 {
+			t.Fatalf("signup %s: %d", e, res.Status)
+		}
+	}
+	if res := ta.signup("someone.else@gmail.com"); res.Status != 200 {
+		t.Fatal(res.Status)
+	}
+	t.Logf("25 signups in %v", time.Since(start))
+	ta.waitMail("someone.else@gmail.com", 1)
+	ta.waitMessagesDone(15 * time.Second)
+	mails := 0
+	for _, m := range ta.SMTP.Messages() {
+		for _, to := range m.To {
+			if address.InboxKey(strings.ToLower(to)) == "victim@gmail.com" {
+				mails++
+			}
+		}
+	}
+	if mails != 1 {
+		t.Fatalf("%d confirmation mails to one inbox, want 1", mails)
+	}
+	if n := ta.count(`SELECT count(*) FROM consent_log WHERE action = 'signup'`); n != 25 {
+		t.Fatalf("%d signups logged, want 25 (each request is still recorded)", n)
 	}
 }

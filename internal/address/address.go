@@ -125,3 +125,26 @@ func normalizeDomain(domain string) (string, error) {
 	}
 	return ascii, nil
 }
+
+// InboxKey names the inbox a normalized address delivers to, for limits that
+// must hold per inbox and not per spelling: the local part case-folded and
+// any +tag removed, and for Gmail (gmail.com, googlemail.com, which are one)
+// the dots removed too. Two addresses with one key reach the same person in
+// practice, whatever their server would say about case.
+func InboxKey(addr string) string {
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		return strings.ToLower(addr)
+	}
+	local, domain := strings.ToLower(addr[:at]), strings.ToLower(addr[at+1:])
+	if i := strings.IndexByte(local, '+'); i > 0 {
+		local = local[:i]
+	}
+	if domain == "googlemail.com" {
+		domain = "gmail.com"
+	}
+	if domain == "gmail.com" {
+		local = strings.ReplaceAll(local, ".", "")
+	}
+	return local + "@" + domain
+}

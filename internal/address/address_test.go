@@ -71,3 +71,26 @@ func FuzzNormalize(f *testing.F) {
 		}
 	})
 }
+
+func TestInboxKey(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"Victim@Example.com", "victim@example.com"},
+		{"VICTIM@example.com", "victim@example.com"},
+		{"victim+news@example.com", "victim@example.com"},
+		{"vic.tim@example.com", "vic.tim@example.com"}, // dots matter outside Gmail
+		{"Vic.Tim+1@gmail.com", "victim@gmail.com"},
+		{"v.i.c.t.i.m@googlemail.com", "victim@gmail.com"},
+		{"+tag@example.com", "+tag@example.com"}, // a local part that is all tag keeps it
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			n, err := Normalize(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := InboxKey(n); got != tt.want {
+				t.Fatalf("InboxKey(%q) = %q, want %q", n, got, tt.want)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/envoi/envoi/internal/address"
 	"github.com/envoi/envoi/internal/apperr"
 	"github.com/envoi/envoi/internal/model"
 )
@@ -42,11 +44,21 @@ type SignupResult struct {
 // claim the right to send a confirmation (not when confirmed, at most one per
 // ConfirmInterval), queue those mails in the ledger, and log each signup. A
 // claim marks the row with this transaction's id, which tells RETURNING whether
-// this statement made it. (email, list) must not repeat within one call.
+// this statement made it; the claim needs the inbox's too (confirm_claims),
+// so that no spelling of an address gets a second mail within the interval.
+// (inbox, list) must not repeat within one call.
 const signupsSQL = `
 WITH req AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[])
-        WITH ORDINALITY AS r(email, name, list_id, source, ip, user_agent, text_version, n)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $10::bytea[])
+        WITH ORDINALITY AS r(email, name, list_id, source, ip, user_agent, text_version, inbox, n)
+), inbox AS (
+    -- The right to mail this inbox about this list, at most once per ConfirmInterval
+    -- whatever the address's spelling; a row comes back only when this statement got it.
+    INSERT INTO confirm_claims (inbox_hash, list_id, requested_at)
+    SELECT DISTINCT ON (inbox, list_id) inbox, list_id, $8 FROM req
+    ON CONFLICT (inbox_hash, list_id) DO UPDATE SET requested_at = EXCLUDED.requested_at
+        WHERE confirm_claims.requested_at <= EXCLUDED.requested_at - make_interval(secs => $9)
+    RETURNING inbox_hash, list_id
 ), sub AS (
     -- A new subscriber has no name until a confirmation applies the one typed.
     INSERT INTO subscribers (email, name)
@@ -54,20 +66,23 @@ WITH req AS (
     ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email
     RETURNING id, email
 ), sn AS (
+    -- The proposed row carries the inbox's answer: a claim txid only when granted.
     INSERT INTO subscriptions (subscriber_id, list_id, confirm_requested_at, confirm_claim_txid, pending_name, created_at, updated_at)
-    SELECT sub.id, req.list_id, $8, txid_current(), req.name, $8, $8 FROM req JOIN sub ON sub.email = req.email
+    SELECT sub.id, req.list_id, CASE WHEN g.granted THEN $8::timestamptz END, CASE WHEN g.granted THEN txid_current() END, req.name, $8, $8
+    FROM req JOIN sub ON sub.email = req.email
+    CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM inbox i WHERE i.inbox_hash = req.inbox AND i.list_id = req.list_id) AS granted) g
     ON CONFLICT (subscriber_id, list_id) DO UPDATE SET
         -- The name goes with the request that gets a confirmation mail, and only with it.
-        pending_name = CASE WHEN subscriptions.status <> 'confirmed' AND (subscriptions.confirm_requested_at IS NULL
-            OR subscriptions.confirm_requested_at <= EXCLUDED.confirm_requested_at - make_interval(secs => $9))
+        pending_name = CASE WHEN EXCLUDED.confirm_claim_txid IS NOT NULL AND subscriptions.status <> 'confirmed' AND (subscriptions.confirm_requested_at IS NULL
+            OR subscriptions.confirm_requested_at <= $8::timestamptz - make_interval(secs => $9))
             THEN EXCLUDED.pending_name ELSE subscriptions.pending_name END,
-        confirm_claim_txid = CASE WHEN subscriptions.status <> 'confirmed' AND (subscriptions.confirm_requested_at IS NULL
-            OR subscriptions.confirm_requested_at <= EXCLUDED.confirm_requested_at - make_interval(secs => $9))
+        confirm_claim_txid = CASE WHEN EXCLUDED.confirm_claim_txid IS NOT NULL AND subscriptions.status <> 'confirmed' AND (subscriptions.confirm_requested_at IS NULL
+            OR subscriptions.confirm_requested_at <= $8::timestamptz - make_interval(secs => $9))
             THEN txid_current() ELSE subscriptions.confirm_claim_txid END,
-        confirm_requested_at = CASE WHEN subscriptions.status <> 'confirmed' AND (subscriptions.confirm_requested_at IS NULL
-            OR subscriptions.confirm_requested_at <= EXCLUDED.confirm_requested_at - make_interval(secs => $9))
-            THEN EXCLUDED.confirm_requested_at ELSE subscriptions.confirm_requested_at END
-    RETURNING id, subscriber_id, list_id, status, confirm_claim_txid = txid_current() AS claimed
+        confirm_requested_at = CASE WHEN EXCLUDED.confirm_claim_txid IS NOT NULL AND subscriptions.status <> 'confirmed' AND (subscriptions.confirm_requested_at IS NULL
+            OR subscriptions.confirm_requested_at <= $8::timestamptz - make_interval(secs => $9))
+            THEN $8::timestamptz ELSE subscriptions.confirm_requested_at END
+    RETURNING id, subscriber_id, list_id, status, confirm_claim_txid IS NOT DISTINCT FROM txid_current() AS claimed
 ), msg AS (
     INSERT INTO transactional_messages (subscription_id, kind, created_at)
     SELECT id, 'confirm', $8 FROM sn WHERE claimed
@@ -95,7 +110,7 @@ func (s *Store) Signup(ctx context.Context, p SignupParams) (SignupResult, error
 
 // Signups records several signups in one statement and one commit (group
 // commit of concurrent signups), each as Signup would; the results are in
-// order. No (email, list) may appear twice.
+// order. No (inbox, list) may appear twice.
 func (s *Store) Signups(ctx context.Context, ps []SignupParams) ([]SignupResult, error) {
 	st, err := s.stmt(ctx, signupsSQL)
 	if err != nil {
@@ -105,11 +120,13 @@ func (s *Store) Signups(ctx context.Context, ps []SignupParams) ([]SignupResult,
 	emails, names, srcs, ips, uas, vers := make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n),
 		make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n)
 	lists := make(pq.Int64Array, n)
+	inboxes := make(pq.ByteaArray, n)
 	for i, p := range ps {
-		emails[i], names[i], lists[i] = p.Email, p.Name, p.ListID
+		sum := sha256.Sum256([]byte(address.InboxKey(p.Email)))
+		emails[i], names[i], lists[i], inboxes[i] = p.Email, p.Name, p.ListID, sum[:]
 		srcs[i], ips[i], uas[i], vers[i] = p.Consent.Source, p.Consent.IP, truncate(p.Consent.UserAgent, 500), p.Consent.TextVersion
 	}
-	rows, err := st.QueryContext(ctx, emails, names, lists, srcs, ips, uas, vers, s.Now(), ConfirmInterval.Seconds())
+	rows, err := st.QueryContext(ctx, emails, names, lists, srcs, ips, uas, vers, s.Now(), ConfirmInterval.Seconds(), inboxes)
 	if err != nil {
 		return nil, mapErr(err)
 	}

@@ -67,7 +67,10 @@ type Service struct {
 func (s *Service) group() *groupcommit.Group[store.SignupParams, store.SignupResult] {
 	s.once.Do(func() {
 		s.signups = groupcommit.New(s.Store.Signups)
-		s.signups.Key = func(p store.SignupParams) string { return p.Email + "\x00" + strconv.FormatInt(p.ListID, 10) }
+		// Two spellings of one inbox must not share a statement (its claim is one row).
+		s.signups.Key = func(p store.SignupParams) string {
+			return address.InboxKey(p.Email) + "\x00" + strconv.FormatInt(p.ListID, 10)
+		}
 	})
 	return s.signups
 }
