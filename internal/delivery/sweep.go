@@ -49,6 +49,9 @@ func (w *Sweeper) Run(ctx context.Context) {
 				s.Log.Warn("campaign sweep failed", slog.Any("error", err))
 			}
 		case <-mt.C:
+			if _, err := s.Store.PruneConfirmClaims(ctx); err != nil && ctx.Err() == nil {
+				s.Log.Warn("prune confirmation claims failed", slog.Any("error", err))
+			}
 			if n, err := s.SweepTransactional(ctx, age); err != nil && ctx.Err() == nil {
 				s.Log.Warn("message sweep failed", slog.Any("error", err))
 			} else if n > 0 {

@@ -84,6 +84,10 @@ WHERE sn.id = $1`, r1.SubscriptionID).Scan(&name, &pendingName); err != nil {
 		}
 	})
 
+	// The inbox claim of the first mail is past the interval now: pruned.
+	if n, err := st.PruneConfirmClaims(ctx); err != nil || n != 0 {
+		t.Fatalf("pruned %d (%v) while the last claim is fresh", n, err)
+	}
 	if name, pn := pending(); name != "" || pn != "Changed" {
 		t.Fatalf("after a signup that got a new mail: name %q, pending %q", name, pn)
 	}
@@ -228,5 +232,10 @@ func TestSignups(t *testing.T) {
 	}
 	if err := st.DB.GetContext(ctx, &msgs, `SELECT count(*) FROM transactional_messages`); err != nil || msgs != 4 {
 		t.Fatalf("confirmations queued = %d, %v", msgs, err)
+	}
+	// Once the interval has passed, the inbox claims (x/a, y/a, x/b, z/a) are pruned.
+	now = now.Add(store.ConfirmInterval + time.Second)
+	if n, err := st.PruneConfirmClaims(ctx); err != nil || n != 4 {
+		t.Fatalf("pruned %d inbox claims, %v; want 4", n, err)
 	}
 }

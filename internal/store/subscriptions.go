@@ -286,3 +286,13 @@ func (s *Store) SaveConsentText(ctx context.Context, version, body string) error
 	_, err := s.DB.ExecContext(ctx, `INSERT INTO consent_texts (version, body) VALUES ($1, $2) ON CONFLICT (version) DO NOTHING`, version, body)
 	return mapErr(err)
 }
+
+// PruneConfirmClaims deletes the inbox claims older than ConfirmInterval: they
+// decide nothing any more, and an erased person's hashed key should not linger.
+func (s *Store) PruneConfirmClaims(ctx context.Context) (int64, error) {
+	res, err := s.DB.ExecContext(ctx, `DELETE FROM confirm_claims WHERE requested_at < $1`, s.Now().Add(-ConfirmInterval))
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	return res.RowsAffected()
+}
