@@ -10,5 +10,9 @@ CREATE TABLE confirm_claims (
     PRIMARY KEY (inbox_hash, list_id)
 );
 
+-- Look-ups by address ignore the case of the local part.
+CREATE INDEX subscribers_email_lower_idx ON subscribers (lower(email));
+
 -- +goose Down
+DROP INDEX subscribers_email_lower_idx;
 DROP TABLE confirm_claims;

@@ -31,10 +31,12 @@ FROM subscribers sr
 LEFT JOIN subscriptions sn ON sn.subscriber_id = sr.id
 LEFT JOIN lists l ON l.id = sn.list_id`
 
-// SubscribersByEmail returns the subscriber with this normalized address (zero or one).
+// SubscribersByEmail returns the subscribers with this normalized address,
+// ignoring the case of the local part (CONF@x and conf@x are one person's),
+// by id.
 func (s *Store) SubscribersByEmail(ctx context.Context, email string) ([]model.Subscriber, error) {
 	var rows []subscriberRow
-	if err := s.DB.SelectContext(ctx, &rows, subscriberWithListsSQL+` WHERE sr.email = $1 GROUP BY sr.id`, email); err != nil {
+	if err := s.DB.SelectContext(ctx, &rows, subscriberWithListsSQL+` WHERE lower(sr.email) = lower($1) GROUP BY sr.id ORDER BY sr.id`, email); err != nil {
 		return nil, mapErr(err)
 	}
 	out := []model.Subscriber{}
