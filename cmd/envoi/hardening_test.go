@@ -630,3 +630,51 @@ func TestOneMailPerInbox(t *testing.T) {
 		t.Fatalf("%d signups logged, want 25 (each request is still recorded)", n)
 	}
 }
+
+// TestAPISubscriberByID (issue 9, section 6, part): GET /api/v1/subscribers/{id};
+// POST …/unsubscribe ends the named lists (all when none), logged with source api.
+func TestAPISubscriberByID(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	key := ta.apiKey()
+	if _, err := ta.Lists.Create(context.Background(), "offers", "Offers", ""); err != nil {
+		t.Fatal(err)
+	}
+	ta.seed("newsletter", "byid", 1, "confirmed")
+	ta.seed("offers", "byid", 1, "confirmed")
+	var id int64
+	if err := ta.Store.DB.Get(&id, `SELECT id FROM subscribers WHERE email = 'byid-1@example.com'`); err != nil {
+		t.Fatal(err)
+	}
+	path := fmt.Sprintf("/api/v1/subscribers/%d", id)
+	st, m := ta.api("GET", path, key, "")
+	if st != 200 || m["email"] != "byid-1@example.com" || len(m["lists"].([]any)) != 2 {
+		t.Fatalf("get: %d %v", st, m)
+	}
+	for _, bad := range []string{"/api/v1/subscribers/999999", "/api/v1/subscribers/x"} {
+		if st, _ := ta.api("GET", bad, key, ""); st != 404 {
+			t.Fatalf("%s: %d", bad, st)
+		}
+	}
+	statuses := func(m map[string]any) string {
+		var out []string
+		for _, l := range m["lists"].([]any) {
+			out = append(out, fmt.Sprint(l.(map[string]any)["slug"], "=", l.(map[string]any)["status"]))
+		}
+		return strings.Join(out, ",")
+	}
+	st, m = ta.api("POST", path+"/unsubscribe", key, `{"lists":["offers"]}`)
+	if st != 200 || statuses(m) != "newsletter=confirmed,offers=unsubscribed" {
+		t.Fatalf("unsubscribe from offers: %d %v", st, m)
+	}
+	if st, m = ta.api("POST", path+"/unsubscribe", key, `{"lists":["nope"]}`); st != 422 || m["field"] != "lists" {
+		t.Fatalf("unknown list: %d %v", st, m)
+	}
+	st, m = ta.api("POST", path+"/unsubscribe", key, "")
+	if st != 200 || statuses(m) != "newsletter=unsubscribed,offers=unsubscribed" {
+		t.Fatalf("unsubscribe from all: %d %v", st, m)
+	}
+	if n := ta.count(`SELECT count(*) FROM consent_log WHERE subscriber_id = $1 AND action = 'unsubscribe' AND source = 'api'`, id); n != 2 {
+		t.Fatalf("%d unsubscriptions logged, want 2 (the repeat changes nothing)", n)
+	}
+}

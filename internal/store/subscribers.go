@@ -2,8 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 
+	"github.com/envoi/envoi/internal/apperr"
 	"github.com/envoi/envoi/internal/model"
+	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 )
 
@@ -71,4 +75,45 @@ GROUP BY sr.id ORDER BY sr.id`, listID, status, after, skip, limit)
 		p.Next = rows[len(rows)-1].ID
 	}
 	return p, nil
+}
+
+// SubscriberByID returns one subscriber with the lists they are on. Codes: not_found.
+func (s *Store) SubscriberByID(ctx context.Context, id int64) (model.Subscriber, error) {
+	var r subscriberRow
+	if err := s.DB.GetContext(ctx, &r, subscriberWithListsSQL+` WHERE sr.id = $1 GROUP BY sr.id`, id); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return model.Subscriber{}, apperr.New(apperr.NotFound, "There is no subscriber with this id.")
+		}
+		return model.Subscriber{}, mapErr(err)
+	}
+	return r.subscriber(), nil
+}
+
+// UnsubscribeSubscriber ends a subscriber's subscriptions on the given lists
+// (all of them when listIDs is empty) at once, logging each change with c.
+// Repeating it is harmless. Codes: not_found.
+func (s *Store) UnsubscribeSubscriber(ctx context.Context, subscriberID int64, listIDs []int64, c model.Consent) error {
+	return s.InTx(ctx, func(tx *sqlx.Tx) error {
+		var exists bool
+		if err := tx.GetContext(ctx, &exists, `SELECT EXISTS (SELECT 1 FROM subscribers WHERE id = $1)`, subscriberID); err != nil {
+			return mapErr(err)
+		}
+		if !exists {
+			return apperr.New(apperr.NotFound, "There is no subscriber with this id.")
+		}
+		now := s.Now()
+		var changed []int64
+		if err := tx.SelectContext(ctx, &changed, `
+UPDATE subscriptions SET status = 'unsubscribed', unsubscribed_at = $3, updated_at = $3
+WHERE subscriber_id = $1 AND status <> 'unsubscribed' AND (COALESCE(cardinality($2::bigint[]), 0) = 0 OR list_id = ANY ($2))
+RETURNING list_id`, subscriberID, pq.Array(listIDs), now); err != nil {
+			return mapErr(err)
+		}
+		for _, l := range changed {
+			if err := logConsent(ctx, tx, subscriberID, l, "unsubscribe", c, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

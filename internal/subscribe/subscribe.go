@@ -390,3 +390,29 @@ func (s *Service) SubscribersOnList(ctx context.Context, p Page) (model.Subscrib
 	pg.Page = p.Number
 	return pg, err
 }
+
+// Subscriber returns one subscriber with the lists they are on. Codes: not_found.
+func (s *Service) Subscriber(ctx context.Context, id int64) (model.Subscriber, error) {
+	return s.Store.SubscriberByID(ctx, id)
+}
+
+// UnsubscribeByAPI ends a subscriber's subscriptions on the lists named by
+// slug (every list when none is named), at once, logged in the consent log
+// with source api, and returns the subscriber as they are now.
+// Codes: not_found, invalid (Field lists).
+func (s *Service) UnsubscribeByAPI(ctx context.Context, id int64, slugs []string, ip, userAgent string) (model.Subscriber, error) {
+	var ids []int64
+	if len(slugs) > 0 {
+		ls, err := s.Lists.Resolve(ctx, "lists", slugs)
+		if err != nil {
+			return model.Subscriber{}, err
+		}
+		for _, l := range ls {
+			ids = append(ids, l.ID)
+		}
+	}
+	if err := s.Store.UnsubscribeSubscriber(ctx, id, ids, model.Consent{Source: SourceAPI, IP: ip, UserAgent: userAgent}); err != nil {
+		return model.Subscriber{}, err
+	}
+	return s.Store.SubscriberByID(ctx, id)
+}

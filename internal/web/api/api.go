@@ -35,6 +35,8 @@ func (h *Handler) Register(r gin.IRouter) {
 	g.POST("/lists", h.createList)
 	g.GET("/subscribers", h.subscribers)
 	g.POST("/subscribers", h.createSubscriber)
+	g.GET("/subscribers/:id", h.subscriber)
+	g.POST("/subscribers/:id/unsubscribe", h.unsubscribeSubscriber)
 	g.POST("/campaigns", h.createCampaign)
 	g.GET("/campaigns/:id", h.campaign)
 	g.POST("/campaigns/:id/send", h.sendCampaign)

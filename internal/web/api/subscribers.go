@@ -3,6 +3,7 @@ package api
 import (
 	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -100,4 +101,52 @@ func (h *Handler) subscribers(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, pg)
+}
+
+func subscriberID(c *gin.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, apperr.New(apperr.NotFound, "There is no subscriber with this id.")
+	}
+	return id, nil
+}
+
+// subscriber: GET /api/v1/subscribers/:id.
+func (h *Handler) subscriber(c *gin.Context) {
+	id, err := subscriberID(c)
+	if err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	sub, err := h.Subscribe.Subscriber(c.Request.Context(), id)
+	if err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, sub)
+}
+
+// unsubscribeSubscriber: POST /api/v1/subscribers/:id/unsubscribe {"lists":[…]}
+// (every list when empty or no body).
+func (h *Handler) unsubscribeSubscriber(c *gin.Context) {
+	id, err := subscriberID(c)
+	if err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	var in struct {
+		Lists []string `json:"lists"`
+	}
+	if c.Request.ContentLength != 0 {
+		if err := web.BindJSON(c, &in); err != nil {
+			h.Web.Fail(c, err)
+			return
+		}
+	}
+	sub, err := h.Subscribe.UnsubscribeByAPI(c.Request.Context(), id, in.Lists, c.ClientIP(), c.Request.UserAgent())
+	if err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, sub)
 }
