@@ -678,3 +678,71 @@ func TestAPISubscriberByID(t *testing.T) {
 		t.Fatalf("%d unsubscriptions logged, want 2 (the repeat changes nothing)", n)
 	}
 }
+
+// TestAPIKeys (issue 9, section 6): keys listed (never the key itself),
+// created through the API with a scope, a read key refused (403) on every
+// write and served on reads, a revoked key refused at once; the CLI lists and
+// revokes too.
+func TestAPIKeys(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	full := ta.apiKey()
+	st, m := ta.api("POST", "/api/v1/apikeys", full, `{"name":"dashboard","scope":"read"}`)
+	read, _ := m["key"].(string)
+	if st != 201 || m["scope"] != "read" || !strings.HasPrefix(read, "envoi_") {
+		t.Fatalf("create read key: %d %v", st, m)
+	}
+	readID := int64(m["id"].(float64))
+	if st, m := ta.api("POST", "/api/v1/apikeys", full, `{"name":"x","scope":"admin"}`); st != 422 || m["field"] != "scope" {
+		t.Fatalf("bad scope: %d %v", st, m)
+	}
+	for _, tt := range []struct {
+		method, path, body string
+		want               int
+	}{
+		{"GET", "/api/v1/lists", "", 200},
+		{"GET", "/api/v1/layouts", "", 200},
+		{"POST", "/api/v1/lists", `{"slug":"r","name":"R"}`, 403},
+		{"POST", "/api/v1/subscribers", `{"email":"r@example.com","lists":["newsletter"]}`, 403},
+		{"POST", "/api/v1/apikeys", `{"name":"escalate"}`, 403},
+		{"DELETE", fmt.Sprintf("/api/v1/apikeys/%d", readID), "", 403},
+	} {
+		if st, m := ta.api(tt.method, tt.path, read, tt.body); st != tt.want {
+			t.Errorf("read key %s %s: %d %v, want %d", tt.method, tt.path, st, m, tt.want)
+		}
+	}
+	if n := ta.count(`SELECT count(*) FROM lists WHERE slug = 'r'`) + ta.count(`SELECT count(*) FROM subscribers WHERE email = 'r@example.com'`); n != 0 {
+		t.Fatal("a read key wrote")
+	}
+	st, m = ta.api("GET", "/api/v1/apikeys", read, "")
+	if items, _ := m["items"].([]any); st != 200 || len(items) != 2 || strings.Contains(fmt.Sprint(m), read) {
+		t.Fatalf("list: %d %v", st, m)
+	}
+	if st, m := ta.api("DELETE", fmt.Sprintf("/api/v1/apikeys/%d", readID), full, ""); st != 200 || m["revoked_at"] == nil {
+		t.Fatalf("revoke: %d %v", st, m)
+	}
+	if st, _ := ta.api("GET", "/api/v1/lists", read, ""); st != 401 {
+		t.Fatalf("a revoked key: %d", st)
+	}
+	if st, _ := ta.api("DELETE", "/api/v1/apikeys/999999", full, ""); st != 404 {
+		t.Fatalf("revoke an unknown key: %d", st)
+	}
+	// The CLI: list shows both, revoked marked; revoke by id.
+	getenv := func(k string) string { return ta.Env[k] }
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"apikey", "list"}, &out, &errb, getenv); code != 0 || !strings.Contains(out.String(), "revoked") ||
+		!strings.Contains(out.String(), `"dashboard"`) || strings.Contains(out.String(), read) {
+		t.Fatalf("apikey list: %d %s %s", code, out.String(), errb.String())
+	}
+	out.Reset()
+	var fullID int64
+	if err := ta.Store.DB.Get(&fullID, `SELECT id FROM api_keys WHERE name = 'tests' ORDER BY id LIMIT 1`); err != nil {
+		t.Fatal(err)
+	}
+	if code := run(context.Background(), []string{"apikey", "revoke", strconv.FormatInt(fullID, 10)}, &out, &errb, getenv); code != 0 || !strings.Contains(out.String(), "revoked") {
+		t.Fatalf("apikey revoke: %d %s %s", code, out.String(), errb.String())
+	}
+	if st, _ := ta.api("GET", "/api/v1/lists", full, ""); st != 401 {
+		t.Fatalf("the key revoked by the CLI: %d", st)
+	}
+}

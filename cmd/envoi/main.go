@@ -26,7 +26,10 @@ Usage:
   envoi web                        web server only
   envoi worker                     job worker only (run as many as you like)
   envoi migrate                    apply database migrations
-  envoi apikey create --name NAME  print a new API key once, on the last line
+  envoi apikey create --name NAME [--scope read|full]
+                                   print a new API key once, on the last line
+  envoi apikey list                list the keys (never the keys themselves)
+  envoi apikey revoke ID           revoke a key at once
   envoi list create --slug SLUG --name NAME [--description TEXT]
   envoi campaign send ID [--at RFC3339] [--no-wait]
                                    start (or schedule) a campaign and show its progress

@@ -43,16 +43,43 @@ func (s *Service) CheckAPIKey(ctx context.Context, key string) (model.APIKey, er
 	return k, err
 }
 
-// CreateAPIKey makes a new key and stores its hash; the key itself is returned
-// once and never stored. Codes: invalid (Field name).
-func (s *Service) CreateAPIKey(ctx context.Context, name string) (key string, k model.APIKey, err error) {
+// CreateAPIKey makes a new key with a scope (read or full; "" is full) and
+// stores its hash; the key itself is returned once and never stored.
+// Codes: invalid (Field name or scope).
+func (s *Service) CreateAPIKey(ctx context.Context, name, scope string) (key string, k model.APIKey, err error) {
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 200 {
 		return "", k, apperr.FieldError("name", "Give the key a name of 1 to 200 characters, like --name website.")
 	}
+	if scope == "" {
+		scope = model.ScopeFull
+	}
+	if scope != model.ScopeRead && scope != model.ScopeFull {
+		return "", k, apperr.FieldError("scope", "scope is read (GET only) or full.")
+	}
 	key, prefix, hash := NewAPIKey()
-	k, err = s.Store.CreateAPIKey(ctx, name, hash, prefix)
+	k, err = s.Store.CreateAPIKey(ctx, name, hash, prefix, scope)
 	return key, k, err
+}
+
+// ErrReadOnlyKey is the answer to a write with a read key.
+var ErrReadOnlyKey = apperr.New(apperr.Forbidden, "This API key can only read (scope read): use a key with scope full to change anything.")
+
+// Authorize says whether a key may make a request: a read key only reads.
+// Codes: forbidden.
+func Authorize(k model.APIKey, write bool) error {
+	if write && k.Scope != model.ScopeFull {
+		return ErrReadOnlyKey
+	}
+	return nil
+}
+
+// APIKeys lists every key (never the keys themselves), revoked ones included.
+func (s *Service) APIKeys(ctx context.Context) ([]model.APIKey, error) { return s.Store.APIKeys(ctx) }
+
+// RevokeAPIKey revokes a key at once. Codes: not_found.
+func (s *Service) RevokeAPIKey(ctx context.Context, id int64) (model.APIKey, error) {
+	return s.Store.RevokeAPIKey(ctx, id)
 }
 
 // NewAPIKey returns a new random key, the short prefix shown in listings, and

@@ -173,12 +173,20 @@ type Layout struct {
 
 // APIKey is a key for the JSON API; only its hash is stored.
 type APIKey struct {
-	ID         int64      `db:"id"`
-	Name       string     `db:"name"`
-	Prefix     string     `db:"prefix"`
-	CreatedAt  time.Time  `db:"created_at"`
-	LastUsedAt *time.Time `db:"last_used_at"`
+	ID         int64      `db:"id" json:"id"`
+	Name       string     `db:"name" json:"name"`
+	Prefix     string     `db:"prefix" json:"prefix"`
+	Scope      string     `db:"scope" json:"scope"` // ScopeRead or ScopeFull
+	CreatedAt  time.Time  `db:"created_at" json:"created_at"`
+	LastUsedAt *time.Time `db:"last_used_at" json:"last_used_at"`
+	RevokedAt  *time.Time `db:"revoked_at" json:"revoked_at"`
 }
+
+// API key scopes.
+const (
+	ScopeRead = "read" // GET and HEAD only
+	ScopeFull = "full"
+)
 
 // TransactionalMessage is one confirmation or welcome mail in the ledger.
 type TransactionalMessage struct {

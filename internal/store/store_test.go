@@ -162,7 +162,7 @@ WHERE sn.id = $1`, r1.SubscriptionID).Scan(&name, &pendingName); err != nil {
 	})
 
 	t.Run("APIKeys", func(t *testing.T) {
-		if _, err := st.CreateAPIKey(ctx, "k", []byte("hash"), "envoi_x"); err != nil {
+		if _, err := st.CreateAPIKey(ctx, "k", []byte("hash"), "envoi_x", "full"); err != nil {
 			t.Fatal(err)
 		}
 		k, err := st.APIKeyByHash(ctx, []byte("hash"))

@@ -4,6 +4,7 @@
 package api
 
 import (
+	"net/http"
 	"strconv"
 	"strings"
 
@@ -46,18 +47,26 @@ func (h *Handler) Register(r gin.IRouter) {
 	g.POST("/campaigns/:id/test", h.testCampaign)
 	g.POST("/layouts", h.saveLayout)
 	g.GET("/layouts", h.layouts)
+	g.GET("/apikeys", h.apiKeys)
+	g.POST("/apikeys", h.createAPIKey)
+	g.DELETE("/apikeys/:id", h.revokeAPIKey)
 }
 
 // requireAPIKey checks "Authorization: Bearer KEY"; 401 without a valid key.
 func (h *Handler) requireAPIKey(c *gin.Context) {
 	key, _ := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-	if _, err := h.Auth.CheckAPIKey(c.Request.Context(), key); err != nil {
+	k, err := h.Auth.CheckAPIKey(c.Request.Context(), key)
+	if err != nil {
 		switch err {
 		case auth.ErrNoAPIKey:
 			c.Header("WWW-Authenticate", `Bearer realm="envoi"`)
 		case auth.ErrInvalidAPIKey:
 			c.Header("WWW-Authenticate", `Bearer realm="envoi", error="invalid_token"`)
 		}
+		h.Web.Fail(c, err)
+		return
+	}
+	if err := auth.Authorize(k, c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead); err != nil {
 		h.Web.Fail(c, err)
 		return
 	}
