@@ -746,3 +746,73 @@ func TestAPIKeys(t *testing.T) {
 		t.Fatalf("the key revoked by the CLI: %d", st)
 	}
 }
+
+// TestAPICampaigns (issue 9, section 6): list (paged, by status), PATCH of a
+// draft or scheduled campaign only (409 otherwise), DELETE of drafts only,
+// preview with sample data or a subscriber's, which sends nothing and writes no ledger row.
+func TestAPICampaigns(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	key := ta.apiKey()
+	ta.seed("newsletter", "prev", 1, "confirmed")
+	a := ta.createCampaign(key, `{"name":"a","subject":"Hi {{.Subscriber.Name}}","lists":["newsletter"],"body":"Hello {{.Subscriber.Name}}"}`)
+	b := ta.createCampaign(key, `{"name":"b","subject":"s","lists":["newsletter"],"body":"b"}`)
+	c := ta.createCampaign(key, `{"name":"c","subject":"s","lists":["newsletter"],"body":"c"}`)
+	st, m := ta.api("GET", "/api/v1/campaigns?per_page=2", key, "")
+	if items, _ := m["items"].([]any); st != 200 || len(items) != 2 || int64(items[0].(map[string]any)["id"].(float64)) != c || m["next"] == nil {
+		t.Fatalf("first page: %d %v", st, m)
+	}
+	st, m = ta.api("GET", fmt.Sprintf("/api/v1/campaigns?per_page=2&before=%v", m["next"]), key, "")
+	if items, _ := m["items"].([]any); st != 200 || len(items) != 1 || int64(items[0].(map[string]any)["id"].(float64)) != a || m["next"] != nil {
+		t.Fatalf("second page: %d %v", st, m)
+	}
+	if st, m := ta.api("GET", "/api/v1/campaigns?status=nope", key, ""); st != 422 || m["field"] != "status" {
+		t.Fatalf("bad status: %d %v", st, m)
+	}
+	// PATCH a draft; a template error is refused at once and changes nothing.
+	if st, m := ta.api("PATCH", fmt.Sprintf("/api/v1/campaigns/%d", b), key, `{"subject":"New subject"}`); st != 200 || m["subject"] != "New subject" || m["body"] != "b" {
+		t.Fatalf("patch: %d %v", st, m)
+	}
+	if st, m := ta.api("PATCH", fmt.Sprintf("/api/v1/campaigns/%d", b), key, `{"body":"{{.Nope}}"}`); st != 422 || m["field"] != "body" {
+		t.Fatalf("patch with a template error: %d %v", st, m)
+	}
+	if got := ta.campaign(b); got.Body != "b" {
+		t.Fatalf("a refused patch changed the body to %q", got.Body)
+	}
+	// Preview: sample data, or a subscriber's; nothing sent, no ledger row.
+	st, m = ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/preview", a), key, "")
+	if st != 200 || m["subject"] != "Hi Ann Example" || !strings.Contains(fmt.Sprint(m["html"]), "Hello Ann Example") || m["text"] == "" {
+		t.Fatalf("preview: %d %v", st, m)
+	}
+	var sid int64
+	if err := ta.Store.DB.Get(&sid, `SELECT id FROM subscribers WHERE email = 'prev-1@example.com'`); err != nil {
+		t.Fatal(err)
+	}
+	st, m = ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/preview", a), key, fmt.Sprintf(`{"subscriber_id":%d}`, sid))
+	if st != 200 || m["subject"] != "Hi Reader 1" || !strings.Contains(fmt.Sprint(m["html"]), "/unsubscribe/") {
+		t.Fatalf("preview for a subscriber: %d %v", st, m)
+	}
+	if st, m := ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/preview", a), key, `{"subscriber_id":999999}`); st != 422 || m["field"] != "subscriber_id" {
+		t.Fatalf("preview for a stranger: %d %v", st, m)
+	}
+	if n := ta.count(`SELECT count(*) FROM deliveries`); n != 0 || len(ta.SMTP.Messages()) != 0 {
+		t.Fatalf("a preview wrote %d ledger rows or sent %d mails", n, len(ta.SMTP.Messages()))
+	}
+	// Once sent: no PATCH, no DELETE; a draft can be deleted.
+	if st, m := ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", a), key, ""); st != 202 {
+		t.Fatalf("send: %d %v", st, m)
+	}
+	ta.waitCampaign(a, "sent", 20*time.Second)
+	if st, _ := ta.api("PATCH", fmt.Sprintf("/api/v1/campaigns/%d", a), key, `{"subject":"x"}`); st != 409 {
+		t.Fatalf("patch a sent campaign: %d", st)
+	}
+	if st, _ := ta.api("DELETE", fmt.Sprintf("/api/v1/campaigns/%d", a), key, ""); st != 409 {
+		t.Fatalf("delete a sent campaign: %d", st)
+	}
+	if res := ta.do("DELETE", fmt.Sprintf("/api/v1/campaigns/%d", c), "", "", "Authorization", "Bearer "+key); res.Status != 204 || res.Body != "" {
+		t.Fatalf("delete a draft: %d %q", res.Status, res.Body)
+	}
+	if st, _ := ta.api("GET", fmt.Sprintf("/api/v1/campaigns/%d", c), key, ""); st != 404 {
+		t.Fatalf("deleted draft still there: %d", st)
+	}
+}

@@ -52,24 +52,33 @@ type Draft struct {
 
 // Create validates, compiles and stores a draft. Codes: invalid (with Field).
 func (s *Service) Create(ctx context.Context, d Draft) (model.Campaign, error) {
+	c, ids, err := s.prepare(ctx, d)
+	if err != nil {
+		return model.Campaign{}, err
+	}
+	return s.Store.CreateCampaign(ctx, c, ids)
+}
+
+// prepare validates and compiles a draft and resolves its lists.
+func (s *Service) prepare(ctx context.Context, d Draft) (model.Campaign, []int64, error) {
 	d.Name, d.Subject = strings.TrimSpace(d.Name), strings.TrimSpace(d.Subject)
 	switch {
 	case d.Name == "" || utf8.RuneCountInString(d.Name) > 200:
-		return model.Campaign{}, apperr.FieldError("name", "Give the campaign a name of at most 200 characters.")
+		return model.Campaign{}, nil, apperr.FieldError("name", "Give the campaign a name of at most 200 characters.")
 	case d.Subject == "" || utf8.RuneCountInString(d.Subject) > 500:
-		return model.Campaign{}, apperr.FieldError("subject", "Give the campaign a subject of at most 500 characters.")
+		return model.Campaign{}, nil, apperr.FieldError("subject", "Give the campaign a subject of at most 500 characters.")
 	case strings.TrimSpace(d.Body) == "":
-		return model.Campaign{}, apperr.FieldError("body", "The body is empty.")
+		return model.Campaign{}, nil, apperr.FieldError("body", "The body is empty.")
 	case len(d.Body) > 1<<20:
-		return model.Campaign{}, apperr.FieldError("body", "The body is larger than 1 MB.")
+		return model.Campaign{}, nil, apperr.FieldError("body", "The body is larger than 1 MB.")
 	case len(d.Lists) == 0:
-		return model.Campaign{}, apperr.FieldError("lists", "Name at least one list by slug.")
+		return model.Campaign{}, nil, apperr.FieldError("lists", "Name at least one list by slug.")
 	}
 	if d.Format == "" {
 		d.Format = "markdown"
 	}
 	if d.Format != "markdown" && d.Format != "html" {
-		return model.Campaign{}, apperr.FieldError("format", "format is markdown or html.")
+		return model.Campaign{}, nil, apperr.FieldError("format", "format is markdown or html.")
 	}
 	if d.From == "" {
 		d.From = s.DefaultFrom
@@ -79,17 +88,17 @@ func (s *Service) Create(ctx context.Context, d Draft) (model.Campaign, error) {
 	}
 	if d.ReplyTo != "" {
 		if _, err := netmail.ParseAddress(d.ReplyTo); err != nil {
-			return model.Campaign{}, apperr.FieldError("reply_to", "reply_to must be an email address.")
+			return model.Campaign{}, nil, apperr.FieldError("reply_to", "reply_to must be an email address.")
 		}
 	}
 	var ids []int64
 	for _, slug := range d.Lists {
 		l, err := s.Store.ListBySlug(ctx, slug)
 		if apperr.ErrorCode(err) == apperr.NotFound {
-			return model.Campaign{}, apperr.FieldError("lists", "There is no list with the slug \""+slug+"\".")
+			return model.Campaign{}, nil, apperr.FieldError("lists", "There is no list with the slug \""+slug+"\".")
 		}
 		if err != nil {
-			return model.Campaign{}, err
+			return model.Campaign{}, nil, err
 		}
 		ids = append(ids, l.ID)
 	}
@@ -97,12 +106,113 @@ func (s *Service) Create(ctx context.Context, d Draft) (model.Campaign, error) {
 		Body: d.Body, TextBody: d.TextBody, Template: d.Template}
 	src, err := s.layoutSource(ctx, c.Template)
 	if err != nil {
-		return model.Campaign{}, err
+		return model.Campaign{}, nil, err
 	}
 	if _, err := Compile(c, src, s.layoutFields()); err != nil {
+		return model.Campaign{}, nil, err
+	}
+	return c, ids, nil
+}
+
+// Patch is a partial change of a campaign: the fields given replace the campaign's.
+type Patch struct {
+	Name     *string   `json:"name"`
+	Subject  *string   `json:"subject"`
+	Lists    *[]string `json:"lists"`
+	Format   *string   `json:"format"`
+	Body     *string   `json:"body"`
+	TextBody *string   `json:"text_body"`
+	Template *string   `json:"template"`
+	From     *string   `json:"from"`
+	ReplyTo  *string   `json:"reply_to"`
+}
+
+// Update changes a draft or scheduled campaign, checked and compiled as at
+// creation. Codes: not_found, conflict (sending or done), invalid.
+func (s *Service) Update(ctx context.Context, id int64, p Patch) (model.Campaign, error) {
+	c, err := s.Store.CampaignWithoutCounts(ctx, id)
+	if err != nil {
 		return model.Campaign{}, err
 	}
-	return s.Store.CreateCampaign(ctx, c, ids)
+	if c.Status != model.CampaignDraft && c.Status != model.CampaignScheduled {
+		return model.Campaign{}, &apperr.Error{Code: apperr.Conflict, Message: "The campaign is " + c.Status + "; only a draft or a scheduled campaign can be changed.", Field: "status"}
+	}
+	d := Draft{Name: c.Name, Subject: c.Subject, Lists: c.Lists, Format: c.Format, Body: c.Body, TextBody: c.TextBody,
+		Template: c.Template, From: c.From, ReplyTo: c.ReplyTo}
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&d.Name, p.Name)
+	set(&d.Subject, p.Subject)
+	set(&d.Format, p.Format)
+	set(&d.Body, p.Body)
+	set(&d.TextBody, p.TextBody)
+	set(&d.Template, p.Template)
+	set(&d.From, p.From)
+	set(&d.ReplyTo, p.ReplyTo)
+	if p.Lists != nil {
+		d.Lists = *p.Lists
+	}
+	nc, ids, err := s.prepare(ctx, d)
+	if err != nil {
+		return model.Campaign{}, err
+	}
+	nc.ID = id
+	s.mu.Lock()
+	delete(s.compiled, id)
+	s.mu.Unlock()
+	return s.Store.UpdateCampaign(ctx, nc, ids)
+}
+
+// Delete deletes a draft. Codes: not_found, conflict (not a draft).
+func (s *Service) Delete(ctx context.Context, id int64) error { return s.Store.DeleteCampaign(ctx, id) }
+
+// MaxPerPage bounds a page of campaigns.
+const MaxPerPage = 100
+
+// Campaigns lists campaigns newest first, optionally of one status, before a
+// cursor (0 from the newest). Codes: invalid (Field status).
+func (s *Service) Campaigns(ctx context.Context, status string, before int64, perPage int) ([]model.Campaign, int64, error) {
+	switch status {
+	case "", model.CampaignDraft, model.CampaignScheduled, model.CampaignSending, model.CampaignPaused, model.CampaignSent, model.CampaignCancelled:
+	default:
+		return nil, 0, apperr.FieldError("status", "status is draft, scheduled, sending, paused, sent or cancelled.")
+	}
+	return s.Store.Campaigns(ctx, status, before, perPage)
+}
+
+// Preview renders a campaign as one recipient would get it: a subscriber of
+// its lists when subscriberID is not 0 (their name, their unsubscribe link),
+// or sample data. No mail is sent and nothing is written.
+// Codes: not_found, invalid (Field subscriber_id).
+func (s *Service) Preview(ctx context.Context, id, subscriberID int64, unsubscribeURL func(subscriptionID int64) string) (subject, html, text string, err error) {
+	c, err := s.Store.CampaignWithoutCounts(ctx, id)
+	if err != nil {
+		return "", "", "", err
+	}
+	src, err := s.layoutSource(ctx, c.Template)
+	if err != nil {
+		return "", "", "", err
+	}
+	cc, err := Compile(c, src, s.layoutFields())
+	if err != nil {
+		return "", "", "", err
+	}
+	f := sample
+	if subscriberID != 0 {
+		r, ok, err := s.Store.CampaignRecipientBySubscriber(ctx, id, subscriberID)
+		if err != nil {
+			return "", "", "", err
+		}
+		if !ok {
+			return "", "", "", apperr.FieldError("subscriber_id", "This subscriber is not a confirmed subscriber of the campaign's lists.")
+		}
+		u := unsubscribeURL(r.SubscriptionID)
+		f = Fields{Subscriber: SubscriberFields{Name: r.Name, Email: r.Email}, List: ListFields{Name: r.ListName}, UnsubscribeURL: u, PreferencesURL: u}
+	}
+	return cc.Render(f, s.layoutFields())
 }
 
 // Campaign returns a campaign with its counts. Codes: not_found.

@@ -234,3 +234,76 @@ func (s *Store) Layouts(ctx context.Context) ([]model.Layout, error) {
 	err := s.DB.SelectContext(ctx, &ls, `SELECT name, html, created_at, updated_at FROM layouts ORDER BY name`)
 	return ls, mapErr(err)
 }
+
+// Campaigns returns up to limit campaigns with ids below before (0: from the
+// newest), optionally only those with one status, newest first, with their
+// counts. Next is the cursor of the following page, 0 after the last.
+func (s *Store) Campaigns(ctx context.Context, status string, before int64, limit int) (cs []model.Campaign, next int64, err error) {
+	var ids []int64
+	if err := s.DB.SelectContext(ctx, &ids, `SELECT id FROM campaigns WHERE ($1 = '' OR status = $1) AND ($2 = 0 OR id < $2) ORDER BY id DESC LIMIT $3`,
+		status, before, limit); err != nil {
+		return nil, 0, mapErr(err)
+	}
+	cs = []model.Campaign{}
+	for _, id := range ids {
+		c, err := s.CampaignByID(ctx, id)
+		if err != nil {
+			return nil, 0, err
+		}
+		cs = append(cs, c)
+	}
+	if len(ids) == limit {
+		next = ids[len(ids)-1]
+	}
+	return cs, next, nil
+}
+
+// UpdateCampaign replaces a draft's or scheduled campaign's content and lists.
+// Codes: not_found, conflict (sending or done).
+func (s *Store) UpdateCampaign(ctx context.Context, c model.Campaign, listIDs []int64) (model.Campaign, error) {
+	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
+		var status string
+		if err := tx.GetContext(ctx, &status, `SELECT status FROM campaigns WHERE id = $1 FOR UPDATE`, c.ID); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return apperr.New(apperr.NotFound, "There is no campaign with this id.")
+			}
+			return mapErr(err)
+		}
+		if status != model.CampaignDraft && status != model.CampaignScheduled {
+			return &apperr.Error{Code: apperr.Conflict, Message: "The campaign is " + status + "; only a draft or a scheduled campaign can be changed.", Field: "status"}
+		}
+		if _, err := tx.ExecContext(ctx, `
+UPDATE campaigns SET name = $2, subject = $3, from_header = $4, reply_to = $5, format = $6, body = $7, text_body = $8, template = $9, updated_at = $10
+WHERE id = $1`, c.ID, c.Name, c.Subject, c.From, c.ReplyTo, c.Format, c.Body, c.TextBody, c.Template, s.Now()); err != nil {
+			return mapErr(err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM campaign_lists WHERE campaign_id = $1 AND NOT (list_id = ANY ($2::bigint[]))`, c.ID, pq.Array(listIDs)); err != nil {
+			return mapErr(err)
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO campaign_lists (campaign_id, list_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING`, c.ID, pq.Array(listIDs))
+		return mapErr(err)
+	})
+	if err != nil {
+		return model.Campaign{}, err
+	}
+	return s.CampaignByID(ctx, c.ID)
+}
+
+// DeleteCampaign deletes a draft. Codes: not_found, conflict (not a draft).
+func (s *Store) DeleteCampaign(ctx context.Context, id int64) error {
+	var status string
+	err := s.DB.GetContext(ctx, &status, `
+WITH c AS (SELECT status FROM campaigns WHERE id = $1),
+d AS (DELETE FROM campaigns WHERE id = $1 AND status = 'draft')
+SELECT status FROM c`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return apperr.New(apperr.NotFound, "There is no campaign with this id.")
+	}
+	if err != nil {
+		return mapErr(err)
+	}
+	if status != model.CampaignDraft {
+		return &apperr.Error{Code: apperr.Conflict, Message: "The campaign is " + status + "; only a draft can be deleted (cancel it instead).", Field: "status"}
+	}
+	return nil
+}

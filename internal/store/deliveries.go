@@ -233,13 +233,22 @@ func (s *Store) FinishDelivery(ctx context.Context, campaignID, subscriberID int
 // CampaignRecipientByEmail finds a confirmed subscription of this address on one
 // of the campaign's lists, for test sends; ok is false when there is none.
 func (s *Store) CampaignRecipientByEmail(ctx context.Context, campaignID int64, email string) (r model.Recipient, ok bool, err error) {
+	return s.campaignRecipient(ctx, campaignID, `s.email = $2`, email)
+}
+
+// CampaignRecipientBySubscriber is CampaignRecipientByEmail by subscriber id (previews).
+func (s *Store) CampaignRecipientBySubscriber(ctx context.Context, campaignID, subscriberID int64) (r model.Recipient, ok bool, err error) {
+	return s.campaignRecipient(ctx, campaignID, `s.id = $2`, subscriberID)
+}
+
+func (s *Store) campaignRecipient(ctx context.Context, campaignID int64, where string, arg any) (r model.Recipient, ok bool, err error) {
 	err = s.DB.QueryRowxContext(ctx, `
 SELECT s.id, s.email, s.name, sn.id, l.id, l.slug, l.name
 FROM subscribers s
 JOIN subscriptions sn ON sn.subscriber_id = s.id AND sn.status = 'confirmed'
 JOIN campaign_lists cl ON cl.list_id = sn.list_id AND cl.campaign_id = $1
 JOIN lists l ON l.id = sn.list_id
-WHERE s.email = $2 ORDER BY sn.list_id LIMIT 1`, campaignID, email).
+WHERE `+where+` ORDER BY sn.list_id LIMIT 1`, campaignID, arg).
 		Scan(&r.SubscriberID, &r.Email, &r.Name, &r.SubscriptionID, &r.ListID, &r.ListSlug, &r.ListName)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, false, nil

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -150,4 +151,87 @@ func (h *Handler) layouts(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"items": ls})
+}
+
+// campaigns: GET /api/v1/campaigns[?status=S][&before=ID][&per_page=N], newest first.
+func (h *Handler) campaigns(c *gin.Context) {
+	perPage, err := intParam(c, "per_page", 50, 1, campaign.MaxPerPage)
+	if err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	before, err := intParam(c, "before", 0, 0, math.MaxInt64)
+	if err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	cs, next, err := h.Campaigns.Campaigns(c.Request.Context(), c.Query("status"), before, int(perPage))
+	if err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	out := gin.H{"items": cs, "per_page": perPage}
+	if next != 0 {
+		out["next"] = next
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// updateCampaign: PATCH /api/v1/campaigns/:id changes a draft or scheduled campaign.
+func (h *Handler) updateCampaign(c *gin.Context) {
+	id, err := campaignID(c)
+	if err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	var p campaign.Patch
+	if err := web.BindJSON(c, &p); err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	camp, err := h.Campaigns.Update(c.Request.Context(), id, p)
+	if err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, camp)
+}
+
+// deleteCampaign: DELETE /api/v1/campaigns/:id deletes a draft.
+func (h *Handler) deleteCampaign(c *gin.Context) {
+	id, err := campaignID(c)
+	if err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	if err := h.Campaigns.Delete(c.Request.Context(), id); err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// previewCampaign: POST /api/v1/campaigns/:id/preview {"subscriber_id"?} renders
+// subject, HTML and text; no mail is sent and nothing is written.
+func (h *Handler) previewCampaign(c *gin.Context) {
+	id, err := campaignID(c)
+	if err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	var in struct {
+		SubscriberID int64 `json:"subscriber_id"`
+	}
+	if c.Request.ContentLength != 0 {
+		if err := web.BindJSON(c, &in); err != nil {
+			h.Web.Fail(c, err)
+			return
+		}
+	}
+	subject, html, text, err := h.Campaigns.Preview(c.Request.Context(), id, in.SubscriberID, h.Subscribe.UnsubscribeURL)
+	if err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"subject": subject, "html": html, "text": text})
 }
