@@ -816,3 +816,48 @@ func TestAPICampaigns(t *testing.T) {
 		t.Fatalf("deleted draft still there: %d", st)
 	}
 }
+
+// TestAPIListsEdit (issue 9, section 6): PATCH changes a list's name and
+// description (checked as at creation); DELETE refuses a list with a campaign
+// in progress and deletes one without.
+func TestAPIListsEdit(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	key := ta.apiKey()
+	if st, m := ta.api("PATCH", "/api/v1/lists/newsletter", key, `{"name":"The Friday Letter"}`); st != 200 || m["name"] != "The Friday Letter" || m["description"] != "News every Friday." {
+		t.Fatalf("patch: %d %v", st, m)
+	}
+	if res := ta.get("/subscribe/newsletter"); !strings.Contains(res.Body, "The Friday Letter") {
+		t.Fatal("the form does not show the new name at once")
+	}
+	if st, m := ta.api("PATCH", "/api/v1/lists/newsletter", key, `{"name":""}`); st != 422 || m["field"] != "name" {
+		t.Fatalf("empty name: %d %v", st, m)
+	}
+	if st, _ := ta.api("PATCH", "/api/v1/lists/nope", key, `{"name":"x"}`); st != 404 {
+		t.Fatalf("unknown list: %d", st)
+	}
+	ta.seed("newsletter", "del", 3, "confirmed")
+	id := ta.createCampaign(key, `{"name":"n","subject":"s","lists":["newsletter"],"body":"b"}`)
+	at := ta.Clock.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	if st, m := ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", id), key, `{"at":"`+at+`"}`); st != 202 {
+		t.Fatalf("schedule: %d %v", st, m)
+	}
+	del := func() response {
+		return ta.do("DELETE", "/api/v1/lists/newsletter", "", "", "Authorization", "Bearer "+key)
+	}
+	if res := del(); res.Status != 409 || !strings.Contains(res.Body, "campaign") {
+		t.Fatalf("delete with a scheduled campaign: %d %s", res.Status, res.Body)
+	}
+	if st, _ := ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/cancel", id), key, ""); st != 200 {
+		t.Fatal("cancel")
+	}
+	if res := del(); res.Status != 204 {
+		t.Fatalf("delete: %d %s", res.Status, res.Body)
+	}
+	if n := ta.count(`SELECT count(*) FROM subscriptions`); n != 0 {
+		t.Fatalf("%d subscriptions left", n)
+	}
+	if res := ta.get("/subscribe/newsletter"); res.Status != 404 {
+		t.Fatalf("the form of a deleted list: %d", res.Status)
+	}
+}

@@ -55,21 +55,76 @@ func (s *Service) now() time.Time {
 // description), conflict (slug taken).
 func (s *Service) Create(ctx context.Context, slug, name, description string) (model.List, error) {
 	slug, name, description = strings.TrimSpace(slug), strings.TrimSpace(name), strings.TrimSpace(description)
-	switch {
-	case !ValidSlug(slug):
+	if !ValidSlug(slug) {
 		return model.List{}, apperr.FieldError("slug", "A slug is 1 to 63 lower-case letters, digits and hyphens, starting with a letter or digit, like \"newsletter\".")
-	case name == "":
-		return model.List{}, apperr.FieldError("name", "Give the list a name.")
-	case utf8.RuneCountInString(name) > 200:
-		return model.List{}, apperr.FieldError("name", "Keep the name under 200 characters.")
-	case utf8.RuneCountInString(description) > 2000:
-		return model.List{}, apperr.FieldError("description", "Keep the description under 2000 characters.")
+	}
+	if err := checkNameDescription(name, description); err != nil {
+		return model.List{}, err
 	}
 	l, err := s.Store.CreateList(ctx, slug, name, description)
 	if apperr.ErrorCode(err) == apperr.Conflict {
 		return l, &apperr.Error{Code: apperr.Conflict, Message: "A list with the slug \"" + slug + "\" already exists.", Field: "slug"}
 	}
 	return l, err
+}
+
+// Patch is a partial change of a list: the fields given replace the list's.
+type Patch struct {
+	Name        *string `json:"name"`
+	Description *string `json:"description"`
+}
+
+// Update changes a list's name or description. Codes: not_found, invalid.
+func (s *Service) Update(ctx context.Context, slug string, p Patch) (model.List, error) {
+	l, err := s.Store.ListBySlug(ctx, slug)
+	if apperr.ErrorCode(err) == apperr.NotFound {
+		return l, apperr.New(apperr.NotFound, "There is no list with the slug \""+slug+"\".")
+	}
+	if err != nil {
+		return l, err
+	}
+	name, desc := l.Name, l.Description
+	if p.Name != nil {
+		name = strings.TrimSpace(*p.Name)
+	}
+	if p.Description != nil {
+		desc = strings.TrimSpace(*p.Description)
+	}
+	if err := checkNameDescription(name, desc); err != nil {
+		return model.List{}, err
+	}
+	l, err = s.Store.UpdateList(ctx, slug, name, desc)
+	s.forget(slug)
+	return l, err
+}
+
+// Delete deletes a list with its subscriptions, unless a campaign to it is
+// scheduled, sending or paused. Codes: not_found, conflict.
+func (s *Service) Delete(ctx context.Context, slug string) error {
+	err := s.Store.DeleteList(ctx, slug)
+	if apperr.ErrorCode(err) == apperr.NotFound {
+		return apperr.New(apperr.NotFound, "There is no list with the slug \""+slug+"\".")
+	}
+	s.forget(slug)
+	return err
+}
+
+func (s *Service) forget(slug string) {
+	s.mu.Lock()
+	delete(s.cache, slug)
+	s.mu.Unlock()
+}
+
+func checkNameDescription(name, description string) error {
+	switch {
+	case name == "":
+		return apperr.FieldError("name", "Give the list a name.")
+	case utf8.RuneCountInString(name) > 200:
+		return apperr.FieldError("name", "Keep the name under 200 characters.")
+	case utf8.RuneCountInString(description) > 2000:
+		return apperr.FieldError("description", "Keep the description under 2000 characters.")
+	}
+	return nil
 }
 
 // Lists returns every list by slug. Lists are few (tens), so no paging.

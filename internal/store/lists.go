@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"fmt"
 
+	"github.com/envoi/envoi/internal/apperr"
 	"github.com/envoi/envoi/internal/model"
+	"github.com/jmoiron/sqlx"
 )
 
 const listColumns = `id, slug, name, description, welcome_enabled, welcome_subject, welcome_body, created_at`
@@ -35,4 +38,32 @@ func (s *Store) Lists(ctx context.Context) ([]model.List, error) {
 	ls := []model.List{}
 	err := s.DB.SelectContext(ctx, &ls, listsSQL)
 	return ls, mapErr(err)
+}
+
+// UpdateList changes a list's name and description. Codes: not_found, invalid.
+func (s *Store) UpdateList(ctx context.Context, slug, name, description string) (model.List, error) {
+	var l model.List
+	err := s.DB.GetContext(ctx, &l, `UPDATE lists SET name = $2, description = $3 WHERE slug = $1 RETURNING `+listColumns, slug, name, description)
+	return l, mapErr(err)
+}
+
+// DeleteList deletes a list, its subscriptions and their ledgers, unless a
+// campaign to it is scheduled, sending or paused. Codes: not_found, conflict.
+func (s *Store) DeleteList(ctx context.Context, slug string) error {
+	return s.InTx(ctx, func(tx *sqlx.Tx) error {
+		var id int64
+		if err := tx.GetContext(ctx, &id, `SELECT id FROM lists WHERE slug = $1 FOR UPDATE`, slug); err != nil {
+			return mapErr(err)
+		}
+		var busy int
+		if err := tx.GetContext(ctx, &busy, `SELECT count(*) FROM campaign_lists cl JOIN campaigns c ON c.id = cl.campaign_id
+WHERE cl.list_id = $1 AND c.status IN ('scheduled', 'sending', 'paused')`, id); err != nil {
+			return mapErr(err)
+		}
+		if busy > 0 {
+			return &apperr.Error{Code: apperr.Conflict, Message: fmt.Sprintf("The list has %d campaign(s) scheduled, sending or paused: finish or cancel them first.", busy), Field: "slug"}
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM lists WHERE id = $1`, id)
+		return mapErr(err)
+	})
 }

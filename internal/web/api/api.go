@@ -34,6 +34,8 @@ func (h *Handler) Register(r gin.IRouter) {
 	g := r.Group("/api/v1", h.requireAPIKey)
 	g.GET("/lists", h.lists)
 	g.POST("/lists", h.createList)
+	g.PATCH("/lists/:slug", h.updateList)
+	g.DELETE("/lists/:slug", h.deleteList)
 	g.GET("/subscribers", h.subscribers)
 	g.POST("/subscribers", h.createSubscriber)
 	g.GET("/subscribers/:id", h.subscriber)

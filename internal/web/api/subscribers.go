@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/envoi/envoi/internal/apperr"
+	"github.com/envoi/envoi/internal/lists"
 	"github.com/envoi/envoi/internal/subscribe"
 	"github.com/envoi/envoi/internal/web"
 )
@@ -39,6 +40,30 @@ func (h *Handler) createList(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusCreated, l)
+}
+
+// updateList: PATCH /api/v1/lists/:slug {"name"?,"description"?}.
+func (h *Handler) updateList(c *gin.Context) {
+	var p lists.Patch
+	if err := web.BindJSON(c, &p); err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	l, err := h.Lists.Update(c.Request.Context(), c.Param("slug"), p)
+	if err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, l)
+}
+
+// deleteList: DELETE /api/v1/lists/:slug → 204; 409 while a campaign to it is in progress.
+func (h *Handler) deleteList(c *gin.Context) {
+	if err := h.Lists.Delete(c.Request.Context(), c.Param("slug")); err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
 }
 
 // createSubscriber: POST /api/v1/subscribers starts the same double opt-in as
