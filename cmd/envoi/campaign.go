@@ -15,7 +15,7 @@ import (
 	"github.com/envoi/envoi/internal/model"
 )
 
-const campaignUsage = "usage: envoi campaign send ID [--at 2026-12-01T09:00:00Z] [--no-wait]\n       envoi campaign watch ID"
+const campaignUsage = "usage: envoi campaign send ID [--at 2026-12-01T09:00:00Z | --now] [--no-wait]\n       envoi campaign watch ID"
 
 // campaignCmd: envoi campaign send ID [--at RFC3339] [--no-wait], envoi campaign watch ID
 func campaignCmd(ctx context.Context, a *App, args []string, stdout, stderr io.Writer) int {
@@ -61,6 +61,7 @@ func campaignCmd(ctx context.Context, a *App, args []string, stdout, stderr io.W
 	fs.SetOutput(stderr)
 	at := fs.String("at", "", "send at this time (RFC 3339) instead of now")
 	noWait := fs.Bool("no-wait", false, "return once queued instead of showing progress")
+	now := fs.Bool("now", false, "start a scheduled campaign now instead of at its time")
 	if err := fs.Parse(args[2:]); err != nil {
 		return 2
 	}
@@ -77,6 +78,17 @@ func campaignCmd(ctx context.Context, a *App, args []string, stdout, stderr io.W
 	if err := a.Open(ctx, OpenOptions{MaxConns: 2}); err != nil {
 		fmt.Fprintln(stderr, "envoi:", err)
 		return 1
+	}
+	// A scheduled campaign keeps its time unless --now or --at says otherwise.
+	if when == nil && !*now {
+		cur, err := a.Campaigns.Campaign(ctx, id)
+		if err == nil && cur.Status == model.CampaignScheduled {
+			fmt.Fprintf(stdout, "campaign %d is scheduled for %s and starts then; use --now to start it now\n", id, cur.SendAt.Format(time.RFC3339))
+			if *noWait {
+				return 0
+			}
+			return watchCampaign(ctx, a.Campaigns, id, stdout, stderr)
+		}
 	}
 	c, err := a.Campaigns.Send(ctx, id, when)
 	if err != nil {

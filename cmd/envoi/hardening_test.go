@@ -861,3 +861,32 @@ func TestAPIListsEdit(t *testing.T) {
 		t.Fatalf("the form of a deleted list: %d", res.Status)
 	}
 }
+
+// TestCLISendScheduled: `envoi campaign send ID` on a scheduled campaign says
+// when it starts and does not start it early; --now starts it.
+func TestCLISendScheduled(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{noWorker: true})
+	key := ta.apiKey()
+	id := ta.createCampaign(key, `{"name":"n","subject":"s","lists":["newsletter"],"body":"b"}`)
+	at := ta.Clock.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	if st, _ := ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/send", id), key, `{"at":"`+at+`"}`); st != 202 {
+		t.Fatal("schedule")
+	}
+	getenv := func(k string) string { return ta.Env[k] }
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"campaign", "send", strconv.FormatInt(id, 10), "--no-wait"}, &out, &errb, getenv); code != 0 ||
+		!strings.Contains(out.String(), "scheduled for "+at) || !strings.Contains(out.String(), "--now") {
+		t.Fatalf("send on a scheduled campaign: %d %s %s", code, out.String(), errb.String())
+	}
+	if c := ta.campaign(id); c.Status != "scheduled" {
+		t.Fatalf("started early: %s", c.Status)
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"campaign", "send", strconv.FormatInt(id, 10), "--now", "--no-wait"}, &out, &errb, getenv); code != 0 {
+		t.Fatalf("--now: %d %s", code, errb.String())
+	}
+	if c := ta.campaign(id); c.Status != "sending" && c.Status != "sent" {
+		t.Fatalf("--now did not start it: %s", c.Status)
+	}
+}

@@ -31,7 +31,7 @@ Usage:
   envoi apikey list                list the keys (never the keys themselves)
   envoi apikey revoke ID           revoke a key at once
   envoi list create --slug SLUG --name NAME [--description TEXT]
-  envoi campaign send ID [--at RFC3339] [--no-wait]
+  envoi campaign send ID [--at RFC3339 | --now] [--no-wait]
                                    start (or schedule) a campaign and show its progress
   envoi campaign watch ID          show a campaign's progress without changing anything
   envoi mailcatcher [--smtp ADDR] [--http ADDR]
