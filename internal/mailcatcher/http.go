@@ -15,18 +15,19 @@ table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.4rem;bo
 pre{white-space:pre-wrap;background:#f6f6f6;padding:1rem}iframe{width:100%;height:32rem;border:1px solid #ddd}</style>
 </head><body>
 {{if .Msg}}
-<p><a href="./">← all messages</a> · <a href="messages/{{.Msg.ID}}.eml">raw .eml</a></p>
+<p><a href="/">← all messages</a> · <a href="/messages/{{.Msg.ID}}.eml">raw .eml</a></p>
 <h1>{{.Msg.Subject}}</h1>
 <p>From {{.Msg.From}} to {{range .Msg.To}}{{.}} {{end}} at {{.Msg.At.Format "2006-01-02 15:04:05"}}</p>
-<h2>HTML part</h2><iframe sandbox srcdoc="{{.HTML}}" title="HTML part"></iframe>
+<h2>HTML part</h2><p><small>Links open in a new tab (Envoi's pages refuse to be framed).</small></p>
+<iframe sandbox="allow-popups allow-popups-to-escape-sandbox" srcdoc="{{.HTML}}" title="HTML part"></iframe>
 <h2>Text part</h2><pre>{{.Text}}</pre>
 {{else}}
 <h1>Mail catcher</h1>
 <p>{{len .Msgs}} message(s) caught. Nothing here leaves this machine.</p>
-<form method="post" action="clear"><button>Delete all</button></form>
+<form method="post" action="/clear"><button>Delete all</button></form>
 <table><thead><tr><th>When</th><th>To</th><th>Subject</th></tr></thead><tbody>
 {{range .Msgs}}<tr><td>{{.At.Format "15:04:05"}}</td><td>{{range .To}}{{.}} {{end}}</td>
-<td><a href="messages/{{.ID}}">{{.Subject}}</a></td></tr>{{end}}
+<td><a href="/messages/{{.ID}}">{{.Subject}}</a></td></tr>{{end}}
 </tbody></table>
 {{end}}</body></html>`))
 
@@ -47,7 +48,7 @@ func (c *Catcher) Handler() http.Handler {
 	})
 	mux.HandleFunc("POST /clear", func(w http.ResponseWriter, r *http.Request) {
 		c.Reset()
-		http.Redirect(w, r, "./", http.StatusSeeOther)
+		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
 	mux.HandleFunc("GET /messages/{id}", func(w http.ResponseWriter, r *http.Request) {
 		idStr := r.PathValue("id")
@@ -66,7 +67,9 @@ func (c *Catcher) Handler() http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		pages.Execute(w, map[string]any{"Msg": m, "HTML": m.Part("text/html"), "Text": m.Part("text/plain")})
+		// In the preview every link opens a new tab: a link followed inside the
+		// frame would show Envoi's page refusing to be framed.
+		pages.Execute(w, map[string]any{"Msg": m, "HTML": `<base target="_blank">` + m.Part("text/html"), "Text": m.Part("text/plain")})
 	})
 	mux.HandleFunc("GET /api/messages", func(w http.ResponseWriter, r *http.Request) {
 		type item struct {
