@@ -6,7 +6,8 @@ BIN     := bin/envoi
 .PHONY: build run test test-short lint fuzz migrate bench stop services clean
 
 build:
-	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/envoi
+	@echo "build: compiling $(BIN) (the first build downloads the Go modules: a few minutes)" >&2
+	@$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/envoi
 
 run: build
 	@scripts/run.sh

@@ -45,6 +45,16 @@ else
   CATCHER_URL="(ENVOI_SMTP_URL is set: mail goes to your relay)"
 fi
 
+# The same settings for the CLI in another shell: source .data/env
+{
+  echo "# Written by make run: source .data/env to use the envoi CLI against this install."
+  for v in ENVOI_DATABASE_URL ENVOI_REDIS_URL ENVOI_SMTP_URL ENVOI_SECRET_KEY_FILE ENVOI_BASE_URL ENVOI_QUEUE; do
+    [ -n "${!v:-}" ] && printf 'export %s=%q\n' "$v" "${!v}"
+  done
+  echo 'export PATH="'"$ROOT"'/bin:$PATH"'
+} > "$DATA/env"
+
+say "migrating the database"
 "$BIN" migrate >&2
 "$BIN" list create --slug newsletter --name "Newsletter" --description "News from Envoi, now and then." --if-not-exists >&2
 if [ ! -s "$DATA/api_key" ]; then
@@ -60,6 +70,7 @@ cat >&2 <<MSG
     API key:       $(cat "$DATA/api_key")   (also in .data/api_key)
     Try the API:   curl -H "Authorization: Bearer \$(cat .data/api_key)" $BASE/api/v1/lists
     Health:        $BASE/readyz
+    CLI:           source .data/env   (then: envoi apikey list, envoi campaign watch ID, …)
   Stop with Ctrl-C. Data lives in PostgreSQL database "envoi"; private servers in .data/.
 
 MSG
