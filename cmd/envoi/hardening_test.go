@@ -890,3 +890,30 @@ func TestCLISendScheduled(t *testing.T) {
 		t.Fatalf("--now did not start it: %s", c.Status)
 	}
 }
+
+// TestTemplateSandboxAPI (issue 9, section 3): the bodies that took seconds
+// and gigabytes, or never returned, are refused at save in milliseconds with a
+// 422 naming the field, line and column; nothing is stored.
+func TestTemplateSandboxAPI(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	key := ta.apiKey()
+	for _, tt := range []struct{ path, body, field string }{
+		{"/api/v1/campaigns", `{"name":"n","subject":"s","lists":["newsletter"],"format":"html","body":"{{range 200}}{{printf \"%1000000s\" \"\"}}{{end}}"}`, "body"},
+		{"/api/v1/campaigns", `{"name":"n","subject":"s","lists":["newsletter"],"body":"{{range 1000000000000}}{{end}}"}`, "body"},
+		{"/api/v1/campaigns", `{"name":"n","subject":"{{printf \"%s\" .Subscriber.Name}}","lists":["newsletter"],"body":"b"}`, "subject"},
+		{"/api/v1/layouts", `{"name":"loop","html":"<html><body>{{.Content}}{{range 1000000000}}x{{end}}</body></html>"}`, "html"},
+	} {
+		start := time.Now()
+		st, m := ta.api("POST", tt.path, key, tt.body)
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("%s took %v", tt.body, d)
+		}
+		if st != 422 || m["field"] != tt.field || !strings.Contains(fmt.Sprint(m["error"]), "Line 1, column") {
+			t.Errorf("%s: %d %v", tt.body, st, m)
+		}
+	}
+	if n := ta.count(`SELECT count(*) FROM campaigns`) + ta.count(`SELECT count(*) FROM layouts`); n != 0 {
+		t.Fatalf("%d rows stored", n)
+	}
+}

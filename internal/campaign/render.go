@@ -183,6 +183,11 @@ func Compile(c model.Campaign, layoutSrc string, l LayoutFields) (*Compiled, err
 		return nil, apperr.FieldError("from", "from must be an address like \"News <news@example.com>\".")
 	}
 	c.Body, c.TextBody, c.Name, layoutSrc = lf(c.Body), lf(c.TextBody), noCR(c.Name), lf(layoutSrc)
+	for _, src := range []struct{ field, src string }{{"subject", c.Subject}, {"body", c.Body}, {"text_body", c.TextBody}, {"html", layoutSrc}} {
+		if err := checkTemplate(src.field, src.src); err != nil {
+			return nil, err
+		}
+	}
 	cc := &Compiled{Campaign: c, From: from, sender: l}
 	if cc.subject, err = texttemplate.New("subject").Option("missingkey=error").Parse(c.Subject); err != nil {
 		return nil, apperr.FieldError("subject", "The subject has a template error: "+err.Error())
@@ -263,6 +268,9 @@ func parseLayout(src string) (*htmltemplate.Template, error) {
 
 // CheckLayout validates a layout as it will be used.
 func CheckLayout(src string) error {
+	if err := checkTemplate("html", lf(src)); err != nil {
+		return err
+	}
 	t, err := parseLayout(src)
 	if err != nil {
 		return err

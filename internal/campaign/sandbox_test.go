@@ -1,0 +1,66 @@
+package campaign
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/envoi/envoi/internal/apperr"
+	"github.com/envoi/envoi/internal/model"
+)
+
+// TestSandbox (issue 9, section 3): what a template may hold. The attacks seen
+// (a loop of huge printf output, a loop that never ends, a javascript: URL
+// built from a literal) are refused at save, fast, naming line and column.
+func TestSandbox(t *testing.T) {
+	layout := "<html><body>{{.Content}}<p>{{.Org}}</p><a href=\"{{.UnsubscribeURL}}\">x</a></body></html>"
+	tests := []struct {
+		name, field, body, want string // want: "" accepted, else part of the message
+	}{
+		{"FieldsIfElseWith", "body", "Hi {{with .Subscriber.Name}}{{.}}{{else}}there{{end}}{{if .List.Name}} of {{.List.Name}}{{end}}", ""},
+		{"ErrRangePrintf", "body", `{{range 200}}{{printf "%1000000s" ""}}{{end}}`, "Line 1, column 8: {{range}}"},
+		{"ErrEndlessRange", "body", "Hello\n{{range 1000000000000}}{{end}}", "Line 2, column 8: {{range}}"},
+		{"ErrJavascriptFromLiteral", "body", `<a href="javascript{{":"}}alert(1)">x</a>`, "a literal"},
+		{"ErrFunction", "body", `{{len .Subscriber.Name}}`, "function call"},
+		{"ErrPipe", "body", `{{.Subscriber.Name | html}}`, "pipe"},
+		{"ErrBareFunction", "subject", `{{now}}`, "subject:1: function \"now\" not defined"},
+		{"ErrBuiltinFunction", "subject", `{{print .Subscriber.Name}}`, "function call"},
+		{"ErrVariable", "body", `{{$x := .Subscriber.Name}}{{$x}}`, "variable"},
+		{"ErrDefine", "body", `{{define "x"}}y{{end}}{{template "x"}}`, "define"},
+		{"ErrTextBodyLoop", "text_body", "a\nb\n  {{range .Subscriber.Name}}x{{end}}", "Line 3, column 10: {{range}}"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := model.Campaign{Name: "n", Subject: "s", From: "News <news@example.com>", Format: "html", Body: "b"}
+			switch tt.field {
+			case "body":
+				c.Body = tt.body
+			case "subject":
+				c.Subject = tt.body
+			case "text_body":
+				c.TextBody = tt.body
+			}
+			start := time.Now()
+			_, err := Compile(c, layout, LayoutFields{Org: "Org"})
+			if d := time.Since(start); d > time.Second {
+				t.Fatalf("took %v", d)
+			}
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			e, ok := apperr.As(err)
+			if !ok || e.Code != apperr.Invalid || e.Field != tt.field || !strings.Contains(e.Message, tt.want) {
+				t.Fatalf("err = %v, want invalid on %s saying %q", err, tt.field, tt.want)
+			}
+		})
+	}
+	t.Run("ErrLayoutLoop", func(t *testing.T) {
+		err := CheckLayout("<html><body>{{.Content}}{{range .Org}}x{{end}}</body></html>")
+		if e, ok := apperr.As(err); !ok || e.Field != "html" || !strings.Contains(e.Message, "{{range}}") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
