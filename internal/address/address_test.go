@@ -69,6 +69,12 @@ func FuzzNormalize(f *testing.F) {
 		if err != nil || again != got {
 			t.Fatalf("not idempotent: %q -> %q -> %q (%v)", s, got, again, err)
 		}
+		// The inbox key of an accepted address is one address, stable, and the
+		// same for another case of it.
+		k := InboxKey(got)
+		if strings.Count(k, "@") != 1 || InboxKey(k) != k || InboxKey(strings.ToUpper(got)) != k || len(k) > len(got) {
+			t.Fatalf("InboxKey(%q) = %q (again %q, upper %q)", got, k, InboxKey(k), InboxKey(strings.ToUpper(got)))
+		}
 	})
 }
 
