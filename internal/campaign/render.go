@@ -142,10 +142,11 @@ func textTemplate(layout *htmltemplate.Template, placeholderHTML string, actions
 	if err != nil {
 		return nil, err
 	}
-	text, err := html2text.FromString(page.String(), html2text.Options{PrettyTables: false})
+	text, err := html2text.FromString(plainInline(page.String()), html2text.Options{PrettyTables: false})
 	if err != nil {
 		return nil, err
 	}
+	text = tidyText(text)
 	// Literal braces in the text must not become actions.
 	text = strings.ReplaceAll(text, "{{", `{{"{{"}}`)
 	text = restoreActions(text, actions)

@@ -64,3 +64,30 @@ func TestSandbox(t *testing.T) {
 		}
 	})
 }
+
+// TestMarkdownTextPart (issue 9, section 7): the text part of a Markdown
+// campaign reads as plain prose: no asterisks around bold words, no lines
+// holding only a quote marker.
+func TestMarkdownTextPart(t *testing.T) {
+	c := model.Campaign{Name: "n", Subject: "s", From: "News <news@example.com>", Format: "markdown",
+		Body: "**Newsletter**: the week in *short*.\n\n> A quote\n>\n> on two paragraphs.\n\nBye."}
+	cc, err := Compile(c, "<html><body>{{.Content}}<a href=\"{{.UnsubscribeURL}}\">u</a></body></html>", LayoutFields{Org: "Org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, text, err := cc.Render(sample, LayoutFields{Org: "Org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text, "Newsletter: the week in short.") || strings.Contains(text, "*") {
+		t.Errorf("emphasis in the text part:\n%s", text)
+	}
+	for _, line := range strings.Split(text, "\n") {
+		if strings.Trim(line, "> \t") == "" && strings.Contains(line, ">") {
+			t.Errorf("a line with only a quote marker: %q in\n%s", line, text)
+		}
+	}
+	if !strings.Contains(text, "A quote") || !strings.Contains(text, "on two paragraphs.") {
+		t.Errorf("the quote was lost:\n%s", text)
+	}
+}
