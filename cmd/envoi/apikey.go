@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -47,9 +46,8 @@ func apikeyCmd(ctx context.Context, a *App, args []string, stdout, stderr io.Wri
 			fmt.Fprintln(stderr, apikeyUsage)
 			return 2
 		}
-		id, err := strconv.ParseInt(args[1], 10, 64)
-		if err != nil || id <= 0 {
-			fmt.Fprintf(stderr, "envoi: %q is not an API key id (see envoi apikey list)\n", args[1])
+		id, ok := parseID(args[1], "an API key id (see envoi apikey list)", stderr)
+		if !ok {
 			return 2
 		}
 		return withApp(ctx, a, stderr, func(a *App) error {

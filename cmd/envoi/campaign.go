@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
@@ -23,9 +22,8 @@ func campaignCmd(ctx context.Context, a *App, args []string, stdout, stderr io.W
 		fmt.Fprintln(stderr, campaignUsage)
 		return 2
 	}
-	id, err := strconv.ParseInt(args[1], 10, 64)
-	if err != nil || id <= 0 {
-		fmt.Fprintf(stderr, "envoi: %q is not a campaign id\n", args[1])
+	id, ok := parseID(args[1], "a campaign id", stderr)
+	if !ok {
 		return 2
 	}
 	if args[0] == "watch" {
