@@ -138,10 +138,18 @@ func TestSignupFlood(t *testing.T) {
 	if res := ta.get("/healthz"); res.Status != 200 {
 		t.Fatalf("healthz after the flood: %d", res.Status)
 	}
-	// JSON answers the same way.
-	res := ta.do("POST", "/subscribe/newsletter", "application/json", `{"email":"json@example.com","consent":true}`, "X-Forwarded-For", flooder)
-	if res.Status != 429 || !strings.Contains(res.Body, `"error"`) || res.Header.Get("Retry-After") == "" {
-		t.Fatalf("JSON over the limit: %d %s", res.Status, res.Body)
+	// JSON answers the same way over the limit. (A token comes back every 2 s, so
+	// the first request after the flood may still pass: post until refused.)
+	for i := 0; ; i++ {
+		res := ta.do("POST", "/subscribe/newsletter", "application/json", fmt.Sprintf(`{"email":"flood-json-%d@example.com","consent":true}`, i), "X-Forwarded-For", flooder)
+		if res.Status == 202 && i < 5 {
+			accepted++
+			continue
+		}
+		if res.Status != 429 || !strings.Contains(res.Body, `"error"`) || res.Header.Get("Retry-After") == "" {
+			t.Fatalf("JSON over the limit: %d %s", res.Status, res.Body)
+		}
+		break
 	}
 	// Nothing of a refused request was written; every accepted one was, with its client's IP.
 	ta.waitMessagesDone(30 * time.Second)

@@ -202,7 +202,7 @@ func uniqueField(constraint string) string {
 	switch constraint {
 	case "lists_slug_key":
 		return "slug"
-	case "subscribers_email_key":
+	case "subscribers_email_key", "subscribers_email_lower_key":
 		return "email"
 	}
 	return ""

@@ -62,14 +62,15 @@ WITH req AS (
 ), sub AS (
     -- A new subscriber has no name until a confirmation applies the one typed.
     INSERT INTO subscribers (email, name)
-    SELECT DISTINCT ON (email) email, '' FROM req
-    ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email
+    -- Addresses are one ignoring the case of the local part: the first spelling stays.
+    SELECT DISTINCT ON (lower(email)) email, '' FROM req ORDER BY lower(email), n
+    ON CONFLICT ((lower(email))) DO UPDATE SET email = subscribers.email
     RETURNING id, email
 ), sn AS (
     -- The proposed row carries the inbox's answer: a claim txid only when granted.
     INSERT INTO subscriptions (subscriber_id, list_id, confirm_requested_at, confirm_claim_txid, pending_name, created_at, updated_at)
     SELECT sub.id, req.list_id, CASE WHEN g.granted THEN $8::timestamptz END, CASE WHEN g.granted THEN txid_current() END, req.name, $8, $8
-    FROM req JOIN sub ON sub.email = req.email
+    FROM req JOIN sub ON lower(sub.email) = lower(req.email)
     CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM inbox i WHERE i.inbox_hash = req.inbox AND i.list_id = req.list_id) AS granted) g
     ON CONFLICT (subscriber_id, list_id) DO UPDATE SET
         -- The name goes with the request that gets a confirmation mail, and only with it.
@@ -89,7 +90,7 @@ WITH req AS (
     RETURNING id, subscription_id
 ), matched AS (
     SELECT req.*, sn.id AS subscription_id, sn.subscriber_id, sn.status
-    FROM req JOIN sub ON sub.email = req.email JOIN sn ON sn.subscriber_id = sub.id AND sn.list_id = req.list_id
+    FROM req JOIN sub ON lower(sub.email) = lower(req.email) JOIN sn ON sn.subscriber_id = sub.id AND sn.list_id = req.list_id
 ), logged AS (
     INSERT INTO consent_log (subscriber_id, list_id, action, source, ip, user_agent, consent_text_version, created_at)
     SELECT subscriber_id, list_id, 'signup', source, NULLIF(ip, '')::inet, user_agent, text_version, $8 FROM matched
