@@ -79,13 +79,13 @@ func TestMigrationMergesCaseDuplicates(t *testing.T) {
 		return n
 	}
 	for q, want := range map[string]int{
-		`SELECT count(*) FROM subscribers`:                                         2,
-		`SELECT count(*) FROM subscribers WHERE id = 1 AND name = 'Ann'`:          1, // name taken from the duplicate
-		`SELECT count(*) FROM consent_log WHERE subscriber_id = 1`:                5, // every event kept
-		`SELECT count(*) FROM subscriptions WHERE subscriber_id = 1`:              2, // a and b
-		`SELECT count(*) FROM subscriptions WHERE subscriber_id = 1 AND list_id = 1 AND status = 'unsubscribed'`: 1, // the latest choice
+		`SELECT count(*) FROM subscribers`:                                                                                            2,
+		`SELECT count(*) FROM subscribers WHERE id = 1 AND name = 'Ann'`:                                                              1, // name taken from the duplicate
+		`SELECT count(*) FROM consent_log WHERE subscriber_id = 1`:                                                                    5, // every event kept
+		`SELECT count(*) FROM subscriptions WHERE subscriber_id = 1`:                                                                  2, // a and b
+		`SELECT count(*) FROM subscriptions WHERE subscriber_id = 1 AND list_id = 1 AND status = 'unsubscribed'`:                      1, // the latest choice
 		`SELECT count(*) FROM transactional_messages t JOIN subscriptions sn ON sn.id = t.subscription_id WHERE sn.subscriber_id = 1`: 2,
-		`SELECT count(*) FROM deliveries WHERE subscriber_id = 1`: 1,
+		`SELECT count(*) FROM deliveries WHERE subscriber_id = 1`:                                                                     1,
 	} {
 		if n := count(q); n != want {
 			t.Errorf("%s = %d, want %d", q, n, want)
