@@ -637,6 +637,59 @@ func TestOneMailPerInbox(t *testing.T) {
 	if n := ta.count(`SELECT count(*) FROM consent_log WHERE action = 'signup'`); n != 25 {
 		t.Fatalf("%d signups logged, want 25 (each request is still recorded)", n)
 	}
+
+	// Resending a confirmation claims the inbox too: 16 minutes on, a new
+	// spelling gets its mail; a minute later a resend for the first spelling's
+	// subscription (its own interval is over) sends nothing, and after the
+	// interval it does.
+	inboxMails := func() int {
+		n := 0
+		for _, m := range ta.SMTP.Messages() {
+			for _, to := range m.To {
+				if address.InboxKey(strings.ToLower(to)) == "victim@gmail.com" {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	var first int64
+	if err := ta.Store.DB.Get(&first, `SELECT sn.id FROM subscriptions sn JOIN subscribers sr ON sr.id = sn.subscriber_id
+		WHERE sn.confirm_requested_at IS NOT NULL AND lower(sr.email) LIKE '%victim%'`); err != nil {
+		t.Fatal(err)
+	}
+	ta.Clock.Advance(16 * time.Minute)
+	if res := ta.signup("v.i.c.t.i.m+later@gmail.com"); res.Status != 200 {
+		t.Fatal(res.Status)
+	}
+	ta.waitFor(15*time.Second, func() error {
+		if n := inboxMails(); n != 2 {
+			return fmt.Errorf("%d mails", n)
+		}
+		return nil
+	})
+	ta.Clock.Advance(time.Minute)
+	resend := "/confirm/" + ta.Tokens.Sign(token.Confirm, first, time.Hour) + "/resend"
+	if res := ta.do("POST", resend, "", ""); res.Status != 200 {
+		t.Fatalf("resend: %d %s", res.Status, res.Body)
+	}
+	ta.waitMessagesDone(15 * time.Second)
+	if n := ta.count(`SELECT count(*) FROM transactional_messages WHERE kind = 'confirm' AND subscription_id = $1`, first); n != 1 {
+		t.Fatalf("a resend within the inbox's interval queued a mail (%d for the subscription)", n)
+	}
+	if n := inboxMails(); n != 2 {
+		t.Fatalf("%d mails to the inbox after the early resend, want 2", n)
+	}
+	ta.Clock.Advance(15 * time.Minute)
+	if res := ta.do("POST", resend, "", ""); res.Status != 200 {
+		t.Fatalf("resend: %d %s", res.Status, res.Body)
+	}
+	ta.waitFor(15*time.Second, func() error {
+		if n := inboxMails(); n != 3 {
+			return fmt.Errorf("%d mails, want 3 (the resend after the interval)", n)
+		}
+		return nil
+	})
 }
 
 // TestAPISubscriberByID (issue 9, section 6, part): GET /api/v1/subscribers/{id};

@@ -153,19 +153,38 @@ func (s *Store) Signups(ctx context.Context, ps []SignupParams) ([]SignupResult,
 }
 
 // ResendConfirmation queues a new confirmation mail for an unconfirmed subscription,
-// subject to the same ConfirmInterval. It returns the message id or 0.
+// subject to the same ConfirmInterval, for the subscription and for its inbox
+// (confirm_claims: another spelling's mail within the interval counts). It
+// returns the message id or 0.
 func (s *Store) ResendConfirmation(ctx context.Context, subscriptionID int64) (int64, error) {
+	sub, err := s.SubscriptionByID(ctx, subscriptionID)
+	if apperr.ErrorCode(err) == apperr.NotFound {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	inbox := sha256.Sum256([]byte(address.InboxKey(sub.Email)))
 	const q = `
-WITH claim AS (
-    UPDATE subscriptions SET confirm_requested_at = $2, confirm_claim_txid = txid_current(), updated_at = $2
+WITH due AS (
+    SELECT id, list_id FROM subscriptions
     WHERE id = $1 AND status <> 'confirmed'
       AND (confirm_requested_at IS NULL OR confirm_requested_at <= $2::timestamptz - make_interval(secs => $3))
+), inbox AS (
+    INSERT INTO confirm_claims (inbox_hash, list_id, requested_at)
+    SELECT $4, list_id, $2 FROM due
+    ON CONFLICT (inbox_hash, list_id) DO UPDATE SET requested_at = EXCLUDED.requested_at
+        WHERE confirm_claims.requested_at <= EXCLUDED.requested_at - make_interval(secs => $3)
+    RETURNING list_id
+), claim AS (
+    UPDATE subscriptions SET confirm_requested_at = $2, confirm_claim_txid = txid_current(), updated_at = $2
+    WHERE id = (SELECT id FROM due) AND EXISTS (SELECT 1 FROM inbox)
     RETURNING id
 )
 INSERT INTO transactional_messages (subscription_id, kind, created_at)
 SELECT id, 'confirm', $2 FROM claim RETURNING id`
 	var id int64
-	err := s.DB.GetContext(ctx, &id, q, subscriptionID, s.Now(), ConfirmInterval.Seconds())
+	err = s.DB.GetContext(ctx, &id, q, subscriptionID, s.Now(), ConfirmInterval.Seconds(), inbox[:])
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
