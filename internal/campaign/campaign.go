@@ -71,6 +71,8 @@ func (s *Service) prepare(ctx context.Context, d Draft) (model.Campaign, []int64
 		return model.Campaign{}, nil, apperr.FieldError("body", "The body is empty.")
 	case len(d.Body) > 1<<20:
 		return model.Campaign{}, nil, apperr.FieldError("body", "The body is larger than 1 MB.")
+	case len(d.TextBody) > 1<<20:
+		return model.Campaign{}, nil, apperr.FieldError("text_body", "The text body is larger than 1 MB.")
 	case len(d.Lists) == 0:
 		return model.Campaign{}, nil, apperr.FieldError("lists", "Name at least one list by slug.")
 	}

@@ -2,6 +2,7 @@ package campaign
 
 import (
 	"bytes"
+	"errors"
 	htmltemplate "html/template"
 	"io"
 	"net/mail"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	texttemplate "text/template"
+	"time"
 
 	"github.com/inbucket/html2text"
 	"github.com/microcosm-cc/bluemonday"
@@ -97,6 +99,11 @@ var safeCSS = []string{
 func policy() *bluemonday.Policy {
 	p := bluemonday.UGCPolicy()
 	p.AllowStyles(safeCSS...).Globally()
+	// The background shorthand, for colours: never an image (url(), image-set()…).
+	p.AllowStyles("background").MatchingHandler(func(v string) bool {
+		v = strings.ToLower(v)
+		return !strings.Contains(v, "url(") && !strings.Contains(v, "image") && !strings.Contains(v, "expression")
+	}).Globally()
 	p.AllowAttrs("align", "valign", "width", "height", "bgcolor", "border", "cellpadding", "cellspacing", "role").Globally()
 	p.AllowElements("center", "font", "span", "div", "table", "thead", "tbody", "tr", "td", "th")
 	return p
@@ -110,6 +117,8 @@ var layoutSanitizer = func() *bluemonday.Policy {
 	p := policy()
 	p.AllowElements("html", "head", "body", "title")
 	p.AllowAttrs("lang").OnElements("html")
+	// <meta charset> and <meta name content> (viewport…); never http-equiv.
+	p.AllowAttrs("charset", "name", "content").OnElements("meta")
 	return p
 }()
 
@@ -144,11 +153,35 @@ func toPlaceholderHTML(format, body string) (string, []string, error) {
 	return sanitizer.Sanitize(src), actions, nil
 }
 
+// restoreActions puts the actions back in one pass (one ReplaceAll per action
+// took minutes for a 1 MB body of fields: quadratic).
 func restoreActions(s string, actions []string) string {
-	for i := len(actions) - 1; i >= 0; i-- {
-		s = strings.ReplaceAll(s, "ENVOIACTION"+strconv.Itoa(i)+"X", actions[i])
+	if len(actions) == 0 {
+		return s
 	}
-	return s
+	const mark = "ENVOIACTION"
+	var b strings.Builder
+	b.Grow(len(s))
+	for {
+		i := strings.Index(s, mark)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		rest := s[i+len(mark):]
+		j := 0
+		for j < len(rest) && j < 9 && rest[j] >= '0' && rest[j] <= '9' {
+			j++
+		}
+		if n, err := strconv.Atoi(rest[:j]); err == nil && j < len(rest) && rest[j] == 'X' && n < len(actions) {
+			b.WriteString(actions[n])
+			s = rest[j+1:]
+			continue
+		}
+		b.WriteString(mark)
+		s = rest
+	}
 }
 
 // textTemplate derives the plain-text part once per campaign: the layout is
@@ -241,7 +274,12 @@ func Compile(c model.Campaign, layoutSrc string, l LayoutFields) (*Compiled, err
 	if err := cc.body.Execute(io.Discard, sample); err != nil {
 		return nil, apperr.FieldError("body", "The body has a template error: "+err.Error())
 	}
-	if _, _, _, err := cc.Render(sample, l); err != nil {
+	// What is sent is checked by the HTML policy too (checkRendered).
+	_, html, _, err := cc.Render(sample, l)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRendered("body", html); err != nil {
 		return nil, err
 	}
 	return cc, nil
@@ -312,7 +350,7 @@ func CheckLayout(src string) error {
 		"UnsubscribeURL": sample.UnsubscribeURL, "ListName": "l", "Org": "o", "PostalAddress": "p"}); err != nil {
 		return apperr.FieldError("html", "The layout fails on sample data: "+err.Error())
 	}
-	return nil
+	return checkRendered("html", b.String())
 }
 
 // LayoutFields are the sender's details the layout prints.
@@ -324,14 +362,17 @@ type LayoutFields struct {
 // Render returns subject, HTML and text for one recipient.
 func (cc *Compiled) Render(f Fields, l LayoutFields) (subject, html, text string, err error) {
 	var sc Scratch
-	if subject, err = cc.render(&sc, f, l); err != nil {
+	if subject, err = cc.render(&sc, f, l, SaveDeadline); err != nil {
 		return "", "", "", err
 	}
 	return subject, sc.html.String(), sc.text.String(), nil
 }
 
 // Scratch holds one message's buffers; senders reuse them (GetScratch, PutScratch).
-type Scratch struct{ subject, html, text, msg bytes.Buffer }
+type Scratch struct {
+	subject, html, text, msg bytes.Buffer
+	boundHTML, boundText    boundedWriter
+}
 
 // HTML is the HTML part the last render wrote.
 func (sc *Scratch) HTML() []byte { return sc.html.Bytes() }
@@ -353,26 +394,85 @@ func PutScratch(sc *Scratch) { scratchPool.Put(sc) }
 // RenderEncoded writes one recipient's parts quoted-printable encoded into sc
 // (HTML, Text) with the sender's details given at Compile, and returns the subject.
 func (cc *Compiled) RenderEncoded(sc *Scratch, f Fields) (subject string, err error) {
-	return cc.renderEncoded(sc, f, cc.sender)
+	return cc.renderEncoded(sc, f, cc.sender, SendDeadline)
 }
 
 // render writes the recipient's HTML and text parts into sc and returns the subject.
-func (cc *Compiled) render(sc *Scratch, f Fields, l LayoutFields) (subject string, err error) {
+func (cc *Compiled) render(sc *Scratch, f Fields, l LayoutFields, within time.Duration) (subject string, err error) {
 	sc.html.Reset()
 	sc.text.Reset()
-	return cc.renderTo(&sc.html, &sc.text, sc, f, l)
+	return cc.renderTo(&sc.html, &sc.text, sc, f, l, within)
 }
 
 // renderEncoded is render with both parts quoted-printable encoded as they are
 // written, the template's constant text encoded once per campaign (mail.QPWriter).
-func (cc *Compiled) renderEncoded(sc *Scratch, f Fields, l LayoutFields) (subject string, err error) {
+func (cc *Compiled) renderEncoded(sc *Scratch, f Fields, l LayoutFields, within time.Duration) (subject string, err error) {
 	sc.html.Reset()
 	sc.text.Reset()
 	return cc.renderTo(&envoimail.QPWriter{Buf: &sc.html, Cache: &cc.qpHTML},
-		&envoimail.QPWriter{Buf: &sc.text, Cache: &cc.qpText}, sc, f, l)
+		&envoimail.QPWriter{Buf: &sc.text, Cache: &cc.qpText}, sc, f, l, within)
 }
 
-func (cc *Compiled) renderTo(html, text io.Writer, sc *Scratch, f Fields, l LayoutFields) (subject string, err error) {
+// Rendering limits. Templates cannot loop (checkTemplate), so a render takes
+// time linear in the template's size; still, a 1 MB body made of
+// {{.Subscriber.Name}} multiplies, so every render, at save and per recipient,
+// stops at MaxRenderedBytes per part and at a deadline.
+const MaxRenderedBytes = 4 << 20
+
+var (
+	// SaveDeadline bounds the sample renders made when a campaign is saved.
+	SaveDeadline = 2 * time.Second
+	// SendDeadline bounds one recipient's render.
+	SendDeadline = time.Second
+)
+
+// ErrRenderTooLarge and ErrRenderTooSlow end a render over the limits.
+var (
+	ErrRenderTooLarge = errors.New("the rendered message is larger than 4 MB")
+	ErrRenderTooSlow  = errors.New("rendering took too long")
+)
+
+// boundedWriter passes writes on (the same slices: mail.QPWriter's cache
+// knows the template's constant text by them) until the cap or the deadline.
+type boundedWriter struct {
+	w        io.Writer
+	left     int
+	deadline time.Time
+	writes   int
+}
+
+func (b *boundedWriter) reset(w io.Writer, deadline time.Time) {
+	b.w, b.left, b.deadline, b.writes = w, MaxRenderedBytes, deadline, 0
+}
+
+func (b *boundedWriter) Write(p []byte) (int, error) {
+	if len(p) > b.left {
+		return 0, ErrRenderTooLarge
+	}
+	b.left -= len(p)
+	// Reading the clock costs more than a write: every 64 writes is enough.
+	if b.writes++; b.writes&63 == 0 && time.Now().After(b.deadline) {
+		return 0, ErrRenderTooSlow
+	}
+	return b.w.Write(p)
+}
+
+// renderError says which part failed and why, naming the limit when one ended it.
+func renderError(field, what string, err error) error {
+	switch {
+	case errors.Is(err, ErrRenderTooLarge):
+		return apperr.FieldError(field, "The "+what+" renders larger than 4 MB; make it shorter.")
+	case errors.Is(err, ErrRenderTooSlow):
+		return apperr.FieldError(field, "The "+what+" takes too long to render; make it simpler.")
+	}
+	return apperr.FieldError(field, "The "+what+" has a template error: "+err.Error())
+}
+
+func (cc *Compiled) renderTo(html, text io.Writer, sc *Scratch, f Fields, l LayoutFields, within time.Duration) (subject string, err error) {
+	deadline := time.Now().Add(within)
+	sc.boundHTML.reset(html, deadline)
+	sc.boundText.reset(text, deadline)
+	html, text = &sc.boundHTML, &sc.boundText
 	f.Campaign = CampaignFields{Name: cc.Campaign.Name, Subject: cc.Campaign.Subject}
 	// No CR reaches the parts but as a line end (see mail.QPWriter).
 	f.Subscriber.Name, f.List.Name, f.UnsubscribeURL = noCR(f.Subscriber.Name), noCR(f.List.Name), noCR(f.UnsubscribeURL)
@@ -383,16 +483,18 @@ func (cc *Compiled) renderTo(html, text io.Writer, sc *Scratch, f Fields, l Layo
 	subject = strings.Join(strings.Fields(sc.subject.String()), " ")
 	if err := cc.page.Execute(html, pageFields{Subscriber: f.Subscriber, List: f.List, Campaign: f.Campaign,
 		UnsubscribeURL: f.UnsubscribeURL, PreferencesURL: f.PreferencesURL, Subject: subject}); err != nil {
-		return "", apperr.FieldError("body", "The body has a template error: "+err.Error())
+		return "", renderError("body", "body", err)
 	}
 	if cc.text != nil {
 		if err := cc.text.Execute(text, f); err != nil {
-			return "", apperr.FieldError("text_body", "The text body has a template error: "+err.Error())
+			return "", renderError("text_body", "text body", err)
 		}
-		io.WriteString(text, "\n\n--\nYou receive this because you subscribed to “"+f.List.Name+"” from "+l.Org+
-			".\nUnsubscribe with one click: "+f.UnsubscribeURL+"\n"+l.PostalAddress+"\n")
+		if _, err := io.WriteString(text, "\n\n--\nYou receive this because you subscribed to “"+f.List.Name+"” from "+l.Org+
+			".\nUnsubscribe with one click: "+f.UnsubscribeURL+"\n"+l.PostalAddress+"\n"); err != nil {
+			return "", renderError("text_body", "text body", err)
+		}
 	} else if err := cc.derivedText.Execute(text, f); err != nil {
-		return "", apperr.FieldError("body", "The body has a template error: "+err.Error())
+		return "", renderError("body", "body", err)
 	}
 	return subject, nil
 }

@@ -29,7 +29,7 @@ func BenchmarkMessage(b *testing.B) {
 	size := 0
 	for b.Loop() {
 		sc := GetScratch()
-		subject, err := cc.renderEncoded(sc, reader, layout)
+		subject, err := cc.renderEncoded(sc, reader, layout, SendDeadline)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -138,10 +138,10 @@ func TestRenderEncoded(t *testing.T) {
 			f := reader
 			f.Subscriber.Name = name
 			var plain, enc Scratch
-			if _, err := cc.render(&plain, f, layout); err != nil {
+			if _, err := cc.render(&plain, f, layout, SendDeadline); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := cc.renderEncoded(&enc, f, layout); err != nil {
+			if _, err := cc.renderEncoded(&enc, f, layout, SendDeadline); err != nil {
 				t.Fatal(err)
 			}
 			for part, pair := range map[string][2]*bytes.Buffer{"html": {&plain.html, &enc.html}, "text": {&plain.text, &enc.text}} {

@@ -6,6 +6,8 @@ import (
 	texttemplate "text/template"
 	"text/template/parse"
 
+	"golang.org/x/net/html"
+
 	"github.com/envoi/envoi/internal/apperr"
 )
 
@@ -110,4 +112,101 @@ func checkTemplate(field, src string) error {
 		return nil
 	}
 	return walk(t.Tree.Root)
+}
+
+// checkRendered applies the HTML policy to what is sent, not only to what was
+// typed: a sample render of the whole message (layout and body, with the
+// fields filled in) is run through the layout policy, and anything the policy
+// would take out (an element, an attribute, a URL with another scheme than
+// http, https or mailto, a CSS property outside safeCSS) refuses the save,
+// naming it. Bodies and marketers' layouts are sanitized at save, and
+// html/template escapes the fields in their context, so this finds nothing
+// unless one of those layers let something through; it is the last check.
+func checkRendered(field, rendered string) error {
+	kept := map[string]int{}
+	for _, e := range policyElements(layoutSanitizer.Sanitize(rendered)) {
+		for _, k := range e.keys {
+			kept[k]++
+		}
+	}
+	for _, e := range policyElements(rendered) {
+		var missing []string
+		for _, k := range e.keys {
+			if kept[k] == 0 {
+				missing = append(missing, k)
+			}
+			kept[k]--
+		}
+		if len(missing) == 0 {
+			continue
+		}
+		// Name the reason: the element itself when it goes (unless a URL of
+		// its explains it), else the first attribute or property that goes.
+		why := missing[0]
+		if why == e.keys[0] {
+			for _, k := range missing[1:] {
+				if strings.Contains(k, " of scheme ") {
+					why = k
+					break
+				}
+			}
+		}
+		return apperr.FieldError(field, fmt.Sprintf("The message as sent would contain %s (in %.80s), which campaign mail may not carry: no script, forms, frames or event handlers, links only to http, https or mailto, and only the documented CSS properties.", why, e.raw))
+	}
+	return nil
+}
+
+// policyElement is what the policy decides on for one element: the element
+// ("<a>"), each attribute (with the scheme of URL attributes) and each CSS
+// property of its style.
+type policyElement struct {
+	raw  string
+	keys []string
+}
+
+func policyElements(doc string) []policyElement {
+	var out []policyElement
+	z := html.NewTokenizer(strings.NewReader(doc))
+	for {
+		switch z.Next() {
+		case html.ErrorToken:
+			return out
+		case html.StartTagToken, html.SelfClosingTagToken:
+			raw := string(z.Raw())
+			t := z.Token()
+			e := policyElement{raw: raw, keys: []string{"<" + t.Data + ">"}}
+			for _, a := range t.Attr {
+				switch a.Key {
+				case "style":
+					for _, decl := range strings.Split(a.Val, ";") {
+						if prop, _, ok := strings.Cut(decl, ":"); ok && strings.TrimSpace(prop) != "" {
+							e.keys = append(e.keys, fmt.Sprintf("the CSS property %q on <%s>", strings.ToLower(strings.TrimSpace(prop)), t.Data))
+						}
+					}
+				case "href", "src", "action", "formaction", "background", "poster", "cite", "xlink:href":
+					e.keys = append(e.keys, fmt.Sprintf("a %s on <%s> of scheme %q", a.Key, t.Data, urlScheme(a.Val)))
+				case "rel", "target":
+					// The policy adds and rewrites these (rel="nofollow noopener").
+				default:
+					e.keys = append(e.keys, fmt.Sprintf("the attribute %s on <%s>", a.Key, t.Data))
+				}
+			}
+			out = append(out, e)
+		}
+	}
+}
+// urlScheme is a URL's scheme as a browser would read it ("" when relative).
+func urlScheme(u string) string {
+	u = strings.TrimSpace(u)
+	u = strings.Map(func(r rune) rune {
+		if r <= ' ' || r == 0x7f {
+			return -1 // browsers skip these inside a scheme
+		}
+		return r
+	}, u)
+	i := strings.IndexAny(u, ":/?#")
+	if i <= 0 || u[i] != ':' {
+		return ""
+	}
+	return strings.ToLower(u[:i])
 }

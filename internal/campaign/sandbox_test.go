@@ -124,3 +124,109 @@ func TestLayoutSanitized(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderLimits (issue 9, section 3): every render has an output cap and a
+// deadline. A body of 20,000 name fields is fine for "Ann Example" but would
+// be ~31 MB for a recipient whose name escapes to 1,560 bytes: the render
+// stops at the cap, for that recipient only, with an error naming the limit.
+func TestRenderLimits(t *testing.T) {
+	l := LayoutFields{Org: "Org"}
+	body := strings.Repeat("{{.Subscriber.Name}} ", 20000)
+	c := model.Campaign{Name: "n", Subject: "s", From: "News <news@example.com>", Format: "html", Body: body}
+	cc, err := Compile(c, "<html><body>{{.Content}}<a href=\"{{.UnsubscribeURL}}\">u</a></body></html>", l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := sample
+	long.Subscriber.Name = strings.Repeat(`"<>`, 120)
+	for _, tt := range []struct {
+		name   string
+		f      Fields
+		within time.Duration
+		want   error
+	}{
+		{"SampleFits", sample, SendDeadline, nil},
+		{"OverCap", long, SendDeadline, ErrRenderTooLarge},
+		{"OverDeadline", sample, time.Nanosecond, ErrRenderTooSlow},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var sc Scratch
+			start := time.Now()
+			_, err := cc.render(&sc, tt.f, l, tt.within)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), map[error]string{ErrRenderTooLarge: "larger than 4 MB", ErrRenderTooSlow: "too long"}[tt.want]) {
+				t.Fatalf("err %v, want %v", err, tt.want)
+			}
+			if sc.html.Len() > MaxRenderedBytes {
+				t.Fatalf("%d bytes written past the cap", sc.html.Len())
+			}
+			t.Logf("%v after %v, %d bytes", err, time.Since(start), sc.html.Len())
+		})
+	}
+	// The encoded path (the one sends use) stops at the cap too.
+	var sc Scratch
+	if _, err := cc.renderEncoded(&sc, long, l, SendDeadline); err == nil || !strings.Contains(err.Error(), "larger than 4 MB") {
+		t.Fatalf("encoded render: %v", err)
+	}
+}
+
+// TestRenderedPolicy (issue 9, section 3): the HTML policy applies to what is
+// sent. checkRendered refuses what the policy would remove from a render; a
+// hostile subscriber name is escaped by the template and passes.
+func TestRenderedPolicy(t *testing.T) {
+	for _, tt := range []struct{ name, html, want string }{
+		{"Plain", `<html><head><meta charset="utf-8"></head><body><p style="color:#111;background:#fff">Hi <a href="https://example.com/x">x</a> <a href="mailto:a@example.com">m</a> <a href="/rel">r</a></p></body></html>`, ""},
+		{"ErrScript", `<p>x</p><script>alert(1)</script>`, "<script>"},
+		{"ErrJavascriptURL", `<a href="javascript:alert(1)">x</a>`, `scheme "javascript"`},
+		{"ErrJavascriptURLSpaced", `<a href=" java	script:alert(1)">x</a>`, `scheme "javascript"`},
+		{"ErrDataImage", `<img src="data:image/svg+xml;base64,PHN2Zz4=">`, `scheme "data"`},
+		{"ErrEventHandler", `<p onclick="x()">x</p>`, "onclick"},
+		{"ErrPosition", `<div style="position:fixed;top:0">x</div>`, `"position"`},
+		{"ErrBackgroundImage", `<div style="background:url(https://t.example/p.gif)">x</div>`, `"background"`},
+		{"ErrForm", `<form action="https://evil.example/"><input name="p"></form>`, "<form>"},
+		{"ErrIframe", `<iframe src="https://evil.example/"></iframe>`, "<iframe>"},
+		{"ErrMetaRefresh", `<meta http-equiv="refresh" content="0;url=https://evil.example/">`, "http-equiv"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkRendered("body", tt.html)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err %v, want it to name %s", err, tt.want)
+			}
+		})
+	}
+	// Fields in every context a body may put them: the hostile sample is escaped.
+	c := model.Campaign{Name: "n", Subject: "s", From: "News <news@example.com>", Format: "html",
+		Body: `<p>{{.Subscriber.Name}}</p><a href="{{.Subscriber.Email}}">e</a><a href="https://x.example/?n={{.Subscriber.Name}}">q</a><span style="color:{{.List.Name}}">c</span>`}
+	cc, err := Compile(c, "<html><body>{{.Content}}<a href=\"{{.UnsubscribeURL}}\">u</a></body></html>", LayoutFields{Org: "Org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, html, _, err := cc.Render(hostileSample, LayoutFields{Org: "Org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkRendered("body", html); err != nil ||
+		strings.Contains(html, "<script") || strings.Contains(html, `href="javascript`) || strings.Contains(html, "position:fixed") {
+		t.Fatalf("hostile fields got through: %v\n%s", err, html)
+	}
+}
+
+// hostileSample are fields a stranger could have typed at signup.
+var hostileSample = Fields{
+	Subscriber:     SubscriberFields{`"><script>alert(1)</script><a href="javascript:alert(2)" onclick="x()">`, `javascript:alert(3)//@example.com`},
+	List:           ListFields{`red;position:fixed;background:url(https://t.example/p.gif)`},
+	Campaign:       CampaignFields{"Sample", "Sample"},
+	UnsubscribeURL: "https://example.com/unsubscribe/x",
+	PreferencesURL: "https://example.com/unsubscribe/x",
+}
