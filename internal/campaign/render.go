@@ -371,7 +371,7 @@ func (cc *Compiled) Render(f Fields, l LayoutFields) (subject, html, text string
 // Scratch holds one message's buffers; senders reuse them (GetScratch, PutScratch).
 type Scratch struct {
 	subject, html, text, msg bytes.Buffer
-	boundHTML, boundText    boundedWriter
+	boundHTML, boundText     boundedWriter
 }
 
 // HTML is the HTML part the last render wrote.

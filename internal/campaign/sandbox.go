@@ -195,6 +195,7 @@ func policyElements(doc string) []policyElement {
 		}
 	}
 }
+
 // urlScheme is a URL's scheme as a browser would read it ("" when relative).
 func urlScheme(u string) string {
 	u = strings.TrimSpace(u)
