@@ -31,6 +31,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzWriteQP$$' -fuzztime $(FUZZTIME) ./internal/mail
 	$(GO) test -run '^$$' -fuzz '^FuzzQPWriter$$' -fuzztime $(FUZZTIME) ./internal/mail
 	$(GO) test -run '^$$' -fuzz '^FuzzDialogue$$' -fuzztime $(FUZZTIME) ./internal/send
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/pow
 
 migrate: build
 	@eval "$$(scripts/services.sh)"; $(BIN) migrate

@@ -3,7 +3,7 @@ package static
 
 import "embed"
 
-// FS holds app.css and vendor/.
+// FS holds app.css, pow.js and vendor/.
 //
-//go:embed app.css vendor
+//go:embed app.css pow.js vendor
 var FS embed.FS

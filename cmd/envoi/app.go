@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +24,7 @@ import (
 	"github.com/envoi/envoi/internal/limits"
 	"github.com/envoi/envoi/internal/lists"
 	"github.com/envoi/envoi/internal/mail"
+	"github.com/envoi/envoi/internal/pow"
 	"github.com/envoi/envoi/internal/queue"
 	"github.com/envoi/envoi/internal/send"
 	"github.com/envoi/envoi/internal/store"
@@ -51,6 +53,7 @@ type App struct {
 	Mail      *mail.Builder
 	SMTP      *send.Pool
 	Limits    *limits.Limiter
+	POW       *pow.Service
 	Auth      *auth.Service
 	Lists     *lists.Service
 	Subscribe *subscribe.Service
@@ -135,7 +138,9 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 	a.Lists = &lists.Service{Store: st, Now: a.Now}
 	a.Limits = &limits.Limiter{Redis: a.Redis, Prefix: c.Queue, PerIP: c.SignupLimitPerIP, PerDomain: c.SignupLimitPerDomain,
 		Global: c.SignupLimitGlobal, Log: a.Log}
-	a.Subscribe = &subscribe.Service{Store: st, Lists: a.Lists, Tokens: a.Tokens, Queue: a.Queue, Mail: a.Mail, Limits: a.Limits,
+	powKey := sha256.Sum256([]byte("envoi proof-of-work key\x00" + c.SecretKey))
+	a.POW = &pow.Service{Key: powKey[:], MaxNumber: c.POWComplexity, Now: a.Now, Redis: a.Redis, Prefix: c.Queue, Log: a.Log}
+	a.Subscribe = &subscribe.Service{Store: st, Lists: a.Lists, Tokens: a.Tokens, Queue: a.Queue, Mail: a.Mail, Limits: a.Limits, POW: a.POW,
 		BaseURL: c.BaseURL, Org: c.Organization, ConfirmTTL: c.ConfirmTTL, Log: a.Log}
 	a.Campaigns = &campaign.Service{Store: st, Queue: a.Queue, Templates: templates.FS, DefaultFrom: c.From,
 		Org: c.Organization, PostalAddress: c.PostalAddress, Log: a.Log}

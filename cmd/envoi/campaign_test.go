@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/envoi/envoi/internal/lists"
 	"github.com/envoi/envoi/internal/mailcatcher"
 	"github.com/envoi/envoi/internal/model"
 )
@@ -195,7 +196,7 @@ func TestCampaignAudience(t *testing.T) {
 	t.Parallel()
 	ta := startApp(t, appOpts{})
 	key := ta.apiKey()
-	if _, err := ta.Lists.Create(context.Background(), "offers", "Offers", ""); err != nil {
+	if _, err := ta.Lists.Create(context.Background(), lists.New{Slug: "offers", Name: "Offers", Description: ""}); err != nil {
 		t.Fatal(err)
 	}
 	ta.seed("newsletter", "conf", 2, "confirmed")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 	"github.com/envoi/envoi/internal/address"
+	"github.com/envoi/envoi/internal/lists"
 	"github.com/envoi/envoi/internal/mailcatcher"
 	"github.com/envoi/envoi/internal/testenv"
 	"github.com/envoi/envoi/internal/token"
@@ -698,7 +699,7 @@ func TestAPISubscriberByID(t *testing.T) {
 	t.Parallel()
 	ta := startApp(t, appOpts{})
 	key := ta.apiKey()
-	if _, err := ta.Lists.Create(context.Background(), "offers", "Offers", ""); err != nil {
+	if _, err := ta.Lists.Create(context.Background(), lists.New{Slug: "offers", Name: "Offers", Description: ""}); err != nil {
 		t.Fatal(err)
 	}
 	ta.seed("newsletter", "byid", 1, "confirmed")

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/envoi/envoi/internal/lists"
 	"github.com/envoi/envoi/internal/mailcatcher"
 	"github.com/envoi/envoi/internal/testenv"
 )
@@ -77,7 +78,7 @@ func startApp(t *testing.T, o appOpts) *testApp {
 			t.Fatal(err)
 		}
 	}
-	if _, err := a.Lists.Create(ctx, "newsletter", "The Weekly Letter", "News every Friday."); err != nil {
+	if _, err := a.Lists.Create(ctx, lists.New{Slug: "newsletter", Name: "The Weekly Letter", Description: "News every Friday."}); err != nil {
 		t.Fatal(err)
 	}
 	return &testApp{App: a, t: t, SMTP: smtp, Env: env, Clock: clock, HTTP: &http.Client{

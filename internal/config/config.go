@@ -50,6 +50,7 @@ type Config struct {
 	TestAddresses    []string
 	// Signup limits per minute (0: off) and the proxies trusted for the client IP.
 	SignupLimitPerIP, SignupLimitPerDomain, SignupLimitGlobal int
+	POWComplexity                                             int
 	TrustedProxies                                            []string
 	FormOrigins                                               []string // scheme://host[:port]; empty: any
 	ConfirmTTL                                                time.Duration
@@ -94,6 +95,7 @@ var Options = []Option{
 	{"ENVOI_SIGNUP_LIMIT_PER_IP", "30", false, "Most signups (form, API) and confirmation resends a minute from one client IP (an IPv6 client by its /64); 0 turns the limit off."},
 	{"ENVOI_SIGNUP_LIMIT_PER_DOMAIN", "600", false, "Most signups a minute to addresses of one domain; 0 turns the limit off."},
 	{"ENVOI_SIGNUP_LIMIT_GLOBAL", "0", false, "Most signups and resends a minute in all; 0 (the default) for no limit."},
+	{"ENVOI_POW_COMPLEXITY", "50000", false, "Difficulty of the proof-of-work challenge of lists that ask for one (\"proof_of_work\": true): the largest secret number; a browser tries half of it on average (headless chromium on 2 cores: 0.35 s on average, 0.7 s at most)."},
 	{"ENVOI_FORM_ORIGINS", "", false, "Comma-separated origins (https://www.example.com) whose pages may post the signup form; empty (the default) allows any, since forms are embedded on the marketer's own site. ENVOI_BASE_URL's origin is always allowed."},
 	{"ENVOI_TRUSTED_PROXIES", "", false, "Comma-separated CIDRs of the reverse proxies whose X-Forwarded-For names the client IP (for limits and the consent log); none by default."},
 	{"ENVOI_DEBUG_ADDR", "", false, "If set (like 127.0.0.1:6060), serve Go's profiler at /debug/pprof/ there. Keep it off the public network."},
@@ -231,6 +233,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.SignupLimitPerIP = intVar("ENVOI_SIGNUP_LIMIT_PER_IP", 0, 1_000_000)
 	c.SignupLimitPerDomain = intVar("ENVOI_SIGNUP_LIMIT_PER_DOMAIN", 0, 1_000_000)
 	c.SignupLimitGlobal = intVar("ENVOI_SIGNUP_LIMIT_GLOBAL", 0, 10_000_000)
+	c.POWComplexity = intVar("ENVOI_POW_COMPLEXITY", 1, 100_000_000)
 	for _, o := range strings.Split(get("ENVOI_FORM_ORIGINS"), ",") {
 		if o = strings.TrimSpace(o); o == "" {
 			continue

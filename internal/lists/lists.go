@@ -51,17 +51,23 @@ func (s *Service) now() time.Time {
 	return s.Now()
 }
 
+// New is a list to create.
+type New struct {
+	Slug, Name, Description string
+	ProofOfWork             bool
+}
+
 // Create validates and creates a list. Codes: invalid (Field slug, name or
 // description), conflict (slug taken).
-func (s *Service) Create(ctx context.Context, slug, name, description string) (model.List, error) {
-	slug, name, description = strings.TrimSpace(slug), strings.TrimSpace(name), strings.TrimSpace(description)
+func (s *Service) Create(ctx context.Context, n New) (model.List, error) {
+	slug, name, description := strings.TrimSpace(n.Slug), strings.TrimSpace(n.Name), strings.TrimSpace(n.Description)
 	if !ValidSlug(slug) {
 		return model.List{}, apperr.FieldError("slug", "A slug is 1 to 63 lower-case letters, digits and hyphens, starting with a letter or digit, like \"newsletter\".")
 	}
 	if err := checkNameDescription(name, description); err != nil {
 		return model.List{}, err
 	}
-	l, err := s.Store.CreateList(ctx, slug, name, description)
+	l, err := s.Store.CreateList(ctx, slug, name, description, n.ProofOfWork)
 	if apperr.ErrorCode(err) == apperr.Conflict {
 		return l, &apperr.Error{Code: apperr.Conflict, Message: "A list with the slug \"" + slug + "\" already exists.", Field: "slug"}
 	}
@@ -72,6 +78,7 @@ func (s *Service) Create(ctx context.Context, slug, name, description string) (m
 type Patch struct {
 	Name        *string `json:"name"`
 	Description *string `json:"description"`
+	ProofOfWork *bool   `json:"proof_of_work"`
 }
 
 // Update changes a list's name or description. Codes: not_found, invalid.
@@ -83,7 +90,10 @@ func (s *Service) Update(ctx context.Context, slug string, p Patch) (model.List,
 	if err != nil {
 		return l, err
 	}
-	name, desc := l.Name, l.Description
+	name, desc, pow := l.Name, l.Description, l.ProofOfWork
+	if p.ProofOfWork != nil {
+		pow = *p.ProofOfWork
+	}
 	if p.Name != nil {
 		name = strings.TrimSpace(*p.Name)
 	}
@@ -93,7 +103,7 @@ func (s *Service) Update(ctx context.Context, slug string, p Patch) (model.List,
 	if err := checkNameDescription(name, desc); err != nil {
 		return model.List{}, err
 	}
-	l, err = s.Store.UpdateList(ctx, slug, name, desc)
+	l, err = s.Store.UpdateList(ctx, slug, name, desc, pow)
 	s.forget(slug)
 	return l, err
 }

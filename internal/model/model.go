@@ -43,14 +43,16 @@ const (
 
 // List is a mailing list. Every list is double opt-in.
 type List struct {
-	ID             int64     `db:"id" json:"-"`
-	Slug           string    `db:"slug" json:"slug"`
-	Name           string    `db:"name" json:"name"`
-	Description    string    `db:"description" json:"description"`
-	WelcomeEnabled bool      `db:"welcome_enabled" json:"welcome_enabled"`
-	WelcomeSubject string    `db:"welcome_subject" json:"-"`
-	WelcomeBody    string    `db:"welcome_body" json:"-"`
-	CreatedAt      time.Time `db:"created_at" json:"created_at"`
+	ID             int64  `db:"id" json:"-"`
+	Slug           string `db:"slug" json:"slug"`
+	Name           string `db:"name" json:"name"`
+	Description    string `db:"description" json:"description"`
+	WelcomeEnabled bool   `db:"welcome_enabled" json:"welcome_enabled"`
+	WelcomeSubject string `db:"welcome_subject" json:"-"`
+	WelcomeBody    string `db:"welcome_body" json:"-"`
+	// ProofOfWork: the signup form asks the browser for a proof-of-work answer.
+	ProofOfWork bool      `db:"proof_of_work" json:"proof_of_work"`
+	CreatedAt   time.Time `db:"created_at" json:"created_at"`
 }
 
 // ListMembership is one list a subscriber is on, with the status there.

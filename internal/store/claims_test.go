@@ -18,7 +18,7 @@ func TestClaimDeliveries(t *testing.T) {
 	t.Parallel()
 	st := testenv.Store(t)
 	ctx := context.Background()
-	l, err := st.CreateList(ctx, "news", "News", "")
+	l, err := st.CreateList(ctx, "news", "News", "", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestCampaignCountsFromBatches(t *testing.T) {
 	t.Parallel()
 	st := testenv.Store(t)
 	ctx := context.Background()
-	l, err := st.CreateList(ctx, "news", "News", "")
+	l, err := st.CreateList(ctx, "news", "News", "", false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,16 +9,16 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-const listColumns = `id, slug, name, description, welcome_enabled, welcome_subject, welcome_body, created_at`
+const listColumns = `id, slug, name, description, welcome_enabled, welcome_subject, welcome_body, proof_of_work, created_at`
 
 const createListSQL = `
-INSERT INTO lists (slug, name, description) VALUES ($1, $2, $3)
+INSERT INTO lists (slug, name, description, proof_of_work) VALUES ($1, $2, $3, $4)
 RETURNING ` + listColumns
 
 // CreateList creates a list. Codes: conflict (slug taken), invalid.
-func (s *Store) CreateList(ctx context.Context, slug, name, description string) (model.List, error) {
+func (s *Store) CreateList(ctx context.Context, slug, name, description string, proofOfWork bool) (model.List, error) {
 	var l model.List
-	err := s.DB.GetContext(ctx, &l, createListSQL, slug, name, description)
+	err := s.DB.GetContext(ctx, &l, createListSQL, slug, name, description, proofOfWork)
 	return l, mapErr(err)
 }
 
@@ -41,9 +41,9 @@ func (s *Store) Lists(ctx context.Context) ([]model.List, error) {
 }
 
 // UpdateList changes a list's name and description. Codes: not_found, invalid.
-func (s *Store) UpdateList(ctx context.Context, slug, name, description string) (model.List, error) {
+func (s *Store) UpdateList(ctx context.Context, slug, name, description string, proofOfWork bool) (model.List, error) {
 	var l model.List
-	err := s.DB.GetContext(ctx, &l, `UPDATE lists SET name = $2, description = $3 WHERE slug = $1 RETURNING `+listColumns, slug, name, description)
+	err := s.DB.GetContext(ctx, &l, `UPDATE lists SET name = $2, description = $3, proof_of_work = $4 WHERE slug = $1 RETURNING `+listColumns, slug, name, description, proofOfWork)
 	return l, mapErr(err)
 }
 

@@ -19,18 +19,18 @@ func TestStore(t *testing.T) {
 	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	st.Now = func() time.Time { return now }
 
-	l, err := st.CreateList(ctx, "news", "News", "")
+	l, err := st.CreateList(ctx, "news", "News", "", false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Run("ErrSlugTaken", func(t *testing.T) {
-		_, err := st.CreateList(ctx, "news", "Again", "")
+		_, err := st.CreateList(ctx, "news", "Again", "", false)
 		if e, ok := apperr.As(err); !ok || e.Code != apperr.Conflict || e.Field != "slug" {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("ErrSlugCheck", func(t *testing.T) {
-		if _, err := st.CreateList(ctx, "Bad Slug", "x", ""); apperr.ErrorCode(err) != apperr.Invalid {
+		if _, err := st.CreateList(ctx, "Bad Slug", "x", "", false); apperr.ErrorCode(err) != apperr.Invalid {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -185,11 +185,11 @@ func TestSignups(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	st.Now = func() time.Time { return now }
-	a, err := st.CreateList(ctx, "a", "A", "")
+	a, err := st.CreateList(ctx, "a", "A", "", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := st.CreateList(ctx, "b", "B", "")
+	b, err := st.CreateList(ctx, "b", "B", "", false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,14 +6,14 @@
 package subscribe
 
 import (
-	"strconv"
-
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +27,7 @@ import (
 	"github.com/envoi/envoi/internal/lists"
 	"github.com/envoi/envoi/internal/mail"
 	"github.com/envoi/envoi/internal/model"
+	"github.com/envoi/envoi/internal/pow"
 	"github.com/envoi/envoi/internal/queue"
 	"github.com/envoi/envoi/internal/store"
 	"github.com/envoi/envoi/internal/token"
@@ -51,6 +52,7 @@ type Service struct {
 	Queue      *queue.Client
 	Mail       *mail.Builder
 	Limits     *limits.Limiter // nil: no limits (CLI, some tests)
+	POW        *pow.Service    // the challenges of lists with proof_of_work
 	BaseURL    string
 	Org        string
 	ConfirmTTL time.Duration
@@ -86,6 +88,9 @@ type Request struct {
 	// Trap: the form's honeypot field was filled in (a bot): the request gets
 	// the usual answer and nothing is stored or sent.
 	Trap bool
+	// ProofOfWork is the form's "altcha" field: the solved challenge, for
+	// lists that ask for one (pow).
+	ProofOfWork string
 }
 
 // Validated is a request that passed validation.
@@ -188,6 +193,9 @@ func (s *Service) signup(ctx context.Context, lists []model.List, r Request) err
 	if err != nil {
 		return err
 	}
+	if err := s.checkProofOfWork(ctx, lists, r); err != nil {
+		return err
+	}
 	// Limits come after validation (the domain is the normalized address's) and
 	// before anything is written; they never depend on the address's state.
 	if err := s.Limits.Signup(ctx, r.IP, v.Email[strings.LastIndexByte(v.Email, '@')+1:]); err != nil {
@@ -212,6 +220,39 @@ func (s *Service) signup(ctx context.Context, lists []model.List, r Request) err
 		s.enqueue(ctx, res.MessageID)
 	}
 	return nil
+}
+
+// Challenge makes a proof-of-work challenge for a list's form. Codes:
+// not_found (no such list, or it asks for none).
+func (s *Service) Challenge(ctx context.Context, slug string) (pow.Challenge, error) {
+	l, err := s.Lists.Public(ctx, slug)
+	if err != nil {
+		return pow.Challenge{}, err
+	}
+	if !l.ProofOfWork || s.POW == nil {
+		return pow.Challenge{}, apperr.New(apperr.NotFound, "This list's form asks for no proof-of-work challenge.")
+	}
+	return s.POW.New()
+}
+
+// checkProofOfWork asks the form of a list with proof_of_work for its solved
+// challenge (the API, with its key, is not asked). Codes: invalid (Field altcha).
+func (s *Service) checkProofOfWork(ctx context.Context, ls []model.List, r Request) error {
+	if r.Source != SourceForm || s.POW == nil || !slices.ContainsFunc(ls, func(l model.List) bool { return l.ProofOfWork }) {
+		return nil
+	}
+	switch err := s.POW.Verify(ctx, r.ProofOfWork); {
+	case err == nil:
+		return nil
+	case errors.Is(err, pow.ErrMissing):
+		return apperr.FieldError("altcha", "This form checks that a browser sends it: let the check finish (it needs JavaScript), then send the form again. Nothing was saved.")
+	case errors.Is(err, pow.ErrExpired):
+		return apperr.FieldError("altcha", "The anti-robot check expired: send the form again. Nothing was saved.")
+	case errors.Is(err, pow.ErrMalformed), errors.Is(err, pow.ErrWrong), errors.Is(err, pow.ErrReplayed):
+		return apperr.FieldError("altcha", "The anti-robot check did not pass: reload the page and send the form again. Nothing was saved.")
+	default:
+		return err
+	}
 }
 
 // enqueue hands a ledger message to the queue. A failure is only logged: the row

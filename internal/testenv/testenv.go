@@ -239,6 +239,8 @@ func Env(t testing.TB, smtp *mailcatcher.Catcher) map[string]string {
 		"ENVOI_SIGNUP_LIMIT_PER_IP":     "0",
 		"ENVOI_SIGNUP_LIMIT_PER_DOMAIN": "0",
 		"ENVOI_LOG_LEVEL":               "warn",
+		// Proof-of-work challenges small enough for tests to solve at once.
+		"ENVOI_POW_COMPLEXITY": "2000",
 	}
 }
 

@@ -23,18 +23,19 @@ func (h *Handler) lists(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"items": ls})
 }
 
-// createList: POST /api/v1/lists {"slug","name","description"} → 201.
+// createList: POST /api/v1/lists {"slug","name","description","proof_of_work"?} → 201.
 func (h *Handler) createList(c *gin.Context) {
 	var in struct {
 		Slug        string `json:"slug"`
 		Name        string `json:"name"`
 		Description string `json:"description"`
+		ProofOfWork bool   `json:"proof_of_work"`
 	}
 	if err := web.BindJSON(c, &in); err != nil {
 		h.Web.Fail(c, err)
 		return
 	}
-	l, err := h.Lists.Create(c.Request.Context(), in.Slug, in.Name, in.Description)
+	l, err := h.Lists.Create(c.Request.Context(), lists.New{Slug: in.Slug, Name: in.Name, Description: in.Description, ProofOfWork: in.ProofOfWork})
 	if err != nil {
 		h.Web.Fail(c, err)
 		return
@@ -42,7 +43,7 @@ func (h *Handler) createList(c *gin.Context) {
 	c.JSON(http.StatusCreated, l)
 }
 
-// updateList: PATCH /api/v1/lists/:slug {"name"?,"description"?}.
+// updateList: PATCH /api/v1/lists/:slug {"name"?,"description"?,"proof_of_work"?}.
 func (h *Handler) updateList(c *gin.Context) {
 	var p lists.Patch
 	if err := web.BindJSON(c, &p); err != nil {

@@ -32,6 +32,8 @@ type signupForm struct {
 	JSON    bool
 	// Trap is the honeypot field ("website"), hidden from people: a bot fills it.
 	Trap bool
+	// Altcha is the solved proof-of-work challenge (lists with proof_of_work).
+	Altcha string
 }
 
 var errBadJSON = apperr.New(apperr.BadRequest, `The request body is not valid JSON: send {"email": "…", "name": "…", "consent": true}.`)
@@ -59,11 +61,12 @@ func decodeSignup(contentType string, body io.Reader) (signupForm, error) {
 			Email   *string `json:"email"`
 			Name    *string `json:"name"`
 			Consent any     `json:"consent"`
+			Altcha  string  `json:"altcha"`
 		}
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return signupForm{JSON: true}, errBadJSON
 		}
-		f := signupForm{JSON: true, Consent: truthy(v.Consent)}
+		f := signupForm{JSON: true, Consent: truthy(v.Consent), Altcha: v.Altcha}
 		if v.Email != nil {
 			f.Email = *v.Email
 		}
@@ -100,7 +103,8 @@ func unsupported(contentType string) error {
 }
 
 func formFromValues(v url.Values) signupForm {
-	return signupForm{Email: v.Get("email"), Name: v.Get("name"), Consent: truthy(v.Get("consent")), Trap: strings.TrimSpace(v.Get("website")) != ""}
+	return signupForm{Email: v.Get("email"), Name: v.Get("name"), Consent: truthy(v.Get("consent")), Trap: strings.TrimSpace(v.Get("website")) != "",
+		Altcha: v.Get("altcha")}
 }
 
 func truthy(v any) bool {
@@ -146,6 +150,7 @@ func (h *Handler) checkOrigin(c *gin.Context) {
 func (h *Handler) Register(r gin.IRouter) {
 	r.GET("/subscribe/:slug", h.subscribeForm)
 	r.POST("/subscribe/:slug", h.checkOrigin, h.subscribeSubmit)
+	r.GET("/subscribe/:slug/challenge", h.challenge)
 	r.GET("/confirm/:token", h.confirmPage)
 	r.POST("/confirm/:token", h.confirmSubmit)
 	r.POST("/confirm/:token/resend", h.confirmResend)
@@ -165,6 +170,20 @@ func (h *Handler) subscribeForm(c *gin.Context) {
 	h.Web.Render(c, http.StatusOK, "subscribe", gin.H{"List": f.List, "ConsentText": f.ConsentText, "Form": signupForm{}, "Errors": map[string]string(nil)})
 }
 
+// challenge: GET /subscribe/:slug/challenge is a fresh proof-of-work challenge
+// for a list that asks for one (404 otherwise), in the ALTCHA JSON shape. Any
+// site may fetch it (the form is embedded on the marketer's); it changes nothing.
+func (h *Handler) challenge(c *gin.Context) {
+	ch, err := h.Subscribe.Challenge(c.Request.Context(), c.Param("slug"))
+	c.Header("Cache-Control", "no-store")
+	c.Header("Access-Control-Allow-Origin", "*")
+	if err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, ch)
+}
+
 // subscribeSubmit: POST /subscribe/:slug records a signup. Every valid request
 // gets the same answer, whatever the address's state.
 func (h *Handler) subscribeSubmit(c *gin.Context) {
@@ -175,7 +194,7 @@ func (h *Handler) subscribeSubmit(c *gin.Context) {
 	}
 	f, err := h.Subscribe.SignupForm(c.Request.Context(), c.Param("slug"), subscribe.Request{
 		Email: in.Email, Name: in.Name, Consent: in.Consent, Source: subscribe.SourceForm,
-		IP: c.ClientIP(), UserAgent: c.Request.UserAgent(), Trap: in.Trap,
+		IP: c.ClientIP(), UserAgent: c.Request.UserAgent(), Trap: in.Trap, ProofOfWork: in.Altcha,
 	})
 	if e, ok := apperr.As(err); ok && e.Code == apperr.Invalid && !in.JSON {
 		errs := map[string]string{e.Field: e.Message}
