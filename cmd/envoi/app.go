@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/alexedwards/argon2id"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
@@ -45,22 +46,25 @@ type App struct {
 	Log    *slog.Logger
 	Now    func() time.Time
 
-	Store     *store.Store
-	RedisOpt  asynq.RedisConnOpt
-	Redis     *redis.Client
-	Queue     *queue.Client
-	Tokens    *token.Signer
-	Mail      *mail.Builder
-	SMTP      *send.Pool
-	Limits    *limits.Limiter
-	POW       *pow.Service
-	Auth      *auth.Service
-	Lists     *lists.Service
-	Subscribe *subscribe.Service
-	Campaigns *campaign.Service
-	Delivery  *delivery.Service
-	Worker    *jobs.Worker
-	Sweeper   *delivery.Sweeper
+	Store    *store.Store
+	RedisOpt asynq.RedisConnOpt
+	Redis    *redis.Client
+	Queue    *queue.Client
+	Tokens   *token.Signer
+	Mail     *mail.Builder
+	SMTP     *send.Pool
+	Limits   *limits.Limiter
+	POW      *pow.Service
+	// PasswordParams are argon2id's (tests make them cheap); nil: the defaults.
+	PasswordParams *argon2id.Params
+	Auth           *auth.Service
+	Users          *auth.Users
+	Lists          *lists.Service
+	Subscribe      *subscribe.Service
+	Campaigns      *campaign.Service
+	Delivery       *delivery.Service
+	Worker         *jobs.Worker
+	Sweeper        *delivery.Sweeper
 
 	HTTP     *http.Server
 	Listener net.Listener
@@ -137,7 +141,8 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 	a.Auth = &auth.Service{Store: st}
 	a.Lists = &lists.Service{Store: st, Now: a.Now}
 	a.Limits = &limits.Limiter{Redis: a.Redis, Prefix: c.Queue, PerIP: c.SignupLimitPerIP, PerDomain: c.SignupLimitPerDomain,
-		Global: c.SignupLimitGlobal, Log: a.Log}
+		Global: c.SignupLimitGlobal, Logins: limits.Logins{PerAccount: c.LoginLimitPerAccount, PerIP: c.LoginLimitPerIP}, Log: a.Log}
+	a.Users = &auth.Users{Store: st, Limits: a.Limits, Issuer: c.Organization, Now: a.Now, Params: a.PasswordParams}
 	powKey := sha256.Sum256([]byte("envoi proof-of-work key\x00" + c.SecretKey))
 	a.POW = &pow.Service{Key: powKey[:], MaxNumber: c.POWComplexity, Now: a.Now, Redis: a.Redis, Prefix: c.Queue, Log: a.Log}
 	a.Subscribe = &subscribe.Service{Store: st, Lists: a.Lists, Tokens: a.Tokens, Queue: a.Queue, Mail: a.Mail, Limits: a.Limits, POW: a.POW,

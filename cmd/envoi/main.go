@@ -30,7 +30,12 @@ Usage:
                                    print a new API key once, on the last line
   envoi apikey list                list the keys (never the keys themselves)
   envoi apikey revoke ID           revoke a key at once
-  envoi list create --slug SLUG --name NAME [--description TEXT]
+  envoi list create --slug SLUG --name NAME [--description TEXT] [--proof-of-work]
+  envoi user create --email E --role owner|editor|viewer [--if-not-exists]
+                                   an admin account; the password from stdin (prompted on a terminal)
+  envoi user list                  the admin accounts
+  envoi user set-password E        a new password from stdin; the account's sessions end
+  envoi user remove E              delete an account; its sessions end
   envoi campaign send ID [--at RFC3339 | --now] [--no-wait]
                                    start (or schedule) a campaign and show its progress
   envoi campaign watch ID          show a campaign's progress without changing anything
@@ -57,6 +62,11 @@ func main() {
 
 // run executes one command and returns the process exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	return runIO(ctx, args, os.Stdin, stdout, stderr, getenv)
+}
+
+// runIO is run with the standard input given (envoi user reads passwords there).
+func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, usage)
 		if len(args) == 0 {
@@ -99,6 +109,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return apikeyCmd(ctx, a, rest, stdout, stderr)
 	case "list":
 		return listCmd(ctx, a, rest, stdout, stderr)
+	case "user":
+		return userCmd(ctx, a, rest, stdin, stdout, stderr)
 	case "campaign":
 		return campaignCmd(ctx, a, rest, stdout, stderr)
 	}

@@ -303,6 +303,15 @@ func (s *Service) layoutSource(ctx context.Context, name string) (string, error)
 	return l.HTML, err
 }
 
+// Audience counts who the campaign would be sent to now: the confirmed
+// subscribers of its lists, each once. Codes: not_found.
+func (s *Service) Audience(ctx context.Context, id int64) (int64, error) {
+	if _, err := s.Store.CampaignWithoutCounts(ctx, id); err != nil {
+		return 0, err
+	}
+	return s.Store.CountAudience(ctx, id)
+}
+
 // SaveLayout validates and stores a marketer's layout. Codes: invalid.
 func (s *Service) SaveLayout(ctx context.Context, name, html string) (model.Layout, error) {
 	if !lists.ValidSlug(name) || name == "default" {

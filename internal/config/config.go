@@ -51,6 +51,8 @@ type Config struct {
 	// Signup limits per minute (0: off) and the proxies trusted for the client IP.
 	SignupLimitPerIP, SignupLimitPerDomain, SignupLimitGlobal int
 	POWComplexity                                             int
+	LoginLimitPerAccount, LoginLimitPerIP                     int
+	SessionIdle, SessionMax                                   time.Duration
 	TrustedProxies                                            []string
 	FormOrigins                                               []string // scheme://host[:port]; empty: any
 	ConfirmTTL                                                time.Duration
@@ -96,6 +98,10 @@ var Options = []Option{
 	{"ENVOI_SIGNUP_LIMIT_PER_DOMAIN", "600", false, "Most signups a minute to addresses of one domain; 0 turns the limit off."},
 	{"ENVOI_SIGNUP_LIMIT_GLOBAL", "0", false, "Most signups and resends a minute in all; 0 (the default) for no limit."},
 	{"ENVOI_POW_COMPLEXITY", "50000", false, "Difficulty of the proof-of-work challenge of lists that ask for one (\"proof_of_work\": true): the largest secret number; a browser tries half of it on average (headless chromium on 2 cores: 0.35 s on average, 0.7 s at most)."},
+	{"ENVOI_LOGIN_LIMIT_PER_ACCOUNT", "10", false, "Most failed admin sign-ins to one account in 15 minutes (then 429 for a while, whether the account exists or not); 0 turns the limit off."},
+	{"ENVOI_LOGIN_LIMIT_PER_IP", "50", false, "Most failed admin sign-ins from one client IP in 15 minutes; 0 turns the limit off."},
+	{"ENVOI_SESSION_IDLE_TIMEOUT", "12h", false, "An admin session ends after this long without a request (Go duration)."},
+	{"ENVOI_SESSION_LIFETIME", "168h", false, "An admin session ends this long after sign-in, used or not (Go duration)."},
 	{"ENVOI_FORM_ORIGINS", "", false, "Comma-separated origins (https://www.example.com) whose pages may post the signup form; empty (the default) allows any, since forms are embedded on the marketer's own site. ENVOI_BASE_URL's origin is always allowed."},
 	{"ENVOI_TRUSTED_PROXIES", "", false, "Comma-separated CIDRs of the reverse proxies whose X-Forwarded-For names the client IP (for limits and the consent log); none by default."},
 	{"ENVOI_DEBUG_ADDR", "", false, "If set (like 127.0.0.1:6060), serve Go's profiler at /debug/pprof/ there. Keep it off the public network."},
@@ -228,12 +234,24 @@ func Load(getenv func(string) string) (Config, error) {
 	} else {
 		c.ConfirmTTL = d
 	}
+	if d, err := time.ParseDuration(get("ENVOI_SESSION_IDLE_TIMEOUT")); err != nil || d < time.Minute || d > 30*24*time.Hour {
+		bad("ENVOI_SESSION_IDLE_TIMEOUT", "must be a duration from 1m to 720h, like 12h")
+	} else {
+		c.SessionIdle = d
+	}
+	if d, err := time.ParseDuration(get("ENVOI_SESSION_LIFETIME")); err != nil || d < time.Minute || d > 90*24*time.Hour {
+		bad("ENVOI_SESSION_LIFETIME", "must be a duration from 1m to 2160h, like 168h")
+	} else {
+		c.SessionMax = d
+	}
 	c.WorkerConcurrency = intVar("ENVOI_WORKER_CONCURRENCY", 1, 1000)
 	c.SendRate = intVar("ENVOI_SEND_RATE", 0, 1_000_000)
 	c.SignupLimitPerIP = intVar("ENVOI_SIGNUP_LIMIT_PER_IP", 0, 1_000_000)
 	c.SignupLimitPerDomain = intVar("ENVOI_SIGNUP_LIMIT_PER_DOMAIN", 0, 1_000_000)
 	c.SignupLimitGlobal = intVar("ENVOI_SIGNUP_LIMIT_GLOBAL", 0, 10_000_000)
 	c.POWComplexity = intVar("ENVOI_POW_COMPLEXITY", 1, 100_000_000)
+	c.LoginLimitPerAccount = intVar("ENVOI_LOGIN_LIMIT_PER_ACCOUNT", 0, 1_000_000)
+	c.LoginLimitPerIP = intVar("ENVOI_LOGIN_LIMIT_PER_IP", 0, 1_000_000)
 	for _, o := range strings.Split(get("ENVOI_FORM_ORIGINS"), ",") {
 		if o = strings.TrimSpace(o); o == "" {
 			continue

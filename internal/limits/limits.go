@@ -7,6 +7,8 @@ package limits
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"math"
@@ -26,6 +28,7 @@ type Limiter struct {
 	Redis                    *redis.Client
 	Prefix                   string // Redis key prefix (ENVOI_QUEUE)
 	PerIP, PerDomain, Global int
+	Logins                   Logins // failed sign-ins to the admin UI, per LoginWindow
 	Log                      *slog.Logger
 
 	once sync.Once
@@ -93,4 +96,70 @@ func ipKey(ip string) string {
 		return v4.String()
 	}
 	return p.Mask(net.CIDRMask(64, 128)).String() + "/64"
+}
+
+// LoginWindow is the period of the failed-login limits.
+const LoginWindow = 15 * time.Minute
+
+// Logins are the failed-login limits, per LoginWindow; 0 turns one off.
+type Logins struct {
+	PerAccount, PerIP int
+}
+
+// loginChecks are the keys of a login attempt: the account by a hash of its
+// address (no address in Redis), the client by its IP (IPv6 by /64).
+func (l *Limiter) loginChecks(account, ip string) []check {
+	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(account))))
+	return []check{{"login-account", hex.EncodeToString(sum[:16]), l.Logins.PerAccount}, {"login-ip", ipKey(ip), l.Logins.PerIP}}
+}
+
+// Login is asked before a login is tried: it refuses when the account or the
+// client has had too many failures lately, whether the account exists or not.
+// Only failures count (LoginFailed). Codes: too_many (with RetryAfter).
+func (l *Limiter) Login(ctx context.Context, account, ip string) error {
+	if l == nil {
+		return nil
+	}
+	l.once.Do(func() { l.rl = redis_rate.NewLimiter(l.Redis) })
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	for _, c := range l.loginChecks(account, ip) {
+		if c.perMinute <= 0 {
+			continue
+		}
+		lim := redis_rate.Limit{Rate: c.perMinute, Burst: c.perMinute, Period: LoginWindow}
+		// A cost of 0 looks without spending: what is left of the burst.
+		res, err := l.rl.AllowN(ctx, l.Prefix+":limit:"+c.name+":"+c.key, lim, 0)
+		if err != nil {
+			l.Log.Warn("login limit not checked: Redis unavailable", slog.String("limit", c.name), slog.Any("error", err))
+			return nil
+		}
+		if res.Remaining < 1 {
+			// One failure is forgiven every Period/Rate.
+			wait := res.ResetAfter - time.Duration(c.perMinute-1)*(LoginWindow/time.Duration(c.perMinute))
+			wait = max(wait, time.Second)
+			return &apperr.Error{Code: apperr.TooMany, RetryAfter: wait,
+				Message: fmt.Sprintf("Too many failed sign-ins. Try again in %d minutes.", int(math.Ceil(wait.Minutes())))}
+		}
+	}
+	return nil
+}
+
+// LoginFailed counts a failed login against the account and the client.
+func (l *Limiter) LoginFailed(ctx context.Context, account, ip string) {
+	if l == nil {
+		return
+	}
+	l.once.Do(func() { l.rl = redis_rate.NewLimiter(l.Redis) })
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	for _, c := range l.loginChecks(account, ip) {
+		if c.perMinute <= 0 {
+			continue
+		}
+		lim := redis_rate.Limit{Rate: c.perMinute, Burst: c.perMinute, Period: LoginWindow}
+		if _, err := l.rl.AllowN(ctx, l.Prefix+":limit:"+c.name+":"+c.key, lim, 1); err != nil {
+			l.Log.Warn("failed login not counted: Redis unavailable", slog.String("limit", c.name), slog.Any("error", err))
+		}
+	}
 }

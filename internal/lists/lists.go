@@ -209,3 +209,29 @@ func (s *Service) BySlug(ctx context.Context, field, slug string) (model.List, e
 	}
 	return l, err
 }
+
+// Stats counts every list's subscriptions by status.
+func (s *Service) Stats(ctx context.Context) ([]model.ListStats, error) {
+	return s.Store.ListStats(ctx)
+}
+
+// Growth counts confirmations per day over the last days days, every day
+// present (zero when none), oldest first.
+func (s *Service) Growth(ctx context.Context, days int) ([]model.DayCount, error) {
+	today := s.now().UTC().Truncate(24 * time.Hour)
+	from := today.AddDate(0, 0, -(days - 1))
+	got, err := s.Store.ConfirmationsByDay(ctx, from)
+	if err != nil {
+		return nil, err
+	}
+	by := map[string]int64{}
+	for _, d := range got {
+		by[d.Day.Format("2006-01-02")] = d.Count
+	}
+	out := make([]model.DayCount, days)
+	for i := range out {
+		day := from.AddDate(0, 0, i)
+		out[i] = model.DayCount{Day: day, Count: by[day.Format("2006-01-02")]}
+	}
+	return out, nil
+}

@@ -198,3 +198,67 @@ type TransactionalMessage struct {
 	Status         string `db:"status"`
 	Attempts       int    `db:"attempts"`
 }
+
+// Admin roles, from least to most: a viewer reads; an editor also edits lists,
+// subscribers, layouts and campaigns and sends; an owner also manages users,
+// settings and API keys.
+const (
+	RoleViewer = "viewer"
+	RoleEditor = "editor"
+	RoleOwner  = "owner"
+)
+
+// User is an admin account. The password hash, TOTP secret and recovery codes
+// never leave the auth service.
+type User struct {
+	ID             int64     `db:"id" json:"id"`
+	Email          string    `db:"email" json:"email"`
+	Role           string    `db:"role" json:"role"`
+	PasswordHash   string    `db:"password_hash" json:"-"`
+	TOTPSecret     *string   `db:"totp_secret" json:"-"`
+	RecoveryCodes  []string  `db:"-" json:"-"`
+	SessionVersion int       `db:"session_version" json:"-"`
+	CreatedAt      time.Time `db:"created_at" json:"created_at"`
+	UpdatedAt      time.Time `db:"updated_at" json:"updated_at"`
+}
+
+// TOTP reports whether two-factor login is on.
+func (u User) TOTP() bool { return u.TOTPSecret != nil }
+
+// AuditEntry is one admin action.
+type AuditEntry struct {
+	ID        int64     `db:"id" json:"id"`
+	CreatedAt time.Time `db:"created_at" json:"created_at"`
+	UserID    *int64    `db:"user_id" json:"user_id"`
+	UserEmail string    `db:"user_email" json:"user_email"`
+	Action    string    `db:"action" json:"action"`
+	Target    string    `db:"target" json:"target"`
+	IP        *string   `db:"ip" json:"ip"`
+}
+
+// ListStats counts a list's subscriptions by status.
+type ListStats struct {
+	Slug         string `db:"slug"`
+	Name         string `db:"name"`
+	Unconfirmed  int64  `db:"unconfirmed"`
+	Confirmed    int64  `db:"confirmed"`
+	Unsubscribed int64  `db:"unsubscribed"`
+}
+
+// DayCount is a count for one day.
+type DayCount struct {
+	Day   time.Time `db:"day"`
+	Count int64     `db:"n"`
+}
+
+// ConsentEvent is one entry of a subscriber's consent record.
+type ConsentEvent struct {
+	At          time.Time `db:"created_at" json:"at"`
+	ListSlug    string    `db:"list_slug" json:"list"`
+	Action      string    `db:"action" json:"action"`
+	Source      string    `db:"source" json:"source"`
+	IP          *string   `db:"ip" json:"ip"`
+	UserAgent   string    `db:"user_agent" json:"user_agent"`
+	TextVersion string    `db:"consent_text_version" json:"text_version"`
+	Text        *string   `db:"text" json:"text"`
+}

@@ -457,3 +457,44 @@ func (s *Service) UnsubscribeByAPI(ctx context.Context, id int64, slugs []string
 	}
 	return s.Store.SubscriberByID(ctx, id)
 }
+
+// Search is a subscriber search: Q a substring of the address or name, on a
+// list (slug, "" for any) with a status ("" for any), after a cursor.
+type Search struct {
+	Q       string
+	List    string
+	Status  string
+	After   int64
+	PerPage int
+}
+
+// Search returns a page of subscribers and the next page's cursor (0 at the
+// end). Codes: invalid (Field list or status).
+func (s *Service) Search(ctx context.Context, q Search) ([]model.Subscriber, int64, error) {
+	switch q.Status {
+	case "", model.StatusUnconfirmed, model.StatusConfirmed, model.StatusUnsubscribed:
+	default:
+		return nil, 0, apperr.FieldError("status", "status is unconfirmed, confirmed or unsubscribed.")
+	}
+	f := store.SubscriberSearch{Q: strings.TrimSpace(q.Q), Status: q.Status, After: q.After, Limit: q.PerPage}
+	if utf8.RuneCountInString(f.Q) > 254 {
+		return nil, 0, apperr.FieldError("q", "Search for at most 254 characters.")
+	}
+	if q.List != "" {
+		l, err := s.Lists.BySlug(ctx, "list", q.List)
+		if err != nil {
+			return nil, 0, err
+		}
+		f.ListID = l.ID
+	}
+	return s.Store.SearchSubscribers(ctx, f)
+}
+
+// ConsentRecord is a subscriber's consent events, oldest first, each with
+// the text shown. Codes: not_found.
+func (s *Service) ConsentRecord(ctx context.Context, subscriberID int64) ([]model.ConsentEvent, error) {
+	if _, err := s.Store.SubscriberByID(ctx, subscriberID); err != nil {
+		return nil, err
+	}
+	return s.Store.ConsentEvents(ctx, subscriberID)
+}

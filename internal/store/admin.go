@@ -1,0 +1,95 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/envoi/envoi/internal/model"
+)
+
+// ListStats counts every list's subscriptions by status, by slug.
+func (s *Store) ListStats(ctx context.Context) ([]model.ListStats, error) {
+	st := []model.ListStats{}
+	err := s.DB.SelectContext(ctx, &st, `
+SELECT l.slug, l.name,
+       count(*) FILTER (WHERE sn.status = 'unconfirmed') AS unconfirmed,
+       count(*) FILTER (WHERE sn.status = 'confirmed') AS confirmed,
+       count(*) FILTER (WHERE sn.status = 'unsubscribed') AS unsubscribed
+FROM lists l LEFT JOIN subscriptions sn ON sn.list_id = l.id
+GROUP BY l.id ORDER BY l.slug`)
+	return st, mapErr(err)
+}
+
+// ConfirmationsByDay counts confirmations per day (UTC) since from.
+func (s *Store) ConfirmationsByDay(ctx context.Context, from time.Time) ([]model.DayCount, error) {
+	ds := []model.DayCount{}
+	err := s.DB.SelectContext(ctx, &ds, `
+SELECT date_trunc('day', confirmed_at AT TIME ZONE 'UTC') AS day, count(*) AS n
+FROM subscriptions WHERE confirmed_at >= $1
+GROUP BY 1 ORDER BY 1`, from)
+	return ds, mapErr(err)
+}
+
+// SubscriberSearch selects subscribers: Q a substring of the address or the
+// name (any case), on a list (ListID, 0 for any) with a status ("" for any),
+// ids above After, at most Limit.
+type SubscriberSearch struct {
+	Q      string
+	ListID int64
+	Status string
+	After  int64
+	Limit  int
+}
+
+// SearchSubscribers returns a page of subscribers with their lists, by id,
+// and the cursor of the next page (0 at the end).
+func (s *Store) SearchSubscribers(ctx context.Context, f SubscriberSearch) ([]model.Subscriber, int64, error) {
+	if f.Limit <= 0 || f.Limit > 200 {
+		f.Limit = 50
+	}
+	var rows []subscriberRow
+	err := s.DB.SelectContext(ctx, &rows, subscriberWithListsSQL+`
+WHERE sr.id IN (
+    SELECT sr.id FROM subscribers sr
+    WHERE sr.id > $4
+      AND ($1 = '' OR strpos(lower(sr.email), lower($1)) > 0 OR strpos(lower(sr.name), lower($1)) > 0)
+      AND (($2 = 0 AND $3 = '') OR EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = sr.id
+          AND ($2 = 0 OR x.list_id = $2) AND ($3 = '' OR x.status = $3)))
+    ORDER BY sr.id LIMIT $5)
+GROUP BY sr.id ORDER BY sr.id`, f.Q, f.ListID, f.Status, f.After, f.Limit+1)
+	if err != nil {
+		return nil, 0, mapErr(err)
+	}
+	var next int64
+	if len(rows) > f.Limit {
+		rows = rows[:f.Limit]
+		next = rows[len(rows)-1].ID
+	}
+	out := make([]model.Subscriber, len(rows))
+	for i, r := range rows {
+		out[i] = r.subscriber()
+	}
+	return out, next, nil
+}
+
+// ConsentEvents is a subscriber's consent record, oldest first, with the
+// consent text each event was made under.
+func (s *Store) ConsentEvents(ctx context.Context, subscriberID int64) ([]model.ConsentEvent, error) {
+	es := []model.ConsentEvent{}
+	err := s.DB.SelectContext(ctx, &es, `
+SELECT c.created_at, l.slug AS list_slug, c.action, c.source, host(c.ip) AS ip, c.user_agent, c.consent_text_version, t.body AS text
+FROM consent_log c JOIN lists l ON l.id = c.list_id LEFT JOIN consent_texts t ON t.version = c.consent_text_version
+WHERE c.subscriber_id = $1 ORDER BY c.created_at, c.id`, subscriberID)
+	return es, mapErr(err)
+}
+
+// CountAudience counts the confirmed subscribers of the campaign's lists
+// (each person once): who would be sent it now.
+func (s *Store) CountAudience(ctx context.Context, campaignID int64) (int64, error) {
+	var n int64
+	err := s.DB.GetContext(ctx, &n, `
+SELECT count(DISTINCT sn.subscriber_id) FROM subscriptions sn
+JOIN campaign_lists cl ON cl.list_id = sn.list_id
+WHERE cl.campaign_id = $1 AND sn.status = 'confirmed'`, campaignID)
+	return n, mapErr(err)
+}
