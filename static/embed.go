@@ -5,5 +5,5 @@ import "embed"
 
 // FS holds app.css, pow.js and vendor/.
 //
-//go:embed app.css pow.js vendor
+//go:embed app.css admin.css pow.js vendor
 var FS embed.FS

@@ -4,7 +4,7 @@ package templates
 
 import "embed"
 
-// FS holds pages/, partials/ and mail/.
+// FS holds pages/, partials/, mail/ and admin/.
 //
-//go:embed pages partials mail
+//go:embed pages partials mail admin
 var FS embed.FS

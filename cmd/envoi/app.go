@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/alexedwards/argon2id"
+	"github.com/alexedwards/scs/postgresstore"
+	"github.com/alexedwards/scs/v2"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
@@ -32,6 +34,7 @@ import (
 	"github.com/envoi/envoi/internal/subscribe"
 	"github.com/envoi/envoi/internal/token"
 	"github.com/envoi/envoi/internal/web"
+	"github.com/envoi/envoi/internal/web/admin"
 	"github.com/envoi/envoi/internal/web/api"
 	"github.com/envoi/envoi/internal/web/public"
 	"github.com/envoi/envoi/templates"
@@ -46,15 +49,17 @@ type App struct {
 	Log    *slog.Logger
 	Now    func() time.Time
 
-	Store    *store.Store
-	RedisOpt asynq.RedisConnOpt
-	Redis    *redis.Client
-	Queue    *queue.Client
-	Tokens   *token.Signer
-	Mail     *mail.Builder
-	SMTP     *send.Pool
-	Limits   *limits.Limiter
-	POW      *pow.Service
+	Store        *store.Store
+	RedisOpt     asynq.RedisConnOpt
+	Redis        *redis.Client
+	Queue        *queue.Client
+	Tokens       *token.Signer
+	Mail         *mail.Builder
+	SMTP         *send.Pool
+	Limits       *limits.Limiter
+	POW          *pow.Service
+	Admin        *admin.Handler
+	sessionStore *postgresstore.PostgresStore
 	// PasswordParams are argon2id's (tests make them cheap); nil: the defaults.
 	PasswordParams *argon2id.Params
 	Auth           *auth.Service
@@ -175,6 +180,10 @@ func (a *App) StartWeb() error {
 	(&public.Handler{Web: srv, Subscribe: a.Subscribe, FormOrigins: a.Config.FormOrigins, BaseOrigin: base}).Register(srv.Engine)
 	(&api.Handler{Web: srv, Auth: a.Auth, Lists: a.Lists, Subscribe: a.Subscribe, Campaigns: a.Campaigns,
 		Delivery: a.Delivery}).Register(srv.Engine)
+	a.Admin = a.adminHandler(srv)
+	if err := a.Admin.Register(srv.Engine); err != nil {
+		return err
+	}
 	if a.Listener == nil { // tests may hand in a listener they opened
 		ln, err := net.Listen("tcp", a.Config.ListenAddr)
 		if err != nil {
@@ -193,6 +202,30 @@ func (a *App) StartWeb() error {
 		}
 	}()
 	return nil
+}
+
+// adminHandler builds the admin UI with its sessions, kept in PostgreSQL.
+func (a *App) adminHandler(srv *web.Server) *admin.Handler {
+	c := a.Config
+	a.sessionStore = postgresstore.NewWithCleanupInterval(a.Store.DB.DB, 30*time.Minute)
+	sm := scs.New()
+	sm.Store = a.sessionStore
+	sm.Lifetime = c.SessionMax
+	sm.IdleTimeout = c.SessionIdle
+	sm.Cookie.Name = "envoi_session"
+	sm.Cookie.Path = "/admin"
+	sm.Cookie.HttpOnly = true
+	sm.Cookie.SameSite = http.SameSiteLaxMode
+	sm.Cookie.Secure = strings.HasPrefix(c.BaseURL, "https://")
+	sm.Cookie.Persist = false
+	dkim := ""
+	if c.DKIMDomain != "" {
+		dkim = "d=" + c.DKIMDomain + " s=" + c.DKIMSelector
+	}
+	return &admin.Handler{Web: srv, Users: a.Users, Auth: a.Auth, Lists: a.Lists, Subscribe: a.Subscribe, Campaigns: a.Campaigns,
+		Delivery: a.Delivery, Sessions: sm, Log: a.Log, Settings: admin.Settings{BaseURL: c.BaseURL, From: c.From,
+			Organization: c.Organization, PrivacyContact: c.PrivacyContact, PostalAddress: c.PostalAddress,
+			SMTP: fmt.Sprintf("%s:%d (TLS: %s)", c.SMTP.Host, c.SMTP.Port, c.SMTP.TLS), DKIM: dkim, TestAddresses: c.TestAddresses}}
 }
 
 // URL is the address the web server actually listens on.
@@ -242,6 +275,9 @@ func (a *App) Close() error {
 	}
 	if a.Redis != nil {
 		a.Redis.Close()
+	}
+	if a.sessionStore != nil {
+		a.sessionStore.StopCleanup()
 	}
 	if a.Store != nil {
 		a.Store.Close()

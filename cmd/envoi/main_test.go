@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alexedwards/argon2id"
 	"github.com/envoi/envoi/internal/lists"
 	"github.com/envoi/envoi/internal/mailcatcher"
 	"github.com/envoi/envoi/internal/testenv"
@@ -58,7 +59,9 @@ func startApp(t *testing.T, o appOpts) *testApp {
 		env[k] = v
 	}
 	clock := &testenv.Clock{}
-	a := &App{Config: testenv.Config(t, env), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clock.Now, Listener: ln}
+	a := &App{Config: testenv.Config(t, env), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clock.Now, Listener: ln,
+		// Cheap password hashes: tests sign in often (production keeps argon2id's defaults).
+		PasswordParams: &argon2id.Params{Memory: 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}}
 	if testing.Verbose() {
 		a.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}

@@ -348,7 +348,10 @@ func (s *Users) Record(ctx context.Context, e model.AuditEntry) error {
 	return s.Store.RecordAudit(ctx, e)
 }
 
+// AuditFilter selects audit entries (by user and action substrings, before an id).
+type AuditFilter = store.AuditFilter
+
 // Audit returns a page of the audit log, newest first.
-func (s *Users) Audit(ctx context.Context, f store.AuditFilter) ([]model.AuditEntry, error) {
+func (s *Users) Audit(ctx context.Context, f AuditFilter) ([]model.AuditEntry, error) {
 	return s.Store.AuditEntries(ctx, f)
 }

@@ -217,6 +217,43 @@ func (s *Service) Preview(ctx context.Context, id, subscriberID int64, unsubscri
 	return cc.Render(f, s.layoutFields())
 }
 
+// PreviewDraft renders a draft that is not saved (the editor's live
+// preview) with sample data, checked as at save. Nothing is written.
+// Codes: invalid (with Field).
+func (s *Service) PreviewDraft(ctx context.Context, d Draft) (subject, html, text string, err error) {
+	if len(d.Lists) == 0 {
+		d.Lists = []string{"-"} // lists do not change a preview
+	}
+	c, _, err := s.prepare(ctx, d)
+	if err != nil && apperr.ErrorCode(err) == apperr.Invalid {
+		if e, ok := apperr.As(err); ok && e.Field == "lists" {
+			err = nil
+		}
+	}
+	if err != nil {
+		return "", "", "", err
+	}
+	if c.Template == "" {
+		c = model.Campaign{Name: d.Name, Subject: d.Subject, From: d.From, ReplyTo: d.ReplyTo, Format: d.Format,
+			Body: d.Body, TextBody: d.TextBody, Template: d.Template}
+	}
+	if c.From == "" {
+		c.From = s.DefaultFrom
+	}
+	if c.Format == "" {
+		c.Format = "markdown"
+	}
+	src, err := s.layoutSource(ctx, c.Template)
+	if err != nil {
+		return "", "", "", err
+	}
+	cc, err := Compile(c, src, s.layoutFields())
+	if err != nil {
+		return "", "", "", err
+	}
+	return cc.Render(sample, s.layoutFields())
+}
+
 // Campaign returns a campaign with its counts. Codes: not_found.
 func (s *Service) Campaign(ctx context.Context, id int64) (model.Campaign, error) {
 	return s.Store.CampaignByID(ctx, id)
