@@ -60,11 +60,26 @@ say "migrating the database"
 if [ ! -s "$DATA/api_key" ]; then
   (umask 077; "$BIN" apikey create --name "make run" | tail -n 1 > "$DATA/api_key")
 fi
+# The first owner of the admin UI, with a generated password kept in .data/.
+ADMIN_EMAIL="admin@envoi.localhost"
+if [ ! -s "$DATA/admin_password" ]; then
+  (umask 077; head -c 18 /dev/urandom | base64 | tr '+/' '-_' > "$DATA/admin_password")
+  if "$BIN" user list | grep -qF "$ADMIN_EMAIL"; then
+    what="set-password $ADMIN_EMAIL"   # .data/ was cleared but the database kept the account
+  else
+    what="create --email $ADMIN_EMAIL --role owner"
+  fi
+  "$BIN" user $what < "$DATA/admin_password" >&2 || {
+    rm -f "$DATA/admin_password"; say "could not create the admin account"; exit 1; }
+  ADMIN_NEW=" (new)"
+fi
 BASE="${ENVOI_BASE_URL:-http://127.0.0.1:8080}"
 
 cat >&2 <<MSG
 
   Envoi is starting.
+    Admin UI:      $BASE/admin/   sign in as $ADMIN_EMAIL${ADMIN_NEW:-}
+                   password: $(cat "$DATA/admin_password")   (also in .data/admin_password)
     Signup form:   $BASE/subscribe/newsletter
     Mail catcher:  $CATCHER_URL
     API key:       $(cat "$DATA/api_key")   (also in .data/api_key)
