@@ -114,6 +114,17 @@ fi
 if [ "${1:-}" = "test" ]; then
   command -v chromium >/dev/null || apt_install chromium
   /usr/bin/python3 -c 'import dkim' 2>/dev/null || apt_install python3-dkim
+  # axe-core (accessibility checks inside the browser tests), from the npm registry.
+  AXE_VERSION=4.14.1
+  if [ ! -s "$DATA/axe-core-$AXE_VERSION/axe.min.js" ]; then
+    command -v npm >/dev/null || apt_install npm
+    say "axe-core $AXE_VERSION: fetching from the npm registry"
+    mkdir -p "$DATA/axe-core-$AXE_VERSION"
+    (cd "$DATA/axe-core-$AXE_VERSION" && npm pack --silent "axe-core@$AXE_VERSION" >/dev/null &&
+      tar xzf "axe-core-$AXE_VERSION.tgz" --strip-components=1 package/axe.min.js && rm -f "axe-core-$AXE_VERSION.tgz") >&2 ||
+      die "could not fetch axe-core from the npm registry"
+  fi
+  echo "export ENVOI_TEST_AXE='$DATA/axe-core-$AXE_VERSION/axe.min.js'"
 fi
 
 echo "export ENVOI_ADMIN_DATABASE_URL='$PG_URL'"

@@ -22,6 +22,9 @@ import (
 
 func css(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 
+// axeScript is set by the one test that checks accessibility.
+var axeScript string
+
 // browserLogin signs in through the login form.
 func browserLogin(t *testing.T, ctx context.Context, base, email string) {
 	t.Helper()
@@ -38,10 +41,52 @@ func browserLogin(t *testing.T, ctx context.Context, base, email string) {
 	}
 }
 
-// screenshots writes the page at 1280 and 390 px wide into
-// ENVOI_TEST_SCREENSHOTS (make test sets .data/screenshots), when set.
+// axeSource is axe-core's script (ENVOI_TEST_AXE; make test fetches it).
+func axeSource(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("ENVOI_TEST_AXE")
+	if p == "" {
+		if m, _ := filepath.Glob("../../.data/axe-core-*/axe.min.js"); len(m) > 0 {
+			p = m[0]
+		}
+	}
+	b, err := os.ReadFile(p)
+	if err != nil || p == "" {
+		if testing.Short() {
+			t.Skip("axe-core not found (-short)")
+		}
+		t.Fatal("axe-core not found: run `make test` (it fetches axe-core from the npm registry) or set ENVOI_TEST_AXE")
+	}
+	return string(b)
+}
+
+// accessible runs axe-core on the page and fails on a serious or critical
+// violation (WCAG 2 A and AA rules).
+func accessible(t *testing.T, ctx context.Context, name, axe string) {
+	t.Helper()
+	if axe == "" {
+		return
+	}
+	// Runtime.evaluate is not subject to the page's CSP: the test injects axe.
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](axe)); err != nil {
+		t.Fatalf("%s: inject axe: %v", name, err)
+	}
+	found, err := chromedp.Run(ctx, chromedp.Evaluate[string](`axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}, resultTypes: ["violations"]})
+		.then(r => JSON.stringify(r.violations.filter(v => v.impact === "serious" || v.impact === "critical")
+		.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map(n => n.target.join(" "))}))))`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("%s: axe: %v", name, err)
+	}
+	if found != "[]" {
+		t.Errorf("%s: accessibility violations: %s", name, found)
+	}
+}
+
+// screenshots checks the page with axe-core and writes it at 1280 and 390 px
+// wide into ENVOI_TEST_SCREENSHOTS (make test sets .data/screenshots).
 func screenshots(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
+	accessible(t, ctx, name, axeScript)
 	dir := os.Getenv("ENVOI_TEST_SCREENSHOTS")
 	if dir == "" {
 		return
@@ -51,7 +96,7 @@ func screenshots(t *testing.T, ctx context.Context, name string) {
 		if err := chromedp.Do(ctx, chromedp.EmulateViewport(w, 900)); err != nil {
 			t.Fatal(err)
 		}
-		shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+		shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +104,10 @@ func screenshots(t *testing.T, ctx context.Context, name string) {
 			t.Fatal(err)
 		}
 	}
-	chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900))
+	// Back to the default width, and let the page lay out again before the
+	// test clicks anything (a click aimed before the reflow can miss).
+	chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900),
+		chromedp.Evaluate[chromedp.Void](`new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r())))`, chromedp.EvalAwaitPromise))
 }
 
 // TestBrowserAdminCampaign (issue 10): in chromium, an owner signs in, creates
@@ -74,6 +122,7 @@ func TestBrowserAdminCampaign(t *testing.T) {
 	ta := startApp(t, appOpts{})
 	ta.user("owner@team.example", model.RoleOwner)
 	ta.user("viewer@team.example", model.RoleViewer)
+	axeScript = axeSource(t)
 	base := ta.URL()
 	ctx := browser(t)
 	browserLogin(t, ctx, base, "owner@team.example")
@@ -175,12 +224,17 @@ func TestBrowserAdminCampaign(t *testing.T) {
 	campaignURL, _ := chromedp.Run(ctx, chromedp.Location())
 	screenshots(t, ctx, "campaign")
 	err = chromedp.Do(ctx,
-		chromedp.SendKeys(css(`#confirm`), "1"),
-		chromedp.Click(css(`#send`)),
-		chromedp.WaitVisible(chromedp.Search(`//span[@id="progress-percent" and contains(., "100%")]`)),
+		// Typing the number and pressing Enter sends (the form's button is #send).
+		chromedp.SendKeys(css(`#confirm`), "1\r"),
 	)
+	if err == nil {
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		err = chromedp.Do(wctx, chromedp.WaitVisible(chromedp.Search(`//span[@id="progress-percent" and contains(., "100%")]`)))
+		cancel()
+	}
 	if err != nil {
-		t.Fatal(err)
+		html, _ := chromedp.Run(ctx, chromedp.OuterHTML(css(`main`)))
+		t.Fatalf("progress: %v (campaign statuses: %v)\n%s", err, ta.campaignStatuses(), html)
 	}
 	screenshots(t, ctx, "campaign-sent")
 	ta.waitFor(15*time.Second, func() error {
@@ -296,4 +350,10 @@ func TestBrowserAdminCampaign(t *testing.T) {
 		t.Fatal(err)
 	}
 	screenshots(t, ctx, "login")
+}
+
+func (ta *testApp) campaignStatuses() []string {
+	var ss []string
+	ta.Store.DB.Select(&ss, `SELECT id || ':' || status FROM campaigns ORDER BY id`)
+	return ss
 }

@@ -238,7 +238,13 @@ func (h *Handler) progress(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	h.render(c, http.StatusOK, "progress", gin.H{"Campaign": camp, "Progress": progressOf(camp, time.Now())})
+	p := progressOf(camp, time.Now())
+	if !p.Live && c.GetHeader("HX-Request") == "true" {
+		// It stopped moving (sent, paused, cancelled): reload the page once so
+		// that its buttons match the new status.
+		c.Header("HX-Refresh", "true")
+	}
+	h.render(c, http.StatusOK, "progress", gin.H{"Campaign": camp, "Progress": p})
 }
 
 // testCampaign: POST /admin/campaigns/:id/test (emails, comma-separated).
@@ -322,9 +328,9 @@ func (h *Handler) sendCampaign(c *gin.Context) {
 		return
 	}
 	c.Set("audit", fmt.Sprintf("campaign=%d recipients=%d", id, audience))
-	msg := fmt.Sprintf("Sending to %d recipients.", audience)
+	msg := fmt.Sprintf("Sending to %d recipient(s).", audience)
 	if sent.Status == model.CampaignScheduled && sent.SendAt != nil {
-		msg = fmt.Sprintf("Scheduled for %s (%d recipients now).", sent.SendAt.In(time.Local).Format("2006-01-02 15:04 MST"), audience)
+		msg = fmt.Sprintf("Scheduled for %s (%d recipient(s) now).", sent.SendAt.In(time.Local).Format("2006-01-02 15:04 MST"), audience)
 	}
 	for _, w := range sent.Warnings {
 		msg += " " + w
