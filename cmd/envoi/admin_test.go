@@ -412,3 +412,46 @@ func TestAdminHeaders(t *testing.T) {
 		t.Fatalf("preview: %d %v", pv.Status, pv.Header)
 	}
 }
+
+// TestAdminAuditAndQueues (issue 10): every change made in the UI is in the
+// audit log (who, what, when, from which IP), which owners can filter; the
+// queue monitor is mounted for owners only.
+func TestAdminAuditAndQueues(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{env: map[string]string{"ENVOI_TRUSTED_PROXIES": "127.0.0.1/32"}})
+	owner := ta.signedIn(model.RoleOwner)
+	editor := ta.signedIn(model.RoleEditor)
+	if r := editor.do("POST", "/admin/lists", url.Values{"slug": {"audited"}, "name": {"Audited"}}, "X-Forwarded-For", "198.51.100.9"); r.Status != http.StatusSeeOther {
+		t.Fatalf("create list: %d", r.Status)
+	}
+	if r := editor.post("/admin/lists", url.Values{"slug": {"Bad Slug"}, "name": {"x"}}); r.Status != 422 || !strings.Contains(r.Body, "A slug is") {
+		t.Fatalf("bad list: %d", r.Status)
+	}
+	var e model.AuditEntry
+	if err := ta.Store.DB.Get(&e, `SELECT id, created_at, user_id, user_email, action, target, host(ip) AS ip FROM audit_log WHERE action = 'list.create'`); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(e.UserEmail, "editor-") || e.Target != "list=audited" || e.IP == nil || *e.IP != "198.51.100.9" {
+		t.Fatalf("audit entry %+v", e)
+	}
+	if n := ta.count(`SELECT count(*) FROM audit_log WHERE action = 'list.create'`); n != 1 {
+		t.Fatalf("%d list.create entries (a refused change must not be logged)", n)
+	}
+	page := owner.get("/admin/audit?action=list.create")
+	if page.Status != 200 || !strings.Contains(page.Body, "list=audited") || !strings.Contains(page.Body, "198.51.100.9") || strings.Contains(page.Body, "<code>login</code>") {
+		t.Fatalf("audit page: %d\n%s", page.Status, page.Body)
+	}
+	if r := editor.get("/admin/audit"); r.Status != 403 {
+		t.Fatalf("an editor read the audit log: %d", r.Status)
+	}
+	q := owner.get("/admin/queues/")
+	if q.Status != 200 || !strings.Contains(q.Body, "Asynq") || !strings.Contains(q.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+		t.Fatalf("queue monitor: %d", q.Status)
+	}
+	if r := owner.get("/admin/queues/api/queues"); r.Status != 200 || !strings.Contains(r.Body, "queues") {
+		t.Fatalf("queue monitor API: %d %s", r.Status, r.Body)
+	}
+	if r := editor.get("/admin/queues/"); r.Status != 403 {
+		t.Fatalf("an editor opened the queue monitor: %d", r.Status)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/alexedwards/scs/postgresstore"
 	"github.com/alexedwards/scs/v2"
 	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/envoi/envoi/internal/auth"
@@ -60,6 +61,7 @@ type App struct {
 	POW          *pow.Service
 	Admin        *admin.Handler
 	sessionStore *postgresstore.PostgresStore
+	queueMonitor *asynqmon.HTTPHandler
 	// PasswordParams are argon2id's (tests make them cheap); nil: the defaults.
 	PasswordParams *argon2id.Params
 	Auth           *auth.Service
@@ -222,7 +224,9 @@ func (a *App) adminHandler(srv *web.Server) *admin.Handler {
 	if c.DKIMDomain != "" {
 		dkim = "d=" + c.DKIMDomain + " s=" + c.DKIMSelector
 	}
-	return &admin.Handler{Web: srv, Users: a.Users, Auth: a.Auth, Lists: a.Lists, Subscribe: a.Subscribe, Campaigns: a.Campaigns,
+	queues := asynqmon.New(asynqmon.Options{RootPath: "/admin/queues", RedisConnOpt: a.RedisOpt})
+	a.queueMonitor = queues
+	return &admin.Handler{Queues: queues, Web: srv, Users: a.Users, Auth: a.Auth, Lists: a.Lists, Subscribe: a.Subscribe, Campaigns: a.Campaigns,
 		Delivery: a.Delivery, Sessions: sm, Log: a.Log, Settings: admin.Settings{BaseURL: c.BaseURL, From: c.From,
 			Organization: c.Organization, PrivacyContact: c.PrivacyContact, PostalAddress: c.PostalAddress,
 			SMTP: fmt.Sprintf("%s:%d (TLS: %s)", c.SMTP.Host, c.SMTP.Port, c.SMTP.TLS), DKIM: dkim, TestAddresses: c.TestAddresses}}
@@ -278,6 +282,9 @@ func (a *App) Close() error {
 	}
 	if a.sessionStore != nil {
 		a.sessionStore.StopCleanup()
+	}
+	if a.queueMonitor != nil {
+		a.queueMonitor.Close()
 	}
 	if a.Store != nil {
 		a.Store.Close()
