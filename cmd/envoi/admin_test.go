@@ -455,3 +455,52 @@ func TestAdminAuditAndQueues(t *testing.T) {
 		t.Fatalf("an editor opened the queue monitor: %d", r.Status)
 	}
 }
+
+// TestAdminListEdit (issue 10): an editor changes a list's consent text and
+// welcome message; the form shows the new text, a signup records the version
+// it was made under (the old text's events keep theirs), and the welcome mail
+// carries the new subject and text. Bad input comes back with every field's
+// message and what was typed.
+func TestAdminListEdit(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	a := ta.signedIn(model.RoleEditor)
+	if r := ta.signup("before@example.com"); r.Status != 200 {
+		t.Fatal(r.Status)
+	}
+	form := url.Values{"name": {"The Weekly Letter"}, "description": {"News every Friday."}, "welcome_enabled": {"on"},
+		"welcome_subject": {"Glad you are here"}, "welcome_body": {"First paragraph.\n\nSecond one."},
+		"consent_text": {"Yes, send me the Weekly Letter by email; I can leave at any time."}}
+	if r := a.post("/admin/lists/newsletter", form); r.Status != http.StatusSeeOther {
+		t.Fatalf("save: %d %s", r.Status, r.Body)
+	}
+	page := ta.get("/subscribe/newsletter")
+	if !strings.Contains(page.Body, "Yes, send me the Weekly Letter by email") {
+		t.Fatal("the form does not show the new consent text")
+	}
+	ta.signup("after@example.com")
+	var versions []string
+	ta.Store.DB.Select(&versions, `SELECT DISTINCT c.consent_text_version FROM consent_log c JOIN subscribers s ON s.id = c.subscriber_id ORDER BY 1`)
+	if len(versions) != 2 {
+		t.Fatalf("consent versions %v, want one per text", versions)
+	}
+	var text string
+	ta.Store.DB.Get(&text, `SELECT t.body FROM consent_log c JOIN subscribers s ON s.id = c.subscriber_id
+		JOIN consent_texts t ON t.version = c.consent_text_version WHERE s.email = 'after@example.com'`)
+	if !strings.HasPrefix(text, "Yes, send me the Weekly Letter") {
+		t.Fatalf("the new signup's consent text: %q", text)
+	}
+	confirmURL := link(t, ta.waitMail("after@example.com", 1)[0], "confirm")
+	if r := ta.do("POST", confirmURL, "", ""); r.Status != 200 {
+		t.Fatal(r.Status)
+	}
+	welcome := ta.waitMail("after@example.com", 2)[1]
+	if welcome.Subject() != "Glad you are here" || !strings.Contains(welcome.Part("text/plain"), "Second one.") {
+		t.Fatalf("welcome: %q\n%s", welcome.Subject(), welcome.Part("text/plain"))
+	}
+	bad := url.Values{"name": {""}, "welcome_subject": {strings.Repeat("x", 201)}, "consent_text": {"two\nlines"}}
+	r := a.post("/admin/lists/newsletter", bad)
+	if r.Status != 422 || !strings.Contains(r.Body, "under 200 characters") || !strings.Contains(r.Body, "without line breaks") {
+		t.Fatalf("bad input: %d\n%s", r.Status, r.Body)
+	}
+}

@@ -76,9 +76,15 @@ func (s *Service) Create(ctx context.Context, n New) (model.List, error) {
 
 // Patch is a partial change of a list: the fields given replace the list's.
 type Patch struct {
-	Name        *string `json:"name"`
-	Description *string `json:"description"`
-	ProofOfWork *bool   `json:"proof_of_work"`
+	Name           *string `json:"name"`
+	Description    *string `json:"description"`
+	ProofOfWork    *bool   `json:"proof_of_work"`
+	WelcomeEnabled *bool   `json:"welcome_enabled"`
+	WelcomeSubject *string `json:"welcome_subject"`
+	WelcomeBody    *string `json:"welcome_body"`
+	// ConsentText replaces the form's consent label ("" for the default);
+	// every text shown is kept by version with the consent it was given under.
+	ConsentText *string `json:"consent_text"`
 }
 
 // Update changes a list's name or description. Codes: not_found, invalid.
@@ -90,20 +96,48 @@ func (s *Service) Update(ctx context.Context, slug string, p Patch) (model.List,
 	if err != nil {
 		return l, err
 	}
-	name, desc, pow := l.Name, l.Description, l.ProofOfWork
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = strings.TrimSpace(*v)
+		}
+	}
+	set(&l.Name, p.Name)
+	set(&l.Description, p.Description)
+	set(&l.WelcomeSubject, p.WelcomeSubject)
+	set(&l.WelcomeBody, p.WelcomeBody)
+	set(&l.ConsentText, p.ConsentText)
 	if p.ProofOfWork != nil {
-		pow = *p.ProofOfWork
+		l.ProofOfWork = *p.ProofOfWork
 	}
-	if p.Name != nil {
-		name = strings.TrimSpace(*p.Name)
+	if p.WelcomeEnabled != nil {
+		l.WelcomeEnabled = *p.WelcomeEnabled
 	}
-	if p.Description != nil {
-		desc = strings.TrimSpace(*p.Description)
+	var errs apperr.FieldErrors
+	if err := checkNameDescription(l.Name, l.Description); err != nil {
+		errs = append(errs, err.(*apperr.Error))
 	}
-	if err := checkNameDescription(name, desc); err != nil {
-		return model.List{}, err
+	switch {
+	case utf8.RuneCountInString(l.WelcomeSubject) > 200:
+		errs = append(errs, apperr.FieldError("welcome_subject", "Keep the welcome subject under 200 characters."))
+	case strings.ContainsAny(l.WelcomeSubject, "\r\n"):
+		errs = append(errs, apperr.FieldError("welcome_subject", "The welcome subject is one line."))
 	}
-	l, err = s.Store.UpdateList(ctx, slug, name, desc, pow)
+	if utf8.RuneCountInString(l.WelcomeBody) > 5000 {
+		errs = append(errs, apperr.FieldError("welcome_body", "Keep the welcome message under 5,000 characters."))
+	}
+	if utf8.RuneCountInString(l.ConsentText) > 1000 {
+		errs = append(errs, apperr.FieldError("consent_text", "Keep the consent text under 1,000 characters."))
+	} else if strings.ContainsAny(l.ConsentText, "\r\n") {
+		errs = append(errs, apperr.FieldError("consent_text", "The consent text is one paragraph, without line breaks."))
+	}
+	switch len(errs) {
+	case 0:
+	case 1:
+		return model.List{}, errs[0]
+	default:
+		return model.List{}, errs
+	}
+	l, err = s.Store.UpdateList(ctx, slug, l)
 	s.forget(slug)
 	return l, err
 }

@@ -48,8 +48,10 @@ type List struct {
 	Name           string `db:"name" json:"name"`
 	Description    string `db:"description" json:"description"`
 	WelcomeEnabled bool   `db:"welcome_enabled" json:"welcome_enabled"`
-	WelcomeSubject string `db:"welcome_subject" json:"-"`
-	WelcomeBody    string `db:"welcome_body" json:"-"`
+	WelcomeSubject string `db:"welcome_subject" json:"welcome_subject"`
+	WelcomeBody    string `db:"welcome_body" json:"welcome_body"`
+	// ConsentText is the form's consent label; empty for the default wording.
+	ConsentText string `db:"consent_text" json:"consent_text"`
 	// ProofOfWork: the signup form asks the browser for a proof-of-work answer.
 	ProofOfWork bool      `db:"proof_of_work" json:"proof_of_work"`
 	CreatedAt   time.Time `db:"created_at" json:"created_at"`

@@ -129,6 +129,9 @@ func Validate(r Request) (Validated, error) {
 
 // ConsentText is the label of the consent box for a list: what the person agrees to.
 func (s *Service) ConsentText(l model.List) string {
+	if t := strings.TrimSpace(l.ConsentText); t != "" {
+		return t
+	}
 	return fmt.Sprintf("I agree to receive “%s” by email from %s. I can unsubscribe at any time with the link in every message.", l.Name, s.Org)
 }
 

@@ -127,7 +127,7 @@ func (h *Handler) renderList(c *gin.Context, status int, l model.List, errs map[
 	if err == nil {
 		consent = f.ConsentText
 	}
-	h.render(c, status, "list", gin.H{"List": l, "Errors": errs, "Snippet": snippet(h.Settings.BaseURL, l, consent),
+	h.render(c, status, "list", gin.H{"List": l, "Errors": errs, "Snippet": snippet(h.Settings.BaseURL, l, consent), "DefaultConsent": h.Subscribe.ConsentText(model.List{Name: l.Name}),
 		"FormURL": h.Settings.BaseURL + "/subscribe/" + l.Slug})
 }
 
@@ -154,10 +154,13 @@ func snippet(base string, l model.List, consent string) string {
 	return b.String()
 }
 
-// updateList: POST /admin/lists/:slug (name, description, proof_of_work).
+// updateList: POST /admin/lists/:slug (name, description, proof_of_work,
+// welcome_enabled, welcome_subject, welcome_body, consent_text).
 func (h *Handler) updateList(c *gin.Context) {
 	name, desc, pow := c.PostForm("name"), c.PostForm("description"), c.PostForm("proof_of_work") != ""
-	l, err := h.Lists.Update(c.Request.Context(), c.Param("slug"), lists.Patch{Name: &name, Description: &desc, ProofOfWork: &pow})
+	welcome, wsubj, wbody, consent := c.PostForm("welcome_enabled") != "", c.PostForm("welcome_subject"), c.PostForm("welcome_body"), c.PostForm("consent_text")
+	l, err := h.Lists.Update(c.Request.Context(), c.Param("slug"), lists.Patch{Name: &name, Description: &desc, ProofOfWork: &pow,
+		WelcomeEnabled: &welcome, WelcomeSubject: &wsubj, WelcomeBody: &wbody, ConsentText: &consent})
 	if fe := formErrors(err); fe != nil {
 		old, err2 := h.Lists.BySlug(c.Request.Context(), "slug", c.Param("slug"))
 		if err2 != nil {
@@ -165,6 +168,7 @@ func (h *Handler) updateList(c *gin.Context) {
 			return
 		}
 		old.Name, old.Description, old.ProofOfWork = name, desc, pow
+		old.WelcomeEnabled, old.WelcomeSubject, old.WelcomeBody, old.ConsentText = welcome, wsubj, wbody, consent
 		h.renderList(c, http.StatusUnprocessableEntity, old, fe)
 		return
 	}
