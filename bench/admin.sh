@@ -17,7 +17,7 @@ export ENVOI_LISTEN_ADDR=127.0.0.1:8092 ENVOI_BASE_URL=http://127.0.0.1:8092
 export ENVOI_SECRET_KEY="bench-secret-key-0123456789abcdef0123456789" ENVOI_LOG_LEVEL=warn
 "$ENVOI_BIN" migrate >/dev/null
 for l in news offers events; do "$ENVOI_BIN" list create --slug $l --name "${l^}" >/dev/null; done
-PASSWORD="Bench-Admin-Pass-42!"
+PASSWORD="Load-Test-Pass-42!"
 echo "$PASSWORD" | "$ENVOI_BIN" user create --email bench@team.example --role owner >/dev/null
 echo "seeding 1,000,000 subscribers, 1,200,000 subscriptions, 100 campaigns, 1,000,000 deliveries..."
 start=$(date +%s)

@@ -37,6 +37,9 @@ type Service struct {
 
 	mu    sync.RWMutex
 	cache map[string]cachedList
+
+	statsCache  cached[[]model.ListStats]
+	growthCache cached[[]model.DayCount]
 }
 
 type cachedList struct {
@@ -244,17 +247,90 @@ func (s *Service) BySlug(ctx context.Context, field, slug string) (model.List, e
 	return l, err
 }
 
-// Stats counts every list's subscriptions by status.
-func (s *Service) Stats(ctx context.Context) ([]model.ListStats, error) {
-	return s.Store.ListStats(ctx)
+// StatsMaxAge is how old the dashboard's counts may be: counting a million
+// subscriptions takes a few hundred milliseconds, so the counts are kept and
+// refreshed in the background once older than this (the page says when they
+// were made).
+const StatsMaxAge = 30 * time.Second
+
+// cached keeps one expensive read, refreshed in the background when stale
+// (the stale value is served meanwhile) and synchronously when absent.
+type cached[T any] struct {
+	mu         sync.Mutex
+	val        T
+	at         time.Time
+	ok         bool
+	refreshing bool
+}
+
+func (c *cached[T]) get(ctx context.Context, now func() time.Time, load func(context.Context) (T, error)) (T, time.Time, error) {
+	c.mu.Lock()
+	if c.ok && now().Sub(c.at) < StatsMaxAge {
+		defer c.mu.Unlock()
+		return c.val, c.at, nil
+	}
+	if c.ok {
+		if !c.refreshing {
+			c.refreshing = true
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				at := now()
+				v, err := load(ctx)
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				c.refreshing = false
+				if err == nil {
+					c.val, c.at = v, at
+				}
+			}()
+		}
+		defer c.mu.Unlock()
+		return c.val, c.at, nil
+	}
+	c.mu.Unlock()
+	at := now()
+	v, err := load(ctx)
+	if err != nil {
+		return v, at, err
+	}
+	c.mu.Lock()
+	c.val, c.at, c.ok = v, at, true
+	c.mu.Unlock()
+	return v, at, nil
+}
+
+// Stats counts every list's subscriptions by status, as of the time returned
+// (at most StatsMaxAge ago); every list is there, a new one with zeros.
+func (s *Service) Stats(ctx context.Context) ([]model.ListStats, time.Time, error) {
+	ls, err := s.Store.Lists(ctx)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	counts, at, err := s.statsCache.get(ctx, s.now, s.Store.ListStats)
+	if err != nil {
+		return nil, at, err
+	}
+	by := map[string]model.ListStats{}
+	for _, c := range counts {
+		by[c.Slug] = c
+	}
+	out := make([]model.ListStats, len(ls))
+	for i, l := range ls {
+		out[i] = by[l.Slug]
+		out[i].Slug, out[i].Name = l.Slug, l.Name
+	}
+	return out, at, nil
 }
 
 // Growth counts confirmations per day over the last days days, every day
-// present (zero when none), oldest first.
+// present (zero when none), oldest first, as Stats does (kept StatsMaxAge).
 func (s *Service) Growth(ctx context.Context, days int) ([]model.DayCount, error) {
 	today := s.now().UTC().Truncate(24 * time.Hour)
 	from := today.AddDate(0, 0, -(days - 1))
-	got, err := s.Store.ConfirmationsByDay(ctx, from)
+	got, _, err := s.growthCache.get(ctx, s.now, func(ctx context.Context) ([]model.DayCount, error) {
+		return s.Store.ConfirmationsByDay(ctx, from)
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -85,8 +85,10 @@ func (s *Store) Prepare(ctx context.Context) error {
 
 // withGenericPlans asks PostgreSQL to plan each prepared statement once: the hot
 // statements are CTEs whose planning costs more than their execution, and
-// PostgreSQL would otherwise keep re-planning them per call. Unprepared
-// statements are unaffected.
+// PostgreSQL would otherwise keep re-planning them per call. It applies to
+// every statement with parameters (lib/pq sends them as unnamed prepared
+// statements); the admin's searches, whose best plan depends on the values
+// (an optional filter, a rare or common substring), run in CustomPlans.
 func withGenericPlans(dsn string) string {
 	u, err := neturl.Parse(dsn)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
@@ -172,6 +174,24 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 		return mapErr(err)
 	}
 	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return mapErr(tx.Commit())
+}
+
+// CustomPlans runs read-only queries in a transaction planned with the values
+// of their parameters (plan_cache_mode = auto): searches with optional filters
+// get the plan that fits the filters given.
+func (s *Store) CustomPlans(ctx context.Context, fn func(q sqlx.QueryerContext) error) error {
+	tx, err := s.DB.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return mapErr(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SET LOCAL plan_cache_mode = auto`); err != nil {
+		return mapErr(err)
+	}
 	if err := fn(tx); err != nil {
 		return err
 	}

@@ -58,15 +58,17 @@ func (s *Store) SubscribersByEmail(ctx context.Context, email string) ([]model.S
 func (s *Store) SubscribersOnList(ctx context.Context, listID int64, status string, after int64, skip, limit int) (model.SubscriberPage, error) {
 	p := model.SubscriberPage{Items: []model.Subscriber{}, PerPage: limit}
 	const filter = ` FROM subscriptions WHERE list_id = $1 AND ($2 = '' OR status = $2)`
-	if err := s.DB.GetContext(ctx, &p.Total, `SELECT count(*)`+filter, listID, status); err != nil {
-		return p, mapErr(err)
-	}
 	var rows []subscriberRow
-	err := s.DB.SelectContext(ctx, &rows, subscriberWithListsSQL+`
+	err := s.CustomPlans(ctx, func(q sqlx.QueryerContext) error {
+		if err := sqlx.GetContext(ctx, q, &p.Total, `SELECT count(*)`+filter, listID, status); err != nil {
+			return mapErr(err)
+		}
+		return mapErr(sqlx.SelectContext(ctx, q, &rows, subscriberWithListsSQL+`
 WHERE sr.id IN (SELECT subscriber_id`+filter+` AND subscriber_id > $3 ORDER BY subscriber_id OFFSET $4 LIMIT $5)
-GROUP BY sr.id ORDER BY sr.id`, listID, status, after, skip, limit)
+GROUP BY sr.id ORDER BY sr.id`, listID, status, after, skip, limit))
+	})
 	if err != nil {
-		return p, mapErr(err)
+		return p, err
 	}
 	for _, r := range rows {
 		p.Items = append(p.Items, r.subscriber())

@@ -19,7 +19,7 @@ import (
 // days, recent campaigns with their progress.
 func (h *Handler) dashboard(c *gin.Context) {
 	ctx := c.Request.Context()
-	stats, err := h.Lists.Stats(ctx)
+	stats, asOf, err := h.Lists.Stats(ctx)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -40,7 +40,7 @@ func (h *Handler) dashboard(c *gin.Context) {
 		total.Unconfirmed += s.Unconfirmed
 		total.Unsubscribed += s.Unsubscribed
 	}
-	h.render(c, http.StatusOK, "dashboard", gin.H{"Stats": stats, "Total": total, "Chart": growthChart(growth), "Recent": recent})
+	h.render(c, http.StatusOK, "dashboard", gin.H{"Stats": stats, "Total": total, "Chart": growthChart(growth), "Recent": recent, "AsOf": asOf})
 }
 
 // growthChart draws confirmations per day as an SVG bar chart, server side.
@@ -77,12 +77,12 @@ func (h *Handler) lists(c *gin.Context) {
 }
 
 func (h *Handler) renderLists(c *gin.Context, status int, errs map[string]string, form gin.H) {
-	stats, err := h.Lists.Stats(c.Request.Context())
+	stats, asOf, err := h.Lists.Stats(c.Request.Context())
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
-	h.render(c, status, "lists", gin.H{"Stats": stats, "Errors": errs, "Form": form})
+	h.render(c, status, "lists", gin.H{"Stats": stats, "Errors": errs, "Form": form, "AsOf": asOf})
 }
 
 // createList: POST /admin/lists (slug, name, description, proof_of_work).
