@@ -613,3 +613,33 @@ func TestCampaignCustomLayout(t *testing.T) {
 		t.Errorf("unknown layout: %d", st)
 	}
 }
+
+// TestCampaignListCounts: the campaign list counts all its campaigns in one
+// statement; each campaign's counts there are the ones its own page shows.
+func TestCampaignListCounts(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	key := ta.apiKey()
+	ta.seed("newsletter", "lc", 30, "confirmed")
+	sent := ta.sendCampaign(key)
+	ta.waitCampaign(sent, model.CampaignSent, 30*time.Second)
+	ta.createCampaign(key, `{"name":"D","subject":"S","lists":["newsletter"],"body":"Hi"}`)
+	st, m := ta.api("GET", "/api/v1/campaigns", key, "")
+	if st != 200 {
+		t.Fatal(st)
+	}
+	items := m["items"].([]any)
+	if len(items) != 2 {
+		t.Fatalf("%d campaigns listed", len(items))
+	}
+	for _, it := range items {
+		c := it.(map[string]any)
+		_, one := ta.api("GET", fmt.Sprintf("/api/v1/campaigns/%v", c["id"]), key, "")
+		if fmt.Sprint(c["counts"]) != fmt.Sprint(one["counts"]) {
+			t.Fatalf("campaign %v: listed counts %v, own counts %v", c["id"], c["counts"], one["counts"])
+		}
+	}
+	if c := ta.campaign(sent); c.Counts.Sent != 30 || c.Counts.Total != 30 {
+		t.Fatalf("sent campaign counts %+v", c.Counts)
+	}
+}

@@ -113,6 +113,46 @@ func (s *Store) CampaignCounts(ctx context.Context, id int64) (model.Counts, err
 	return c, nil
 }
 
+// campaignsCountsSQL is campaignCountsSQL for several campaigns at once.
+const campaignsCountsSQL = `
+WITH b AS (SELECT * FROM campaign_batches WHERE campaign_id = ANY($1))
+SELECT campaign_id, 'sent' AS status, sum(sent) AS n FROM b WHERE counted GROUP BY 1
+UNION ALL SELECT campaign_id, 'failed', sum(failed) FROM b WHERE counted GROUP BY 1
+UNION ALL SELECT campaign_id, 'skipped', sum(skipped) FROM b WHERE counted GROUP BY 1
+UNION ALL SELECT campaign_id, 'queued', sum(total - sent - failed - skipped) FROM b WHERE counted GROUP BY 1
+UNION ALL SELECT campaign_id, 'queued', sum(total) FROM b WHERE NOT counted AND NOT started GROUP BY 1
+UNION ALL SELECT b.campaign_id, d.status, count(*) FROM b JOIN deliveries d ON d.campaign_id = b.campaign_id AND d.batch = b.batch
+    WHERE NOT b.counted AND b.started GROUP BY 1, 2`
+
+// campaignsCounts counts the deliveries of several campaigns by status.
+func (s *Store) campaignsCounts(ctx context.Context, ids []int64) (map[int64]model.Counts, error) {
+	var rows []struct {
+		ID     int64  `db:"campaign_id"`
+		Status string `db:"status"`
+		N      int64  `db:"n"`
+	}
+	if err := s.DB.SelectContext(ctx, &rows, campaignsCountsSQL, pq.Array(ids)); err != nil {
+		return nil, mapErr(err)
+	}
+	out := map[int64]model.Counts{}
+	for _, r := range rows {
+		c := out[r.ID]
+		c.Total += r.N
+		switch r.Status {
+		case "sent":
+			c.Sent += r.N
+		case "failed":
+			c.Failed += r.N
+		case "skipped":
+			c.Skipped += r.N
+		default:
+			c.Pending += r.N
+		}
+		out[r.ID] = c
+	}
+	return out, nil
+}
+
 // TransitionCampaign moves a campaign from one of the from statuses to to and
 // returns it. Starting sets started_at; resuming bumps the generation; cancelling
 // skips what was not sent. Codes: not_found, conflict (not in a from status).
@@ -245,11 +285,22 @@ func (s *Store) Campaigns(ctx context.Context, status string, before int64, limi
 		return nil, 0, mapErr(err)
 	}
 	cs = []model.Campaign{}
-	for _, id := range ids {
-		c, err := s.CampaignByID(ctx, id)
-		if err != nil {
-			return nil, 0, err
-		}
+	if len(ids) == 0 {
+		return cs, 0, nil
+	}
+	// The page in two statements, whatever its length: the rows, then the
+	// counts of all of them.
+	var rows []campaignRow
+	if err := s.DB.SelectContext(ctx, &rows, `SELECT `+campaignColumns+` FROM campaigns c WHERE c.id = ANY($1) ORDER BY c.id DESC`, pq.Array(ids)); err != nil {
+		return nil, 0, mapErr(err)
+	}
+	counts, err := s.campaignsCounts(ctx, ids)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, r := range rows {
+		c := r.campaign()
+		c.Counts = counts[c.ID]
 		cs = append(cs, c)
 	}
 	if len(ids) == limit {
