@@ -55,7 +55,7 @@ trap 'kill $ENVOI 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -sf http://127.0.0.1:8092/healthz >/dev/null && break; sleep 0.1; done
 c0=$(cpu "$ENVOI")
 bin/adminload -base http://127.0.0.1:8092 -email bench@team.example -password "$PASSWORD" -n "$N" \
-  /admin/ /admin/lists '/admin/subscribers?q=der{n}77' '/admin/subscribers?q=nobody-has-this' \
+  /admin/ /admin/lists '/admin/subscribers?q=der{n}77' '/admin/subscribers?q=nobody-has-this' '/admin/subscribers?q=example' '/admin/subscribers?q=Reader+{n}1' \
   '/admin/subscribers?list=offers&status=confirmed' /admin/campaigns "/admin/campaigns/100" | tee "$OUT/admin-result.txt"
 c1=$(cpu "$ENVOI")
 echo "envoi web CPU: $(( (c1 - c0) * 1000 / TICK )) ms; peak RSS $(awk '/VmHWM/ {print int($2/1024)}' "/proc/$ENVOI/status") MB"

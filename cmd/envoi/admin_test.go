@@ -246,8 +246,9 @@ func TestAdminSessionsEnd(t *testing.T) {
 	a, b = two()
 	secret, _, _ := ta.Users.NewTOTP(u)
 	code, _ := totp.GenerateCode(secret, time.Now())
-	if _, err := ta.Users.EnableTOTP(ctx, u.ID, secret, code); err != nil {
-		t.Fatal(err)
+	recovery, err := ta.Users.EnableTOTP(ctx, u.ID, secret, code)
+	if err != nil || len(recovery) != 10 {
+		t.Fatalf("enable TOTP: %v, %d codes", err, len(recovery))
 	}
 	ended("turning TOTP on", a, b)
 
@@ -256,9 +257,28 @@ func TestAdminSessionsEnd(t *testing.T) {
 		t.Fatalf("TOTP account without code: %d", r.Status)
 	}
 	code, _ = totp.GenerateCode(secret, time.Now())
+	if r := c.post("/admin/login", url.Values{"email": {"dee@team.example"}, "password": {testPassword}, "code": {"000000"}}); r.Status != 401 || !strings.Contains(r.Body, "The code is not right") {
+		t.Fatalf("TOTP login with a wrong code: %d", r.Status)
+	}
 	if r := c.post("/admin/login", url.Values{"email": {"dee@team.example"}, "password": {testPassword}, "code": {code}}); r.Status != http.StatusSeeOther {
 		t.Fatalf("TOTP login: %d %s", r.Status, r.Body)
 	}
+	// A recovery code signs in once.
+	rc := ta.client()
+	if r := rc.post("/admin/login", url.Values{"email": {"dee@team.example"}, "password": {testPassword}, "code": {recovery[3]}}); r.Status != http.StatusSeeOther {
+		t.Fatalf("recovery code: %d", r.Status)
+	}
+	if r := ta.client().post("/admin/login", url.Values{"email": {"dee@team.example"}, "password": {testPassword}, "code": {recovery[3]}}); r.Status != 401 {
+		t.Fatalf("a recovery code used twice: %d", r.Status)
+	}
+	// An expired session (scs keeps the deadline in the sessions table) is refused.
+	if _, err := ta.Store.DB.Exec(`UPDATE sessions SET expiry = now() - interval '1 second'`); err != nil {
+		t.Fatal(err)
+	}
+	ended("the session's expiry", rc)
+	c = ta.client()
+	code, _ = totp.GenerateCode(secret, time.Now())
+	c.post("/admin/login", url.Values{"email": {"dee@team.example"}, "password": {testPassword}, "code": {code}})
 	sessionOf := c
 
 	eve := ta.user("eve@team.example", model.RoleEditor)
@@ -502,5 +522,32 @@ func TestAdminListEdit(t *testing.T) {
 	r := a.post("/admin/lists/newsletter", bad)
 	if r.Status != 422 || !strings.Contains(r.Body, "under 200 characters") || !strings.Contains(r.Body, "without line breaks") {
 		t.Fatalf("bad input: %d\n%s", r.Status, r.Body)
+	}
+}
+
+// TestAdminRenameSubscriber (issue 10): an editor corrects a name (recorded
+// in the audit log); a bad one comes back with the message and what was typed.
+func TestAdminRenameSubscriber(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	ta.seed("newsletter", "rn", 1, "confirmed")
+	var id int64
+	ta.Store.DB.Get(&id, `SELECT id FROM subscribers`)
+	a := ta.signedIn(model.RoleEditor)
+	path := fmt.Sprintf("/admin/subscribers/%d", id)
+	if r := a.post(path, url.Values{"name": {"  Renée Martin "}}); r.Status != http.StatusSeeOther {
+		t.Fatalf("rename: %d", r.Status)
+	}
+	var name string
+	ta.Store.DB.Get(&name, `SELECT name FROM subscribers WHERE id = $1`, id)
+	if name != "Renée Martin" || ta.count(`SELECT count(*) FROM audit_log WHERE action = 'subscriber.rename'`) != 1 {
+		t.Fatalf("name %q", name)
+	}
+	r := a.post(path, url.Values{"name": {strings.Repeat("x", 201)}})
+	if r.Status != 422 || !strings.Contains(r.Body, "under 200 characters") || !strings.Contains(r.Body, strings.Repeat("x", 201)) {
+		t.Fatalf("bad name: %d", r.Status)
+	}
+	if r := ta.signedIn(model.RoleViewer).post(path, url.Values{"name": {"Nope"}}); r.Status != 403 {
+		t.Fatalf("a viewer renamed: %d", r.Status)
 	}
 }

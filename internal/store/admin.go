@@ -7,6 +7,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/envoi/envoi/internal/apperr"
 	"github.com/envoi/envoi/internal/model"
 )
 
@@ -105,4 +106,17 @@ SELECT CASE WHEN (SELECT count(*) FROM campaign_lists WHERE campaign_id = $1) = 
     ELSE (SELECT count(DISTINCT sn.subscriber_id) FROM subscriptions sn JOIN campaign_lists cl ON cl.list_id = sn.list_id
           WHERE cl.campaign_id = $1 AND sn.status = 'confirmed') END`, campaignID)
 	return n, mapErr(err)
+}
+
+// RenameSubscriber sets a subscriber's name (the admin's rectification).
+// Codes: not_found.
+func (s *Store) RenameSubscriber(ctx context.Context, id int64, name string) error {
+	res, err := s.DB.ExecContext(ctx, `UPDATE subscribers SET name = $2 WHERE id = $1`, id, name)
+	if err != nil {
+		return mapErr(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return apperr.New(apperr.NotFound, "There is no subscriber with this id.")
+	}
+	return nil
 }

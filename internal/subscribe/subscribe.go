@@ -501,3 +501,19 @@ func (s *Service) ConsentRecord(ctx context.Context, subscriberID int64) ([]mode
 	}
 	return s.Store.ConsentEvents(ctx, subscriberID)
 }
+
+// Rename corrects a subscriber's name (by an admin: an authenticated request).
+// Codes: not_found, invalid (Field name).
+func (s *Service) Rename(ctx context.Context, id int64, name string) (model.Subscriber, error) {
+	name = strings.TrimSpace(name)
+	if utf8.RuneCountInString(name) > MaxNameLength {
+		return model.Subscriber{}, apperr.FieldError("name", fmt.Sprintf("Keep the name under %d characters.", MaxNameLength))
+	}
+	if !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return model.Subscriber{}, apperr.FieldError("name", "The name contains characters that cannot be used.")
+	}
+	if err := s.Store.RenameSubscriber(ctx, id, name); err != nil {
+		return model.Subscriber{}, err
+	}
+	return s.Store.SubscriberByID(ctx, id)
+}

@@ -272,6 +272,39 @@ func (h *Handler) subscriber(c *gin.Context) {
 	h.render(c, http.StatusOK, "subscriber", gin.H{"Subscriber": s, "Events": events})
 }
 
+// renameSubscriber: POST /admin/subscribers/:id (name) corrects the name.
+func (h *Handler) renameSubscriber(c *gin.Context) {
+	id, ok := paramID(c)
+	if !ok {
+		h.fail(c, errNotFound)
+		return
+	}
+	ctx := c.Request.Context()
+	_, err := h.Subscribe.Rename(ctx, id, c.PostForm("name"))
+	if fe := formErrors(err); fe != nil {
+		s, err2 := h.Subscribe.Subscriber(ctx, id)
+		if err2 != nil {
+			h.fail(c, err2)
+			return
+		}
+		events, err2 := h.Subscribe.ConsentRecord(ctx, id)
+		if err2 != nil {
+			h.fail(c, err2)
+			return
+		}
+		s.Name = c.PostForm("name")
+		h.render(c, http.StatusUnprocessableEntity, "subscriber", gin.H{"Subscriber": s, "Events": events, "Errors": fe})
+		return
+	}
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.Set("audit", fmt.Sprintf("subscriber=%d", id))
+	h.flash(c, "Name saved.")
+	c.Redirect(http.StatusSeeOther, fmt.Sprintf("/admin/subscribers/%d", id))
+}
+
 // unsubscribeSubscriber: POST /admin/subscribers/:id/unsubscribe (lists; all
 // when none), logged in the consent record.
 func (h *Handler) unsubscribeSubscriber(c *gin.Context) {
