@@ -551,3 +551,33 @@ func TestAdminRenameSubscriber(t *testing.T) {
 		t.Fatalf("a viewer renamed: %d", r.Status)
 	}
 }
+
+// TestAdminSettingsAndQueue (issue 10): the settings page sends a test message
+// through the relay (an owner only); the dashboard shows the queue's health.
+func TestAdminSettingsAndQueue(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{noWorker: true})
+	a := ta.signedIn(model.RoleOwner)
+	page := a.get("/admin/settings")
+	if page.Status != 200 || !strings.Contains(page.Body, "1 Rue de la Paix") || !strings.Contains(page.Body, "Send a test message") {
+		t.Fatalf("settings: %d", page.Status)
+	}
+	if r := a.post("/admin/settings/test", url.Values{"to": {"team@example.com"}}); r.Status != http.StatusSeeOther {
+		t.Fatalf("test mail: %d %s", r.Status, r.Body)
+	}
+	if m := ta.waitMail("team@example.com", 1)[0]; m.Subject() != "Envoi test message" {
+		t.Fatalf("subject %q", m.Subject())
+	}
+	if r := a.post("/admin/settings/test", url.Values{"to": {"not an address"}}); r.Status != 422 || !strings.Contains(r.Body, "Give an address") {
+		t.Fatalf("bad address: %d", r.Status)
+	}
+	if r := ta.signedIn(model.RoleEditor).post("/admin/settings/test", url.Values{"to": {"x@example.com"}}); r.Status != 403 {
+		t.Fatalf("an editor sent a test: %d", r.Status)
+	}
+	// No worker runs: a signup's confirmation waits in the queue, and the dashboard says so.
+	ta.signup("queued@example.com")
+	dash := a.get("/admin/")
+	if !strings.Contains(dash.Body, `<p id="queue-health">1 waiting`) {
+		t.Fatalf("queue health not shown:\n%s", dash.Body)
+	}
+}

@@ -159,7 +159,7 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 	a.Delivery = &delivery.Service{Store: st, Queue: a.Queue, SMTP: a.SMTP, Mail: a.Mail,
 		Limiter:   &send.RateLimiter{Redis: a.Redis, Key: c.Queue + ":send-rate", Rate: c.SendRate},
 		Campaigns: a.Campaigns, Subscribe: a.Subscribe, TestUnsubscribeURL: c.BaseURL + "/unsubscribe/test",
-		TestAddresses: c.TestAddresses, Log: a.Log}
+		TestAddresses: c.TestAddresses, Inspector: queue.NewInspector(a.RedisOpt, c.Queue), Log: a.Log}
 	return nil
 }
 
@@ -285,6 +285,9 @@ func (a *App) Close() error {
 	}
 	if a.queueMonitor != nil {
 		a.queueMonitor.Close()
+	}
+	if a.Delivery != nil && a.Delivery.Inspector != nil {
+		a.Delivery.Inspector.Close()
 	}
 	if a.Store != nil {
 		a.Store.Close()

@@ -155,7 +155,9 @@ type Service struct {
 	// TestAddresses may receive test sends without being subscribers
 	// (ENVOI_TEST_ADDRESSES, normalized): the marketing team's own inboxes.
 	TestAddresses []string
-	Log           *slog.Logger
+	// Inspector reads the job queue's state (the admin dashboard); nil: unknown.
+	Inspector *queue.Inspector
+	Log       *slog.Logger
 
 	once   sync.Once
 	claims *groupcommit.Group[store.Claim, store.Claimed]

@@ -3,10 +3,12 @@ package delivery
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/envoi/envoi/internal/apperr"
 	"github.com/envoi/envoi/internal/model"
+	"github.com/envoi/envoi/internal/queue"
 	"github.com/envoi/envoi/internal/store"
 )
 
@@ -87,4 +89,33 @@ func (s *Service) SweepTransactional(ctx context.Context, age time.Duration) (in
 		}
 	}
 	return len(ids), nil
+}
+
+// QueueHealth is the job queue's state. Codes: unavailable (Redis down).
+func (s *Service) QueueHealth(ctx context.Context) (queue.Health, error) {
+	if s.Inspector == nil {
+		return queue.Health{}, apperr.New(apperr.Unavailable, "The job queue cannot be read.")
+	}
+	h, err := s.Inspector.Health()
+	if err != nil {
+		s.Log.Warn("queue health not read", slog.Any("error", err))
+		return h, apperr.New(apperr.Unavailable, "The job queue cannot be read: is Redis up?")
+	}
+	return h, nil
+}
+
+// SendSystemTest sends the settings page's test message to to, now, over the
+// campaign SMTP pool, and says what the relay answered. Codes: invalid (Field
+// to), unavailable.
+func (s *Service) SendSystemTest(ctx context.Context, to string) error {
+	msg, err := s.Mail.Test(to)
+	if err != nil {
+		return apperr.FieldError("to", "Give an address like you@example.com.")
+	}
+	ctx, cancel := context.WithTimeout(ctx, sendWithin)
+	defer cancel()
+	if err := s.SMTP.SendBytes(ctx, msg.From, msg.To, msg.Raw); err != nil {
+		return apperr.New(apperr.Unavailable, "The SMTP relay did not take the message: "+redact(err, to, "the test address").Error())
+	}
+	return nil
 }

@@ -47,7 +47,7 @@ type Builder struct {
 }
 
 // Kinds of message with templates.
-var kinds = []string{"confirm", "welcome"}
+var kinds = []string{"confirm", "welcome", "test"}
 
 // NewBuilder parses the mail templates from fsys (templates.FS).
 func NewBuilder(fsys fs.FS, b Builder) (*Builder, error) {
@@ -113,6 +113,11 @@ func (b *Builder) Welcome(to Subscriber, l List, unsubscribeURL string) (Message
 		}
 	}
 	return b.render("welcome", to, d, unsubscribeURL, nil)
+}
+
+// Test builds the settings page's test message to a team member.
+func (b *Builder) Test(to string) (Message, error) {
+	return b.render("test", Subscriber{Email: to}, data{}, "", []string{"Auto-Submitted", "auto-generated"})
 }
 
 func quoteListName(s string) string {

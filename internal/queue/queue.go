@@ -91,3 +91,37 @@ func (c *Client) enqueueCampaign(ctx context.Context, typ string, p CampaignPayl
 	}
 	return err
 }
+
+// Health is the job queue's state as the dashboard shows it.
+type Health struct {
+	Pending, Active, Scheduled, Retry, Archived int
+	Processed, Failed                           int           // today
+	Latency                                     time.Duration // age of the oldest pending task
+}
+
+// Inspector reads the queue's state from Redis.
+type Inspector struct {
+	i     *asynq.Inspector
+	Queue string
+}
+
+// NewInspector opens an inspector of the queue.
+func NewInspector(opt asynq.RedisConnOpt, queue string) *Inspector {
+	return &Inspector{i: asynq.NewInspector(opt), Queue: queue}
+}
+
+// Close closes its Redis connection.
+func (in *Inspector) Close() error { return in.i.Close() }
+
+// Health reads the queue's counts. A queue that never had a task is empty.
+func (in *Inspector) Health() (Health, error) {
+	q, err := in.i.GetQueueInfo(in.Queue)
+	if errors.Is(err, asynq.ErrQueueNotFound) {
+		return Health{}, nil
+	}
+	if err != nil {
+		return Health{}, err
+	}
+	return Health{Pending: q.Pending, Active: q.Active, Scheduled: q.Scheduled, Retry: q.Retry, Archived: q.Archived,
+		Processed: q.Processed, Failed: q.Failed, Latency: q.Latency}, nil
+}

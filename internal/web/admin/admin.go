@@ -110,6 +110,7 @@ func (h *Handler) Routes() []Route {
 		r("POST", "/admin/layouts", editor, "layout.save", h.saveLayout),
 		r("GET", "/admin/layouts/:name", viewer, "", h.layout),
 		r("GET", "/admin/settings", owner, "", h.settings),
+		r("POST", "/admin/settings/test", owner, "settings.test_mail", h.settingsTest),
 		r("GET", "/admin/users", owner, "", h.users),
 		r("POST", "/admin/users", owner, "user.create", h.createUser),
 		r("POST", "/admin/users/:id/role", owner, "user.role", h.setRole),

@@ -40,7 +40,13 @@ func (h *Handler) dashboard(c *gin.Context) {
 		total.Unconfirmed += s.Unconfirmed
 		total.Unsubscribed += s.Unsubscribed
 	}
-	h.render(c, http.StatusOK, "dashboard", gin.H{"Stats": stats, "Total": total, "Chart": growthChart(growth), "Recent": recent, "AsOf": asOf})
+	data := gin.H{"Stats": stats, "Total": total, "Chart": growthChart(growth), "Recent": recent, "AsOf": asOf}
+	if q, err := h.Delivery.QueueHealth(ctx); err == nil {
+		data["Queue"] = q
+	} else {
+		data["QueueError"] = apperr.ErrorCode(err)
+	}
+	h.render(c, http.StatusOK, "dashboard", data)
 }
 
 // growthChart draws confirmations per day as an SVG bar chart, server side.

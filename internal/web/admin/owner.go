@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/envoi/envoi/internal/apperr"
 	"github.com/envoi/envoi/internal/auth"
 	"github.com/envoi/envoi/internal/model"
 )
@@ -14,7 +15,29 @@ import (
 // settings: GET /admin/settings — the sender's identity and how mail leaves,
 // as configured by ENVOI_* variables (read-only here).
 func (h *Handler) settings(c *gin.Context) {
-	h.render(c, http.StatusOK, "settings", gin.H{"Settings": h.Settings})
+	u, _ := currentUser(c)
+	h.render(c, http.StatusOK, "settings", gin.H{"Settings": h.Settings, "To": u.Email})
+}
+
+// settingsTest: POST /admin/settings/test (to) sends a test message now and
+// says what the relay answered.
+func (h *Handler) settingsTest(c *gin.Context) {
+	to := c.PostForm("to")
+	err := h.Delivery.SendSystemTest(c.Request.Context(), to)
+	if fe := formErrors(err); fe != nil {
+		h.render(c, http.StatusUnprocessableEntity, "settings", gin.H{"Settings": h.Settings, "To": to, "Errors": fe})
+		return
+	}
+	if e, ok := apperr.As(err); ok && e.Code == apperr.Unavailable {
+		h.render(c, http.StatusBadGateway, "settings", gin.H{"Settings": h.Settings, "To": to, "Errors": map[string]string{"to": e.Message}})
+		return
+	}
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	h.flash(c, "The test message was handed to the SMTP relay for "+to+".")
+	c.Redirect(http.StatusSeeOther, "/admin/settings")
 }
 
 // users: GET /admin/users.
