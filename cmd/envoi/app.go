@@ -27,6 +27,7 @@ import (
 	"github.com/envoi/envoi/internal/jobs"
 	"github.com/envoi/envoi/internal/limits"
 	"github.com/envoi/envoi/internal/lists"
+	"github.com/envoi/envoi/internal/locale"
 	"github.com/envoi/envoi/internal/mail"
 	"github.com/envoi/envoi/internal/pow"
 	"github.com/envoi/envoi/internal/queue"
@@ -59,6 +60,7 @@ type App struct {
 	SMTP         *send.Pool
 	Limits       *limits.Limiter
 	POW          *pow.Service
+	Locale       *locale.Catalog
 	Admin        *admin.Handler
 	sessionStore *postgresstore.PostgresStore
 	queueMonitor *asynqmon.HTTPHandler
@@ -133,7 +135,8 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 	if u, err := url.Parse(c.BaseURL); err == nil {
 		host = u.Hostname()
 	}
-	a.Mail, err = mail.NewBuilder(templates.FS, mail.Builder{FromName: c.FromName, FromAddress: c.FromAddress,
+	a.Locale = locale.Builtin()
+	a.Mail, err = mail.NewBuilder(templates.FS, mail.Builder{Locale: a.Locale, FromName: c.FromName, FromAddress: c.FromAddress,
 		Org: c.Organization, PostalAddress: c.PostalAddress, PrivacyContact: c.PrivacyContact, BaseHost: host, Now: a.Now})
 	if err != nil {
 		return err
@@ -146,13 +149,13 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 		}
 	}
 	a.Auth = &auth.Service{Store: st}
-	a.Lists = &lists.Service{Store: st, Now: a.Now}
+	a.Lists = &lists.Service{Store: st, Now: a.Now, Languages: a.Locale.Languages()}
 	a.Limits = &limits.Limiter{Redis: a.Redis, Prefix: c.Queue, PerIP: c.SignupLimitPerIP, PerDomain: c.SignupLimitPerDomain,
 		Global: c.SignupLimitGlobal, Logins: limits.Logins{PerAccount: c.LoginLimitPerAccount, PerIP: c.LoginLimitPerIP}, Log: a.Log}
 	a.Users = &auth.Users{Store: st, Limits: a.Limits, Issuer: c.Organization, Now: a.Now, Params: a.PasswordParams}
 	powKey := sha256.Sum256([]byte("envoi proof-of-work key\x00" + c.SecretKey))
 	a.POW = &pow.Service{Key: powKey[:], MaxNumber: c.POWComplexity, Now: a.Now, Redis: a.Redis, Prefix: c.Queue, Log: a.Log}
-	a.Subscribe = &subscribe.Service{Store: st, Lists: a.Lists, Tokens: a.Tokens, Queue: a.Queue, Mail: a.Mail, Limits: a.Limits, POW: a.POW,
+	a.Subscribe = &subscribe.Service{Store: st, Lists: a.Lists, Tokens: a.Tokens, Queue: a.Queue, Mail: a.Mail, Limits: a.Limits, POW: a.POW, Locale: a.Locale,
 		BaseURL: c.BaseURL, Org: c.Organization, ConfirmTTL: c.ConfirmTTL, Log: a.Log}
 	a.Campaigns = &campaign.Service{Store: st, Queue: a.Queue, Templates: templates.FS, DefaultFrom: c.From,
 		Org: c.Organization, PostalAddress: c.PostalAddress, Log: a.Log}
@@ -165,7 +168,7 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 
 // StartWeb listens on ENVOI_LISTEN_ADDR and serves in the background.
 func (a *App) StartWeb() error {
-	srv, err := web.New(web.Server{Log: a.Log, Org: a.Config.Organization, TrustedProxies: a.Config.TrustedProxies,
+	srv, err := web.New(web.Server{Log: a.Log, Locale: a.Locale, Org: a.Config.Organization, TrustedProxies: a.Config.TrustedProxies,
 		HTTPS:          strings.HasPrefix(a.Config.BaseURL, "https://"),
 		PrivacyContact: a.Config.PrivacyContact, PostalAddress: a.Config.PostalAddress,
 		Checks: map[string]func(context.Context) error{
@@ -226,7 +229,11 @@ func (a *App) adminHandler(srv *web.Server) *admin.Handler {
 	}
 	queues := asynqmon.New(asynqmon.Options{RootPath: "/admin/queues", RedisConnOpt: a.RedisOpt})
 	a.queueMonitor = queues
-	return &admin.Handler{Queues: queues, Web: srv, Users: a.Users, Auth: a.Auth, Lists: a.Lists, Subscribe: a.Subscribe, Campaigns: a.Campaigns,
+	var langs []admin.Language
+	for _, tag := range a.Locale.Languages() {
+		langs = append(langs, admin.Language{Tag: tag, Name: a.Locale.Name(tag)})
+	}
+	return &admin.Handler{Languages: langs, Queues: queues, Web: srv, Users: a.Users, Auth: a.Auth, Lists: a.Lists, Subscribe: a.Subscribe, Campaigns: a.Campaigns,
 		Delivery: a.Delivery, Sessions: sm, Log: a.Log, Settings: admin.Settings{BaseURL: c.BaseURL, From: c.From,
 			Organization: c.Organization, PrivacyContact: c.PrivacyContact, PostalAddress: c.PostalAddress,
 			SMTP: fmt.Sprintf("%s:%d (TLS: %s)", c.SMTP.Host, c.SMTP.Port, c.SMTP.TLS), DKIM: dkim, TestAddresses: c.TestAddresses}}

@@ -6,6 +6,7 @@ package lists
 import (
 	"context"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +35,8 @@ func ValidSlug(s string) bool { return slugRE.MatchString(s) }
 type Service struct {
 	Store *store.Store
 	Now   func() time.Time // for the cache; time.Now when nil
+	// Languages are the tags a list may name (locales/); nil: any.
+	Languages []string
 
 	mu    sync.RWMutex
 	cache map[string]cachedList
@@ -58,6 +61,7 @@ func (s *Service) now() time.Time {
 type New struct {
 	Slug, Name, Description string
 	ProofOfWork             bool
+	Language                string // "" for English
 }
 
 // Create validates and creates a list. Codes: invalid (Field slug, name or
@@ -70,7 +74,17 @@ func (s *Service) Create(ctx context.Context, n New) (model.List, error) {
 	if err := checkNameDescription(name, description); err != nil {
 		return model.List{}, err
 	}
+	if n.Language == "" {
+		n.Language = "en"
+	}
+	if s.Languages != nil && !slices.Contains(s.Languages, n.Language) {
+		return model.List{}, apperr.FieldError("language", "The language is one of "+strings.Join(s.Languages, ", ")+".")
+	}
 	l, err := s.Store.CreateList(ctx, slug, name, description, n.ProofOfWork)
+	if err == nil && n.Language != "en" {
+		l.Language = n.Language
+		l, err = s.Store.UpdateList(ctx, slug, l)
+	}
 	if apperr.ErrorCode(err) == apperr.Conflict {
 		return l, &apperr.Error{Code: apperr.Conflict, Message: "A list with the slug \"" + slug + "\" already exists.", Field: "slug"}
 	}
@@ -88,6 +102,8 @@ type Patch struct {
 	// ConsentText replaces the form's consent label ("" for the default);
 	// every text shown is kept by version with the consent it was given under.
 	ConsentText *string `json:"consent_text"`
+	// Language of the list's public pages and system mails: a tag of Languages.
+	Language *string `json:"language"`
 }
 
 // Update changes a list's name or description. Codes: not_found, invalid.
@@ -109,6 +125,7 @@ func (s *Service) Update(ctx context.Context, slug string, p Patch) (model.List,
 	set(&l.WelcomeSubject, p.WelcomeSubject)
 	set(&l.WelcomeBody, p.WelcomeBody)
 	set(&l.ConsentText, p.ConsentText)
+	set(&l.Language, p.Language)
 	if p.ProofOfWork != nil {
 		l.ProofOfWork = *p.ProofOfWork
 	}
@@ -124,6 +141,9 @@ func (s *Service) Update(ctx context.Context, slug string, p Patch) (model.List,
 		errs = append(errs, apperr.FieldError("welcome_subject", "Keep the welcome subject under 200 characters."))
 	case strings.ContainsAny(l.WelcomeSubject, "\r\n"):
 		errs = append(errs, apperr.FieldError("welcome_subject", "The welcome subject is one line."))
+	}
+	if s.Languages != nil && !slices.Contains(s.Languages, l.Language) {
+		errs = append(errs, apperr.FieldError("language", "The language is one of "+strings.Join(s.Languages, ", ")+"."))
 	}
 	if utf8.RuneCountInString(l.WelcomeBody) > 5000 {
 		errs = append(errs, apperr.FieldError("welcome_body", "Keep the welcome message under 5,000 characters."))

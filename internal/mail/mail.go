@@ -16,6 +16,8 @@ import (
 	"strings"
 	texttemplate "text/template"
 	"time"
+
+	"github.com/envoi/envoi/internal/locale"
 )
 
 // Subscriber is who a message goes to.
@@ -30,6 +32,7 @@ type List struct {
 	Name           string
 	WelcomeSubject string
 	WelcomeBody    string
+	Language       string // of the list's system mails; "" for English
 }
 
 // Builder renders messages. Build one at start-up; it is safe for concurrent use.
@@ -41,9 +44,22 @@ type Builder struct {
 	PrivacyContact string
 	BaseHost       string // host of ENVOI_BASE_URL, for List-Id
 	Now            func() time.Time
+	// Locale translates the mails into the list's language; nil: English.
+	Locale *locale.Catalog
 
 	text map[string]*texttemplate.Template
 	html map[string]*htmltemplate.Template
+}
+
+// args makes the data of a translated message ({{.T.T "id" (args "List" .List.Name)}}).
+func args(kv ...any) map[string]any {
+	m := map[string]any{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if k, ok := kv[i].(string); ok {
+			m[k] = kv[i+1]
+		}
+	}
+	return m
 }
 
 // Kinds of message with templates.
@@ -54,14 +70,14 @@ func NewBuilder(fsys fs.FS, b Builder) (*Builder, error) {
 	b.text = map[string]*texttemplate.Template{}
 	b.html = map[string]*htmltemplate.Template{}
 	for _, k := range kinds {
-		t, err := texttemplate.ParseFS(fsys, "mail/"+k+".txt.tmpl")
+		t, err := texttemplate.New(k+".txt.tmpl").Funcs(texttemplate.FuncMap{"args": args}).ParseFS(fsys, "mail/"+k+".txt.tmpl")
 		if err != nil {
 			return nil, fmt.Errorf("parse mail template %s: %w", k, err)
 		}
 		if t.Lookup("subject") == nil {
 			return nil, fmt.Errorf("mail template %s.txt.tmpl defines no subject", k)
 		}
-		h, err := htmltemplate.ParseFS(fsys, "mail/"+k+".html.tmpl")
+		h, err := htmltemplate.New(k+".html.tmpl").Funcs(htmltemplate.FuncMap{"args": args}).ParseFS(fsys, "mail/"+k+".html.tmpl")
 		if err != nil {
 			return nil, fmt.Errorf("parse mail template %s: %w", k, err)
 		}
@@ -69,6 +85,9 @@ func NewBuilder(fsys fs.FS, b Builder) (*Builder, error) {
 	}
 	if b.Now == nil {
 		b.Now = time.Now
+	}
+	if b.Locale == nil {
+		b.Locale = locale.Builtin()
 	}
 	return &b, nil
 }
@@ -83,6 +102,8 @@ type data struct {
 	Expires           string // "2 January 2006 15:04 MST"
 	UnsubscribeURL    string
 	WelcomeParagraphs []string
+	T                 locale.T // the list's language
+	Lang              string
 }
 
 // Message is a transactional mail ready to send: envelope and bytes.
@@ -134,6 +155,8 @@ func quoteListName(s string) string {
 // WriteList does for campaigns: no go-mail message is built per mail.
 func (b *Builder) render(kind string, to Subscriber, d data, unsubscribeURL string, extra []string) (Message, error) {
 	d.Org, d.PostalAddress, d.PrivacyContact = b.Org, b.PostalAddress, b.PrivacyContact
+	d.T = b.Locale.For(d.List.Language)
+	d.Lang = d.T.Lang
 	var subj, text, html, msg bytes.Buffer
 	t := b.text[kind]
 	if err := t.ExecuteTemplate(&subj, "subject", d); err != nil {

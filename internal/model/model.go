@@ -52,6 +52,8 @@ type List struct {
 	WelcomeBody    string `db:"welcome_body" json:"welcome_body"`
 	// ConsentText is the form's consent label; empty for the default wording.
 	ConsentText string `db:"consent_text" json:"consent_text"`
+	// Language is the tag of the list's public pages and system mails (en, fr…).
+	Language string `db:"language" json:"language"`
 	// ProofOfWork: the signup form asks the browser for a proof-of-work answer.
 	ProofOfWork bool      `db:"proof_of_work" json:"proof_of_work"`
 	CreatedAt   time.Time `db:"created_at" json:"created_at"`
@@ -97,6 +99,7 @@ type Subscription struct {
 	WelcomeEnabled     bool       `db:"welcome_enabled"`
 	WelcomeSubject     string     `db:"welcome_subject"`
 	WelcomeBody        string     `db:"welcome_body"`
+	ListLanguage       string     `db:"list_language"`
 }
 
 // Consent is the context of one consent event, kept as proof.

@@ -194,7 +194,7 @@ SELECT id, 'confirm', $2 FROM claim RETURNING id`
 const subscriptionColumns = `
     sn.id, sn.subscriber_id, sn.list_id, sn.status, sn.confirm_requested_at, sn.confirmed_at,
     sn.unsubscribed_at, sr.email, sr.name, l.slug AS list_slug, l.name AS list_name,
-    l.welcome_enabled, l.welcome_subject, l.welcome_body
+    l.welcome_enabled, l.welcome_subject, l.welcome_body, l.language AS list_language
 FROM subscriptions sn
 JOIN subscribers sr ON sr.id = sn.subscriber_id
 JOIN lists l ON l.id = sn.list_id`

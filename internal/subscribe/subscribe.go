@@ -25,6 +25,7 @@ import (
 	"github.com/envoi/envoi/internal/groupcommit"
 	"github.com/envoi/envoi/internal/limits"
 	"github.com/envoi/envoi/internal/lists"
+	"github.com/envoi/envoi/internal/locale"
 	"github.com/envoi/envoi/internal/mail"
 	"github.com/envoi/envoi/internal/model"
 	"github.com/envoi/envoi/internal/pow"
@@ -53,6 +54,7 @@ type Service struct {
 	Mail       *mail.Builder
 	Limits     *limits.Limiter // nil: no limits (CLI, some tests)
 	POW        *pow.Service    // the challenges of lists with proof_of_work
+	Locale     *locale.Catalog // the lists' languages (consent text); nil: English
 	BaseURL    string
 	Org        string
 	ConfirmTTL time.Duration
@@ -131,6 +133,9 @@ func Validate(r Request) (Validated, error) {
 func (s *Service) ConsentText(l model.List) string {
 	if t := strings.TrimSpace(l.ConsentText); t != "" {
 		return t
+	}
+	if s.Locale != nil {
+		return s.Locale.For(l.Language).T("consent.default", map[string]any{"List": l.Name, "Org": s.Org})
 	}
 	return fmt.Sprintf("I agree to receive “%s” by email from %s. I can unsubscribe at any time with the link in every message.", l.Name, s.Org)
 }
@@ -371,7 +376,8 @@ func (s *Service) UnsubscribeURL(subscriptionID int64) string {
 // for one that left. An error means the message cannot be built.
 func (s *Service) TransactionalMail(m model.TransactionalMessage, sub model.Subscription) (msg mail.Message, due bool, err error) {
 	to := mail.Subscriber{Email: sub.Email, Name: sub.Name}
-	l := mail.List{Slug: sub.ListSlug, Name: sub.ListName, WelcomeSubject: sub.WelcomeSubject, WelcomeBody: sub.WelcomeBody}
+	l := mail.List{Slug: sub.ListSlug, Name: sub.ListName, WelcomeSubject: sub.WelcomeSubject, WelcomeBody: sub.WelcomeBody,
+		Language: sub.ListLanguage}
 	switch m.Kind {
 	case model.KindConfirm:
 		if sub.Status == model.StatusConfirmed {

@@ -16,14 +16,17 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/text/language"
 
 	"github.com/envoi/envoi/internal/apperr"
+	"github.com/envoi/envoi/internal/locale"
 	"github.com/envoi/envoi/static"
 	"github.com/envoi/envoi/templates"
 )
@@ -44,6 +47,8 @@ type Server struct {
 	TrustedProxies []string
 	// HTTPS: the public URL is https, so browsers are told to keep to it (HSTS).
 	HTTPS bool
+	// Locale translates the subscriber pages (data "Lang": the list's language).
+	Locale *locale.Catalog
 
 	Engine *gin.Engine
 	pages  map[string]*template.Template
@@ -130,7 +135,7 @@ func (s *Server) parsePages() error {
 		return err
 	}
 	for _, n := range names {
-		t, err := template.ParseFS(templates.FS, "partials/*.html.tmpl", n)
+		t, err := template.New(path.Base(n)).Funcs(pageFuncs).ParseFS(templates.FS, "partials/*.html.tmpl", n)
 		if err != nil {
 			return err
 		}
@@ -139,9 +144,44 @@ func (s *Server) parsePages() error {
 	return nil
 }
 
+// Translator is the language of a subscriber page: the list's (data "Lang")
+// when known, else what the browser asks for (Accept-Language), else English.
+func (s *Server) Translator(c *gin.Context, data gin.H) locale.T {
+	if s.Locale == nil {
+		return locale.T{Lang: locale.Default}
+	}
+	lang, _ := data["Lang"].(string)
+	if lang == "" || !s.Locale.Has(lang) {
+		tags, _, _ := language.ParseAcceptLanguage(c.GetHeader("Accept-Language"))
+		lang = locale.Default
+		for _, tag := range tags {
+			if b, _ := tag.Base(); s.Locale.Has(b.String()) {
+				lang = b.String()
+				break
+			}
+		}
+	}
+	return s.Locale.For(lang)
+}
+
+// pageFuncs: args makes the data of a translated message ({{.T.T "id" (args "List" .Name)}}).
+var pageFuncs = template.FuncMap{
+	"args": func(kv ...any) map[string]any {
+		m := map[string]any{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			if k, ok := kv[i].(string); ok {
+				m[k] = kv[i+1]
+			}
+		}
+		return m
+	},
+}
+
 // Render writes a page of templates/pages. data gets the footer fields added.
 func (s *Server) Render(c *gin.Context, status int, page string, data gin.H) {
 	data["Org"], data["PrivacyContact"], data["PostalAddress"] = s.Org, s.PrivacyContact, s.PostalAddress
+	t := s.Translator(c, data)
+	data["T"], data["Lang"] = t, t.Lang
 	c.Header("Content-Type", "text/html; charset=utf-8")
 	c.Header("Cache-Control", "no-store")
 	c.Header("Referrer-Policy", "no-referrer") // tokens live in URLs
@@ -215,10 +255,12 @@ func (s *Server) FailPage(c *gin.Context, err error, extra gin.H) {
 		c.AbortWithStatusJSON(status, body)
 		return
 	}
-	extra["Title"], extra["Message"] = titles[status], e.Message
-	if extra["Title"] == "" {
-		extra["Title"] = "Something is not right"
+	title := titles[status]
+	if title == "" {
+		title = "Something is not right"
 	}
+	t := s.Translator(c, extra)
+	extra["Title"], extra["Message"] = t.T(title), t.T(e.Message)
 	s.Render(c, status, "error", extra)
 	c.Abort()
 }

@@ -40,6 +40,9 @@ type Settings struct {
 	TestAddresses                                                    []string
 }
 
+// Language is one of the languages of locales/.
+type Language struct{ Tag, Name string }
+
 // Handler serves the admin UI. Build it once, then Register.
 type Handler struct {
 	Web       *web.Server
@@ -51,6 +54,8 @@ type Handler struct {
 	Delivery  *delivery.Service
 	Sessions  *scs.SessionManager
 	Settings  Settings
+	// Languages a list's pages and mails may be in: tag and name.
+	Languages []Language
 	// Queues, when set, is the queue monitor (asynqmon) mounted at /admin/queues/.
 	Queues http.Handler
 	Log    *slog.Logger

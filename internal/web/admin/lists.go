@@ -133,7 +133,7 @@ func (h *Handler) renderList(c *gin.Context, status int, l model.List, errs map[
 	if err == nil {
 		consent = f.ConsentText
 	}
-	h.render(c, status, "list", gin.H{"List": l, "Errors": errs, "Snippet": snippet(h.Settings.BaseURL, l, consent), "DefaultConsent": h.Subscribe.ConsentText(model.List{Name: l.Name}),
+	h.render(c, status, "list", gin.H{"List": l, "Errors": errs, "Snippet": snippet(h.Settings.BaseURL, l, consent), "DefaultConsent": h.Subscribe.ConsentText(model.List{Name: l.Name, Language: l.Language}), "Languages": h.Languages,
 		"FormURL": h.Settings.BaseURL + "/subscribe/" + l.Slug})
 }
 
@@ -165,8 +165,13 @@ func snippet(base string, l model.List, consent string) string {
 func (h *Handler) updateList(c *gin.Context) {
 	name, desc, pow := c.PostForm("name"), c.PostForm("description"), c.PostForm("proof_of_work") != ""
 	welcome, wsubj, wbody, consent := c.PostForm("welcome_enabled") != "", c.PostForm("welcome_subject"), c.PostForm("welcome_body"), c.PostForm("consent_text")
-	l, err := h.Lists.Update(c.Request.Context(), c.Param("slug"), lists.Patch{Name: &name, Description: &desc, ProofOfWork: &pow,
-		WelcomeEnabled: &welcome, WelcomeSubject: &wsubj, WelcomeBody: &wbody, ConsentText: &consent})
+	lang := c.PostForm("language")
+	patch := lists.Patch{Name: &name, Description: &desc, ProofOfWork: &pow,
+		WelcomeEnabled: &welcome, WelcomeSubject: &wsubj, WelcomeBody: &wbody, ConsentText: &consent}
+	if lang != "" {
+		patch.Language = &lang
+	}
+	l, err := h.Lists.Update(c.Request.Context(), c.Param("slug"), patch)
 	if fe := formErrors(err); fe != nil {
 		old, err2 := h.Lists.BySlug(c.Request.Context(), "slug", c.Param("slug"))
 		if err2 != nil {
@@ -175,6 +180,9 @@ func (h *Handler) updateList(c *gin.Context) {
 		}
 		old.Name, old.Description, old.ProofOfWork = name, desc, pow
 		old.WelcomeEnabled, old.WelcomeSubject, old.WelcomeBody, old.ConsentText = welcome, wsubj, wbody, consent
+		if lang != "" {
+			old.Language = lang
+		}
 		h.renderList(c, http.StatusUnprocessableEntity, old, fe)
 		return
 	}

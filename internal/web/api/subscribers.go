@@ -30,12 +30,13 @@ func (h *Handler) createList(c *gin.Context) {
 		Name        string `json:"name"`
 		Description string `json:"description"`
 		ProofOfWork bool   `json:"proof_of_work"`
+		Language    string `json:"language"`
 	}
 	if err := web.BindJSON(c, &in); err != nil {
 		h.Web.Fail(c, err)
 		return
 	}
-	l, err := h.Lists.Create(c.Request.Context(), lists.New{Slug: in.Slug, Name: in.Name, Description: in.Description, ProofOfWork: in.ProofOfWork})
+	l, err := h.Lists.Create(c.Request.Context(), lists.New{Slug: in.Slug, Name: in.Name, Description: in.Description, ProofOfWork: in.ProofOfWork, Language: in.Language})
 	if err != nil {
 		h.Web.Fail(c, err)
 		return

@@ -19,7 +19,7 @@ func (h *Handler) confirmPage(c *gin.Context) {
 		h.failToken(c, err, tok)
 		return
 	}
-	h.Web.Render(c, http.StatusOK, "confirm", gin.H{"Sub": sub, "Token": tok})
+	h.Web.Render(c, http.StatusOK, "confirm", gin.H{"Sub": sub, "Token": tok, "Lang": sub.ListLanguage})
 }
 
 // confirmSubmit: POST /confirm/:token confirms; repeating it is harmless.
@@ -30,7 +30,7 @@ func (h *Handler) confirmSubmit(c *gin.Context) {
 		h.failToken(c, err, tok)
 		return
 	}
-	h.Web.Render(c, http.StatusOK, "confirmed", gin.H{"Sub": sub})
+	h.Web.Render(c, http.StatusOK, "confirmed", gin.H{"Sub": sub, "Lang": sub.ListLanguage})
 }
 
 // confirmResend: POST /confirm/:token/resend mails a new link for an expired one.

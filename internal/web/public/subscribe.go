@@ -167,7 +167,8 @@ func (h *Handler) subscribeForm(c *gin.Context) {
 		h.Web.Fail(c, err)
 		return
 	}
-	h.Web.Render(c, http.StatusOK, "subscribe", gin.H{"List": f.List, "ConsentText": f.ConsentText, "Form": signupForm{}, "Errors": map[string]string(nil)})
+	h.Web.Render(c, http.StatusOK, "subscribe", gin.H{"List": f.List, "ConsentText": f.ConsentText, "Form": signupForm{}, "Errors": map[string]string(nil),
+		"Lang": f.List.Language})
 }
 
 // challenge: GET /subscribe/:slug/challenge is a fresh proof-of-work challenge
@@ -204,8 +205,13 @@ func (h *Handler) subscribeSubmit(c *gin.Context) {
 				errs[fe.Field] = fe.Message
 			}
 		}
-		h.Web.Render(c, http.StatusUnprocessableEntity, "subscribe", gin.H{"List": f.List, "ConsentText": f.ConsentText,
-			"Form": in, "Errors": errs})
+		data := gin.H{"List": f.List, "ConsentText": f.ConsentText, "Form": in, "Lang": f.List.Language}
+		t := h.Web.Translator(c, data)
+		for k, m := range errs {
+			errs[k] = t.T(m) // the services' messages are in English; the catalog has them
+		}
+		data["Errors"] = errs
+		h.Web.Render(c, http.StatusUnprocessableEntity, "subscribe", data)
 		return
 	}
 	if err != nil {
@@ -216,5 +222,5 @@ func (h *Handler) subscribeSubmit(c *gin.Context) {
 		c.JSON(http.StatusAccepted, gin.H{"status": "pending", "message": "If the address can receive this list, a confirmation email is on its way."})
 		return
 	}
-	h.Web.Render(c, http.StatusOK, "check_inbox", gin.H{"List": f.List})
+	h.Web.Render(c, http.StatusOK, "check_inbox", gin.H{"List": f.List, "Lang": f.List.Language})
 }

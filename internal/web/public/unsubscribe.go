@@ -20,7 +20,7 @@ func (h *Handler) unsubscribePage(c *gin.Context) {
 		h.Web.Fail(c, err)
 		return
 	}
-	h.Web.Render(c, http.StatusOK, "unsubscribe", gin.H{"Sub": sub, "Token": tok})
+	h.Web.Render(c, http.StatusOK, "unsubscribe", gin.H{"Sub": sub, "Token": tok, "Lang": sub.ListLanguage})
 }
 
 // unsubscribeSubmit: POST /unsubscribe/:token unsubscribes at once. It is the
@@ -36,7 +36,7 @@ func (h *Handler) unsubscribeSubmit(c *gin.Context) {
 		h.Web.Fail(c, err)
 		return
 	}
-	h.Web.Render(c, http.StatusOK, "unsubscribed", gin.H{"Sub": sub})
+	h.Web.Render(c, http.StatusOK, "unsubscribed", gin.H{"Sub": sub, "Lang": sub.ListLanguage})
 }
 
 // isOneClick reports whether the body carries List-Unsubscribe=One-Click. The
