@@ -16,6 +16,7 @@ import (
 	cdppage "github.com/chromedp/cdproto/page"
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/envoi/envoi/internal/model"
 )
@@ -253,6 +254,14 @@ func TestBrowserAdminCampaign(t *testing.T) {
 		screenshots(t, ctx, strings.TrimPrefix(p, "/admin/"))
 	}
 
+	// The queue monitor's page runs (its inline scripts allowed by hash).
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/admin/queues/")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector('#root') !== null && document.querySelector('#root').children.length > 0`)); err != nil {
+		t.Fatalf("the queue monitor did not render: %v", err)
+	}
+
 	// Script in a body and a layout never runs: the preview is sanitized,
 	// served with a sandbox CSP into a sandboxed iframe. Chromium's console
 	// and dialogs are watched; a console line from the admin page itself is
@@ -356,4 +365,45 @@ func (ta *testApp) campaignStatuses() []string {
 	var ss []string
 	ta.Store.DB.Select(&ss, `SELECT id || ':' || status FROM campaigns ORDER BY id`)
 	return ss
+}
+
+// TestBrowserAdminKeyboard (issue 10): a user with TOTP signs in with the
+// keyboard only (typing, Tab, Enter), then the code, and reaches the
+// dashboard; the skip link is the first thing Tab reaches.
+func TestBrowserAdminKeyboard(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	u := ta.user("keys@team.example", model.RoleEditor)
+	secret, _, _ := ta.Users.NewTOTP(u)
+	code, _ := totp.GenerateCode(secret, time.Now())
+	if _, err := ta.Users.EnableTOTP(context.Background(), u.ID, secret, code); err != nil {
+		t.Fatal(err)
+	}
+	ctx := browser(t)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(ta.URL()+"/admin/login"),
+		chromedp.WaitVisible(css(`#email`)),
+		// The address field has the focus: type, Tab to the password, Enter.
+		chromedp.KeyEvent("keys@team.example\t"+testPassword+"\r"),
+		chromedp.WaitVisible(css(`#code`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _ = totp.GenerateCode(secret, time.Now())
+	err = chromedp.Do(ctx,
+		chromedp.KeyEvent(code+"\r"),
+		chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "Dashboard")]`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A fresh page: the first Tab goes to the skip link.
+	if err := chromedp.Do(ctx, chromedp.Navigate(ta.URL()+"/admin/lists"), chromedp.WaitVisible(css(`h1`)), chromedp.KeyEvent("\t")); err != nil {
+		t.Fatal(err)
+	}
+	focused, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.textContent`))
+	if err != nil || focused != "Skip to content" {
+		t.Fatalf("first Tab stop %q, want the skip link (%v)", focused, err)
+	}
 }

@@ -112,6 +112,9 @@ func TestAdminLogin(t *testing.T) {
 	if r := a.get("/"); r.Status != http.StatusFound || r.Header.Get("Location") != "/admin/" {
 		t.Fatalf("/: %d %s", r.Status, r.Header.Get("Location"))
 	}
+	if r := a.get("/login"); r.Header.Get("Location") != "/admin/login" {
+		t.Fatalf("/login: %d %s", r.Status, r.Header.Get("Location"))
+	}
 	if r := a.get("/admin/campaigns"); !isLoginRedirect(r) || !strings.Contains(r.Header.Get("Location"), "next=%2Fadmin%2Fcampaigns") {
 		t.Fatalf("anonymous: %d %s", r.Status, r.Header.Get("Location"))
 	}
@@ -465,8 +468,10 @@ func TestAdminAuditAndQueues(t *testing.T) {
 		t.Fatalf("an editor read the audit log: %d", r.Status)
 	}
 	q := owner.get("/admin/queues/")
-	if q.Status != 200 || !strings.Contains(q.Body, "Asynq") || !strings.Contains(q.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
-		t.Fatalf("queue monitor: %d", q.Status)
+	qcsp := q.Header.Get("Content-Security-Policy")
+	if q.Status != 200 || !strings.Contains(q.Body, "Asynq") || !strings.Contains(qcsp, "frame-ancestors 'none'") ||
+		strings.Count(qcsp, "'sha256-") != 2 || strings.Contains(strings.SplitN(strings.SplitN(qcsp, "script-src", 2)[1], ";", 2)[0], "unsafe-inline") {
+		t.Fatalf("queue monitor: %d, CSP %q", q.Status, qcsp)
 	}
 	if r := owner.get("/admin/queues/api/queues"); r.Status != 200 || !strings.Contains(r.Body, "queues") {
 		t.Fatalf("queue monitor API: %d %s", r.Status, r.Body)

@@ -8,13 +8,17 @@ package admin
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -60,8 +64,9 @@ type Handler struct {
 	Queues http.Handler
 	Log    *slog.Logger
 
-	pages map[string]*template.Template
-	cop   *http.CrossOriginProtection
+	pages        map[string]*template.Template
+	cop          *http.CrossOriginProtection
+	queuesPolicy string
 }
 
 // Route is one admin route with the least role it needs ("" for anyone, even
@@ -134,15 +139,34 @@ func (h *Handler) Routes() []Route {
 	return routes
 }
 
-// queuesCSP is the queue monitor's (asynqmon, a prebuilt React page with
-// inline bootstrap scripts): owners only, its data task ids, never personal
-// data. Its web fonts from Google are not allowed (system fonts instead).
-const queuesCSP = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
-	"connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
+// queuesCSP is the queue monitor's (asynqmon, a prebuilt React page): its two
+// inline bootstrap scripts are allowed by their hashes (queueScripts), no
+// other inline script; its component styles are injected at run time, so
+// styles may be inline there. Owners only; it shows task ids, never personal
+// data; its web fonts from Google are not loaded (system fonts instead).
+func queuesCSP(scriptHashes []string) string {
+	return "default-src 'self'; script-src 'self' " + strings.Join(scriptHashes, " ") + "; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
+		"connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
+}
+
+var inlineScript = regexp.MustCompile(`(?s)<script>(.*?)</script>`)
+
+// queueScripts hashes the inline scripts of the queue monitor's page, as the
+// handler serves it (they carry its root path).
+func queueScripts(q http.Handler) []string {
+	rec := httptest.NewRecorder()
+	q.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/admin/queues/", nil))
+	var hashes []string
+	for _, m := range inlineScript.FindAllStringSubmatch(rec.Body.String(), -1) {
+		sum := sha256.Sum256([]byte(m[1]))
+		hashes = append(hashes, "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'")
+	}
+	return hashes
+}
 
 // queues serves the queue monitor at /admin/queues/ (owners).
 func (h *Handler) queues(c *gin.Context) {
-	c.Header("Content-Security-Policy", queuesCSP)
+	c.Header("Content-Security-Policy", h.queuesPolicy)
 	h.Queues.ServeHTTP(c.Writer, c.Request)
 }
 
@@ -152,6 +176,10 @@ func (h *Handler) Register(r *gin.Engine) error {
 		return err
 	}
 	h.cop = http.NewCrossOriginProtection()
+	if h.Queues != nil {
+		h.queuesPolicy = queuesCSP(queueScripts(h.Queues))
+	}
+	r.GET("/login", func(c *gin.Context) { c.Redirect(http.StatusFound, "/admin/login") })
 	r.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, "/admin/") })
 	r.GET("/admin", func(c *gin.Context) { c.Redirect(http.StatusFound, "/admin/") })
 	g := r.Group("", h.headers, h.session, h.crossOrigin)
