@@ -586,3 +586,32 @@ func TestAdminSettingsAndQueue(t *testing.T) {
 		t.Fatalf("queue health not shown:\n%s", dash.Body)
 	}
 }
+
+// TestAdminLayouts (issue 10): layouts are listed with default read-only; a
+// layout's page previews it around a sample body in a sandboxed iframe; an
+// editor saves one, a bad one comes back with its error.
+func TestAdminLayouts(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	a := ta.signedIn(model.RoleEditor)
+	if r := a.get("/admin/layouts/default"); r.Status != 200 || !strings.Contains(r.Body, "read-only") || !strings.Contains(r.Body, `src="/admin/layouts/default/preview"`) {
+		t.Fatalf("default layout page: %d", r.Status)
+	}
+	pv := a.get("/admin/layouts/default/preview")
+	if pv.Status != 200 || !strings.Contains(pv.Body, "A sample heading") || !strings.HasPrefix(pv.Header.Get("Content-Security-Policy"), "sandbox;") {
+		t.Fatalf("layout preview: %d %v", pv.Status, pv.Header)
+	}
+	if r := a.get("/admin/layouts/nothing/preview"); r.Status != 404 {
+		t.Fatalf("preview of no layout: %d", r.Status)
+	}
+	html := `<html><body><div class="box">{{.Content}}</div><p>{{.Org}}</p><a href="{{.UnsubscribeURL}}">Leave</a></body></html>`
+	if r := a.post("/admin/layouts", url.Values{"name": {"boxed"}, "html": {html}}); r.Status != http.StatusSeeOther {
+		t.Fatalf("save: %d %s", r.Status, r.Body)
+	}
+	if r := a.get("/admin/layouts/boxed/preview"); !strings.Contains(r.Body, "A sample heading") || !strings.Contains(r.Body, "Leave") {
+		t.Fatalf("saved layout preview:\n%s", r.Body)
+	}
+	if r := a.post("/admin/layouts", url.Values{"name": {"broken"}, "html": {"<p>no content</p>"}}); r.Status != 422 || !strings.Contains(r.Body, "{{.Content}}") {
+		t.Fatalf("bad layout: %d", r.Status)
+	}
+}

@@ -254,6 +254,23 @@ func (s *Service) PreviewDraft(ctx context.Context, d Draft) (subject, html, tex
 	return cc.Render(sample, s.layoutFields())
 }
 
+// PreviewLayout renders a saved layout around a sample body with sample
+// data. Codes: invalid (Field template: no such layout).
+func (s *Service) PreviewLayout(ctx context.Context, name string) (html string, err error) {
+	src, err := s.layoutSource(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	c := model.Campaign{Name: "Sample", Subject: "A sample subject", From: s.DefaultFrom, Format: "markdown", Template: name,
+		Body: "# A sample heading\n\nHello {{with .Subscriber.Name}}{{.}}{{else}}there{{end}}, this is what a campaign looks like in this layout: a paragraph, **bold** and *italic* text, [a link](https://example.com/) and a list:\n\n- one\n- two\n\nThank you for reading."}
+	cc, err := Compile(c, src, s.layoutFields())
+	if err != nil {
+		return "", err
+	}
+	_, html, _, err = cc.Render(sample, s.layoutFields())
+	return html, err
+}
+
 // Campaign returns a campaign with its counts. Codes: not_found.
 func (s *Service) Campaign(ctx context.Context, id int64) (model.Campaign, error) {
 	return s.Store.CampaignByID(ctx, id)

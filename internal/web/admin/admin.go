@@ -119,6 +119,7 @@ func (h *Handler) Routes() []Route {
 		r("GET", "/admin/layouts", viewer, "", h.layouts),
 		r("POST", "/admin/layouts", editor, "layout.save", h.saveLayout),
 		r("GET", "/admin/layouts/:name", viewer, "", h.layout),
+		r("GET", "/admin/layouts/:name/preview", viewer, "", h.layoutPreview),
 		r("GET", "/admin/settings", owner, "", h.settings),
 		r("POST", "/admin/settings/test", owner, "settings.test_mail", h.settingsTest),
 		r("GET", "/admin/users", owner, "", h.users),

@@ -425,6 +425,23 @@ func (h *Handler) layout(c *gin.Context) {
 	h.fail(c, errNotFound)
 }
 
+// layoutPreview: GET /admin/layouts/:name/preview — the layout around a
+// sample body, for the sandboxed iframe of its page.
+func (h *Handler) layoutPreview(c *gin.Context) {
+	html, err := h.Campaigns.PreviewLayout(c.Request.Context(), c.Param("name"))
+	if apperr.ErrorCode(err) == apperr.Invalid {
+		h.fail(c, errNotFound)
+		return
+	}
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.Header("Content-Security-Policy", previewCSP)
+	c.Header("X-Frame-Options", "SAMEORIGIN")
+	c.Data(http.StatusOK, "text/html; charset=utf-8", []byte(html))
+}
+
 // saveLayout: POST /admin/layouts (name, html).
 func (h *Handler) saveLayout(c *gin.Context) {
 	l, err := h.Campaigns.SaveLayout(c.Request.Context(), c.PostForm("name"), c.PostForm("html"))
