@@ -16,6 +16,7 @@ import (
 
 	"github.com/envoi/envoi/internal/delivery"
 	"github.com/envoi/envoi/internal/queue"
+	"github.com/envoi/envoi/internal/requestid"
 )
 
 // Worker processes tasks from one queue. Several may run against the same Redis.
@@ -40,7 +41,11 @@ func (w *Worker) Start(opt asynq.RedisConnOpt) error {
 		LogLevel:          asynq.WarnLevel,
 		IsFailure:         func(err error) bool { return !errors.Is(err, delivery.ErrInFlight) },
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
-			w.Log.Warn("task failed", slog.String("type", t.Type()), slog.Any("error", err))
+			var p struct {
+				RequestID string `json:"request_id"`
+			}
+			json.Unmarshal(t.Payload(), &p)
+			w.Log.Warn("task failed", slog.String("type", t.Type()), slog.String("request_id", p.RequestID), slog.Any("error", err))
 		}),
 	})
 	mux := asynq.NewServeMux()
@@ -73,10 +78,16 @@ func (w *Worker) handleCampaign(ctx context.Context, t *asynq.Task) error {
 	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.CampaignID <= 0 {
 		return fmt.Errorf("bad payload %q: %w", t.Payload(), asynq.SkipRetry)
 	}
+	ctx = requestid.With(ctx, p.RequestID)
+	var err error
 	if t.Type() == queue.TypeCampaignPlan {
-		return w.Delivery.Plan(ctx, p.CampaignID, p.Generation)
+		err = w.Delivery.Plan(ctx, p.CampaignID, p.Generation)
+	} else {
+		err = w.Delivery.SendBatch(ctx, p.CampaignID, p.Generation, p.Batch)
 	}
-	return w.Delivery.SendBatch(ctx, p.CampaignID, p.Generation, p.Batch)
+	w.Log.Debug("task done", slog.String("type", t.Type()), slog.Int64("campaign_id", p.CampaignID), slog.Int("batch", p.Batch),
+		slog.String("request_id", p.RequestID), slog.Bool("ok", err == nil))
+	return err
 }
 
 func (w *Worker) handleTransactional(ctx context.Context, t *asynq.Task) error {
@@ -84,11 +95,14 @@ func (w *Worker) handleTransactional(ctx context.Context, t *asynq.Task) error {
 	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.MessageID <= 0 {
 		return fmt.Errorf("bad payload %q: %w", t.Payload(), asynq.SkipRetry)
 	}
+	ctx = requestid.With(ctx, p.RequestID)
 	err := w.Delivery.SendTransactional(ctx, p.MessageID)
 	if errors.Is(err, delivery.ErrPermanent) {
-		w.Log.Warn("message refused for good", slog.Int64("message_id", p.MessageID), slog.Any("error", err))
+		w.Log.Warn("message refused for good", slog.Int64("message_id", p.MessageID), slog.String("request_id", p.RequestID), slog.Any("error", err))
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
+	w.Log.Debug("task done", slog.String("type", t.Type()), slog.Int64("message_id", p.MessageID),
+		slog.String("request_id", p.RequestID), slog.Bool("ok", err == nil))
 	return err
 }
 

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/envoi/envoi/internal/requestid"
 	"github.com/hibiken/asynq"
 )
 
@@ -26,11 +27,14 @@ type CampaignPayload struct {
 	CampaignID int64 `json:"campaign_id"`
 	Generation int   `json:"generation"`
 	Batch      int   `json:"batch,omitempty"`
+	// RequestID is the HTTP request's that caused the work (requestid), for logs.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // TransactionalPayload names one row of the transactional_messages ledger.
 type TransactionalPayload struct {
-	MessageID int64 `json:"message_id"`
+	MessageID int64  `json:"message_id"`
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // Client enqueues tasks. Safe for concurrent use.
@@ -60,7 +64,7 @@ func (c *Client) Close() error { return c.c.Close() }
 // derived from the message id, so enqueueing twice while the first is pending
 // is a no-op.
 func (c *Client) EnqueueTransactional(ctx context.Context, messageID int64) error {
-	b, _ := json.Marshal(TransactionalPayload{MessageID: messageID})
+	b, _ := json.Marshal(TransactionalPayload{MessageID: messageID, RequestID: requestid.From(ctx)})
 	_, err := c.c.EnqueueContext(ctx, asynq.NewTask(TypeTransactional, b),
 		asynq.Queue(c.Queue), asynq.TaskID("tm:"+strconv.FormatInt(messageID, 10)),
 		asynq.MaxRetry(20), asynq.Timeout(2*time.Minute))
@@ -83,6 +87,7 @@ func (c *Client) EnqueueCampaignBatch(ctx context.Context, campaignID int64, gen
 }
 
 func (c *Client) enqueueCampaign(ctx context.Context, typ string, p CampaignPayload, id string) error {
+	p.RequestID = requestid.From(ctx)
 	b, _ := json.Marshal(p)
 	_, err := c.c.EnqueueContext(ctx, asynq.NewTask(typ, b), asynq.Queue(c.Queue), asynq.TaskID(id),
 		asynq.MaxRetry(50), asynq.Timeout(30*time.Minute))

@@ -27,6 +27,7 @@ import (
 
 	"github.com/envoi/envoi/internal/apperr"
 	"github.com/envoi/envoi/internal/locale"
+	"github.com/envoi/envoi/internal/requestid"
 	"github.com/envoi/envoi/static"
 	"github.com/envoi/envoi/templates"
 )
@@ -49,6 +50,9 @@ type Server struct {
 	HTTPS bool
 	// Locale translates the subscriber pages (data "Lang": the list's language).
 	Locale *locale.Catalog
+	// Observe, when set, is told of every request (metrics): method, route
+	// pattern, status and duration.
+	Observe func(method, route string, status int, d time.Duration)
 
 	Engine *gin.Engine
 	pages  map[string]*template.Template
@@ -71,7 +75,7 @@ func New(s Server) (*Server, error) {
 	if err := r.SetTrustedProxies(srv.TrustedProxies); err != nil {
 		return nil, err
 	}
-	r.Use(srv.recoverer, srv.secure)
+	r.Use(srv.requestLog, srv.recoverer, srv.secure)
 	r.GET("/healthz", srv.healthz)
 	r.GET("/readyz", srv.readyz)
 	staticFS, _ := fs.Sub(static.FS, ".")
@@ -306,6 +310,32 @@ func BindJSON(c *gin.Context, v any) error {
 		return apperr.New(apperr.BadRequest, "The request body has data after the JSON value; send one JSON object.")
 	}
 	return nil
+}
+
+// requestLog gives each request an id (the client's X-Request-ID when it is a
+// plain token, else a new one), returns it, carries it in the context (into
+// the jobs the request enqueues) and logs one line when the request is done:
+// method, route pattern (never the path's values or the query), status,
+// duration and id.
+func (s *Server) requestLog(c *gin.Context) {
+	start := time.Now()
+	id := c.GetHeader("X-Request-ID")
+	if !requestid.Valid(id) {
+		id = requestid.New()
+	}
+	c.Header("X-Request-ID", id)
+	c.Request = c.Request.WithContext(requestid.With(c.Request.Context(), id))
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	d := time.Since(start)
+	if s.Observe != nil {
+		s.Observe(c.Request.Method, route, c.Writer.Status(), d)
+	}
+	s.Log.Info("request", slog.String("method", c.Request.Method), slog.String("route", route), slog.Int("status", c.Writer.Status()),
+		slog.Duration("duration", d), slog.String("request_id", id))
 }
 
 func (s *Server) recoverer(c *gin.Context) {
