@@ -16,6 +16,7 @@ import (
 	"github.com/alexedwards/argon2id"
 	"github.com/alexedwards/scs/postgresstore"
 	"github.com/alexedwards/scs/v2"
+	"github.com/gin-gonic/gin"
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
 	"github.com/redis/go-redis/v9"
@@ -29,6 +30,7 @@ import (
 	"github.com/envoi/envoi/internal/lists"
 	"github.com/envoi/envoi/internal/locale"
 	"github.com/envoi/envoi/internal/mail"
+	"github.com/envoi/envoi/internal/metrics"
 	"github.com/envoi/envoi/internal/pow"
 	"github.com/envoi/envoi/internal/queue"
 	"github.com/envoi/envoi/internal/send"
@@ -61,6 +63,9 @@ type App struct {
 	Limits       *limits.Limiter
 	POW          *pow.Service
 	Locale       *locale.Catalog
+	Metrics      *metrics.Metrics
+	metricsHTTP  *http.Server
+	MetricsAddr  string // where StartMetrics listens
 	Admin        *admin.Handler
 	sessionStore *postgresstore.PostgresStore
 	queueMonitor *asynqmon.HTTPHandler
@@ -136,6 +141,7 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 		host = u.Hostname()
 	}
 	a.Locale = locale.Builtin()
+	a.Metrics = metrics.New()
 	a.Mail, err = mail.NewBuilder(templates.FS, mail.Builder{Locale: a.Locale, FromName: c.FromName, FromAddress: c.FromAddress,
 		Org: c.Organization, PostalAddress: c.PostalAddress, PrivacyContact: c.PrivacyContact, BaseHost: host, Now: a.Now})
 	if err != nil {
@@ -155,20 +161,24 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 	a.Users = &auth.Users{Store: st, Limits: a.Limits, Issuer: c.Organization, Now: a.Now, Params: a.PasswordParams}
 	powKey := sha256.Sum256([]byte("envoi proof-of-work key\x00" + c.SecretKey))
 	a.POW = &pow.Service{Key: powKey[:], MaxNumber: c.POWComplexity, Now: a.Now, Redis: a.Redis, Prefix: c.Queue, Log: a.Log}
-	a.Subscribe = &subscribe.Service{Store: st, Lists: a.Lists, Tokens: a.Tokens, Queue: a.Queue, Mail: a.Mail, Limits: a.Limits, POW: a.POW, Locale: a.Locale,
+	a.Subscribe = &subscribe.Service{Store: st, Lists: a.Lists, Tokens: a.Tokens, Queue: a.Queue, Mail: a.Mail, Limits: a.Limits, POW: a.POW, Locale: a.Locale, Metrics: a.Metrics,
 		BaseURL: c.BaseURL, Org: c.Organization, ConfirmTTL: c.ConfirmTTL, Log: a.Log}
 	a.Campaigns = &campaign.Service{Store: st, Queue: a.Queue, Templates: templates.FS, DefaultFrom: c.From,
 		Org: c.Organization, PostalAddress: c.PostalAddress, Log: a.Log}
 	a.Delivery = &delivery.Service{Store: st, Queue: a.Queue, SMTP: a.SMTP, Mail: a.Mail,
 		Limiter:   &send.RateLimiter{Redis: a.Redis, Key: c.Queue + ":send-rate", Rate: c.SendRate},
 		Campaigns: a.Campaigns, Subscribe: a.Subscribe, TestUnsubscribeURL: c.BaseURL + "/unsubscribe/test",
-		TestAddresses: c.TestAddresses, Inspector: queue.NewInspector(a.RedisOpt, c.Queue), Log: a.Log}
+		TestAddresses: c.TestAddresses, Inspector: queue.NewInspector(a.RedisOpt, c.Queue), Metrics: a.Metrics, Log: a.Log}
+	a.Metrics.QueueDepth(c.Queue, func() (map[string]int, error) {
+		h, err := a.Delivery.Inspector.Health()
+		return map[string]int{"pending": h.Pending, "active": h.Active, "scheduled": h.Scheduled, "retry": h.Retry, "archived": h.Archived}, err
+	})
 	return nil
 }
 
 // StartWeb listens on ENVOI_LISTEN_ADDR and serves in the background.
 func (a *App) StartWeb() error {
-	srv, err := web.New(web.Server{Log: a.Log, Locale: a.Locale, Org: a.Config.Organization, TrustedProxies: a.Config.TrustedProxies,
+	srv, err := web.New(web.Server{Log: a.Log, Locale: a.Locale, Observe: a.Metrics.Request, Org: a.Config.Organization, TrustedProxies: a.Config.TrustedProxies,
 		HTTPS:          strings.HasPrefix(a.Config.BaseURL, "https://"),
 		PrivacyContact: a.Config.PrivacyContact, PostalAddress: a.Config.PostalAddress,
 		Checks: map[string]func(context.Context) error{
@@ -185,6 +195,9 @@ func (a *App) StartWeb() error {
 	(&public.Handler{Web: srv, Subscribe: a.Subscribe, FormOrigins: a.Config.FormOrigins, BaseOrigin: base}).Register(srv.Engine)
 	(&api.Handler{Web: srv, Auth: a.Auth, Lists: a.Lists, Subscribe: a.Subscribe, Campaigns: a.Campaigns,
 		Delivery: a.Delivery}).Register(srv.Engine)
+	if a.Config.MetricsAddr == "" {
+		srv.Engine.GET("/metrics", gin.WrapH(a.Metrics.Handler()))
+	}
 	a.Admin = a.adminHandler(srv)
 	if err := a.Admin.Register(srv.Engine); err != nil {
 		return err
@@ -239,6 +252,30 @@ func (a *App) adminHandler(srv *web.Server) *admin.Handler {
 			SMTP: fmt.Sprintf("%s:%d (TLS: %s)", c.SMTP.Host, c.SMTP.Port, c.SMTP.TLS), DKIM: dkim, TestAddresses: c.TestAddresses}}
 }
 
+// StartMetrics serves /metrics on ENVOI_METRICS_ADDR, when set.
+func (a *App) StartMetrics() error {
+	if a.Config.MetricsAddr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", a.Config.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("ENVOI_METRICS_ADDR: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.Metrics.Handler())
+	a.metricsHTTP = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.metricsHTTP.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.Log.Error("metrics server stopped", slog.Any("error", err))
+		}
+	}()
+	a.MetricsAddr = ln.Addr().String()
+	a.Log.Info("metrics listening", slog.String("addr", a.MetricsAddr))
+	return nil
+}
+
 // URL is the address the web server actually listens on.
 func (a *App) URL() string { return "http://" + a.Listener.Addr().String() }
 
@@ -270,6 +307,9 @@ func (a *App) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		a.HTTP.Shutdown(ctx)
 		cancel()
+	}
+	if a.metricsHTTP != nil {
+		a.metricsHTTP.Close()
 	}
 	if a.cancel != nil {
 		a.cancel()

@@ -40,6 +40,11 @@ func serve(ctx context.Context, a *App, role string, stderr io.Writer) int {
 		a.Close()
 		return 1
 	}
+	if err := a.StartMetrics(); err != nil {
+		fmt.Fprintln(stderr, "envoi:", err)
+		a.Close()
+		return 1
+	}
 	if role != "worker" {
 		if err := a.StartWeb(); err != nil {
 			fmt.Fprintln(stderr, "envoi:", err)

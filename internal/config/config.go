@@ -52,6 +52,7 @@ type Config struct {
 	SignupLimitPerIP, SignupLimitPerDomain, SignupLimitGlobal int
 	POWComplexity                                             int
 	LoginLimitPerAccount, LoginLimitPerIP                     int
+	MetricsAddr                                               string
 	SessionIdle, SessionMax                                   time.Duration
 	TrustedProxies                                            []string
 	FormOrigins                                               []string // scheme://host[:port]; empty: any
@@ -104,6 +105,7 @@ var Options = []Option{
 	{"ENVOI_SESSION_LIFETIME", "168h", false, "An admin session ends this long after sign-in, used or not (Go duration)."},
 	{"ENVOI_FORM_ORIGINS", "", false, "Comma-separated origins (https://www.example.com) whose pages may post the signup form; empty (the default) allows any, since forms are embedded on the marketer's own site. ENVOI_BASE_URL's origin is always allowed."},
 	{"ENVOI_TRUSTED_PROXIES", "", false, "Comma-separated CIDRs of the reverse proxies whose X-Forwarded-For names the client IP (for limits and the consent log); none by default."},
+	{"ENVOI_METRICS_ADDR", "", false, "If set (like 127.0.0.1:9464), serve the Prometheus metrics at /metrics there (web and worker processes) instead of on the web listener."},
 	{"ENVOI_DEBUG_ADDR", "", false, "If set (like 127.0.0.1:6060), serve Go's profiler at /debug/pprof/ there. Keep it off the public network."},
 	{"ENVOI_LOG_FORMAT", "text", false, "Log format: text or json."},
 	{"ENVOI_LOG_LEVEL", "info", false, "Log level: debug, info, warn or error."},
@@ -252,6 +254,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.POWComplexity = intVar("ENVOI_POW_COMPLEXITY", 1, 100_000_000)
 	c.LoginLimitPerAccount = intVar("ENVOI_LOGIN_LIMIT_PER_ACCOUNT", 0, 1_000_000)
 	c.LoginLimitPerIP = intVar("ENVOI_LOGIN_LIMIT_PER_IP", 0, 1_000_000)
+	c.MetricsAddr = get("ENVOI_METRICS_ADDR")
 	for _, o := range strings.Split(get("ENVOI_FORM_ORIGINS"), ",") {
 		if o = strings.TrimSpace(o); o == "" {
 			continue

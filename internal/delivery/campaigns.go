@@ -51,6 +51,8 @@ func (c *stateCache) get(ctx context.Context, st *store.Store, id int64) (model.
 }
 
 func (s *Service) runClaims(ctx context.Context, claims []store.Claim) ([]store.Claimed, error) {
+	start := time.Now()
+	defer func() { s.Metrics.Claim("campaign", time.Since(start)) }()
 	return s.Store.ClaimDeliveries(ctx, claims, s.Store.Now().Add(-StaleAfter))
 }
 
@@ -159,6 +161,7 @@ func (s *Service) SendBatch(ctx context.Context, id int64, gen, batch int) error
 		r := cl.Recipient
 		r.ListSlug, r.ListName = byID[r.ListID].Slug, byID[r.ListID].Name
 		o, sendErr := s.deliver(ctx, cc, r, s.Subscribe.UnsubscribeURL(r.SubscriptionID))
+		s.Metrics.Message("campaign", o.String())
 		if o == Temporary {
 			temp++
 		}
@@ -254,7 +257,9 @@ func (s *Service) deliver(ctx context.Context, cc *campaign.Compiled, r model.Re
 		To: mail.Subscriber{Email: r.Email, Name: r.Name}, List: mail.List{Slug: r.ListSlug, Name: r.ListName},
 		Subject: subject, Text: sc.Text(), HTML: sc.HTML(), Encoded: true, UnsubscribeURL: unsub,
 	})
+	start := time.Now()
 	err = s.SMTP.SendBytes(ctx, cc.From.Address, []string{r.Email}, msg.Bytes())
+	s.Metrics.SMTP("campaign", time.Since(start))
 	who := "the test recipient"
 	if r.SubscriberID != 0 {
 		who = fmt.Sprintf("subscriber %d", r.SubscriberID)

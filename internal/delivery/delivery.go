@@ -18,6 +18,7 @@ import (
 	"github.com/envoi/envoi/internal/campaign"
 	"github.com/envoi/envoi/internal/groupcommit"
 	"github.com/envoi/envoi/internal/mail"
+	"github.com/envoi/envoi/internal/metrics"
 	"github.com/envoi/envoi/internal/model"
 	"github.com/envoi/envoi/internal/queue"
 	"github.com/envoi/envoi/internal/send"
@@ -157,6 +158,7 @@ type Service struct {
 	TestAddresses []string
 	// Inspector reads the job queue's state (the admin dashboard); nil: unknown.
 	Inspector *queue.Inspector
+	Metrics   *metrics.Metrics // nil: none
 	Log       *slog.Logger
 
 	once   sync.Once

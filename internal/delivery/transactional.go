@@ -13,6 +13,8 @@ import (
 )
 
 func (s *Service) runTransactionalClaims(ctx context.Context, reqs []store.TransactionalClaim) ([]store.TransactionalClaimed, error) {
+	start := time.Now()
+	defer func() { s.Metrics.Claim("transactional", time.Since(start)) }()
 	return s.Store.ClaimTransactional(ctx, reqs, s.Store.Now().Add(-StaleAfter))
 }
 
@@ -48,6 +50,7 @@ func (s *Service) SendTransactional(ctx context.Context, id int64) error {
 		return nil // sent, skipped or failed already
 	}
 	o, sendErr := s.sendTransactional(ctx, cl)
+	s.Metrics.Message("transactional", o.String())
 	if _, err := s.tx.Do(store.TransactionalClaim{Prev: store.TransactionalOutcome{ID: id, Status: o.Status(), Error: errorText(sendErr)}}); err != nil {
 		return fmt.Errorf("record message %d (%s): %w", id, o, err)
 	}
@@ -70,7 +73,9 @@ func (s *Service) sendTransactional(ctx context.Context, cl store.TransactionalC
 	case !due:
 		return Skipped, nil
 	}
+	start := time.Now()
 	err = s.SMTP.SendBytes(ctx, msg.From, msg.To, msg.Raw)
+	s.Metrics.SMTP("transactional", time.Since(start))
 	return OutcomeOf(err), redact(err, cl.Subscription.Email, fmt.Sprintf("subscriber %d", cl.Subscription.SubscriberID))
 }
 

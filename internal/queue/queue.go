@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -120,10 +121,16 @@ func (in *Inspector) Close() error { return in.i.Close() }
 
 // Health reads the queue's counts. A queue that never had a task is empty.
 func (in *Inspector) Health() (Health, error) {
-	q, err := in.i.GetQueueInfo(in.Queue)
-	if errors.Is(err, asynq.ErrQueueNotFound) {
+	// A queue exists once a task was put in it; before, it is empty (asynq
+	// answers "not found" with an error type of its own).
+	names, err := in.i.Queues()
+	if err != nil {
+		return Health{}, err
+	}
+	if !slices.Contains(names, in.Queue) {
 		return Health{}, nil
 	}
+	q, err := in.i.GetQueueInfo(in.Queue)
 	if err != nil {
 		return Health{}, err
 	}

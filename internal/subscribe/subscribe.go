@@ -27,6 +27,7 @@ import (
 	"github.com/envoi/envoi/internal/lists"
 	"github.com/envoi/envoi/internal/locale"
 	"github.com/envoi/envoi/internal/mail"
+	"github.com/envoi/envoi/internal/metrics"
 	"github.com/envoi/envoi/internal/model"
 	"github.com/envoi/envoi/internal/pow"
 	"github.com/envoi/envoi/internal/queue"
@@ -52,9 +53,10 @@ type Service struct {
 	Tokens     *token.Signer
 	Queue      *queue.Client
 	Mail       *mail.Builder
-	Limits     *limits.Limiter // nil: no limits (CLI, some tests)
-	POW        *pow.Service    // the challenges of lists with proof_of_work
-	Locale     *locale.Catalog // the lists' languages (consent text); nil: English
+	Limits     *limits.Limiter  // nil: no limits (CLI, some tests)
+	POW        *pow.Service     // the challenges of lists with proof_of_work
+	Locale     *locale.Catalog  // the lists' languages (consent text); nil: English
+	Metrics    *metrics.Metrics // nil: none
 	BaseURL    string
 	Org        string
 	ConfirmTTL time.Duration
@@ -195,20 +197,25 @@ func (s *Service) Signup(ctx context.Context, slugs []string, r Request) error {
 // unsubscribed: nothing reveals membership. Codes: invalid, too_many.
 func (s *Service) signup(ctx context.Context, lists []model.List, r Request) error {
 	if r.Trap {
+		s.Metrics.Signup("trap")
 		return nil
 	}
 	v, err := Validate(r)
 	if err != nil {
+		s.Metrics.Signup("invalid")
 		return err
 	}
 	if err := s.checkProofOfWork(ctx, lists, r); err != nil {
+		s.Metrics.Signup("proof_of_work")
 		return err
 	}
 	// Limits come after validation (the domain is the normalized address's) and
 	// before anything is written; they never depend on the address's state.
 	if err := s.Limits.Signup(ctx, r.IP, v.Email[strings.LastIndexByte(v.Email, '@')+1:]); err != nil {
+		s.Metrics.Signup("rate_limited")
 		return err
 	}
+	s.Metrics.Signup("accepted")
 	g := s.group()
 	g.Join()
 	defer g.Leave()
@@ -321,6 +328,9 @@ func (s *Service) Confirm(ctx context.Context, tok, ip, userAgent string) (model
 	if err != nil {
 		return res.Subscription, err
 	}
+	if !res.AlreadyConfirmed {
+		s.Metrics.Confirmation()
+	}
 	s.enqueue(ctx, res.WelcomeMessageID)
 	return res.Subscription, nil
 }
@@ -350,12 +360,15 @@ func (s *Service) Unsubscribe(ctx context.Context, tok, source, ip, userAgent st
 	if err != nil {
 		return model.Subscription{}, err
 	}
-	_, err = s.Store.Unsubscribe(ctx, c.SubscriptionID, model.Consent{Source: source, IP: ip, UserAgent: userAgent})
+	changed, err := s.Store.Unsubscribe(ctx, c.SubscriptionID, model.Consent{Source: source, IP: ip, UserAgent: userAgent})
 	if apperr.ErrorCode(err) == apperr.NotFound {
 		return model.Subscription{}, ErrBadLink
 	}
 	if err != nil {
 		return model.Subscription{}, err
+	}
+	if changed {
+		s.Metrics.Unsubscribe(source)
 	}
 	return s.Store.SubscriptionByID(ctx, c.SubscriptionID)
 }
@@ -464,6 +477,7 @@ func (s *Service) UnsubscribeByAPI(ctx context.Context, id int64, slugs []string
 	if err := s.Store.UnsubscribeSubscriber(ctx, id, ids, model.Consent{Source: SourceAPI, IP: ip, UserAgent: userAgent}); err != nil {
 		return model.Subscriber{}, err
 	}
+	s.Metrics.Unsubscribe(SourceAPI)
 	return s.Store.SubscriberByID(ctx, id)
 }
 
