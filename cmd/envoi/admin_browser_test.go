@@ -390,7 +390,8 @@ func TestBrowserAdminKeyboard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, _ = totp.GenerateCode(secret, time.Now())
+	ta.Clock.Advance(30 * time.Second) // the code that turned TOTP on is used
+	code, _ = totp.GenerateCode(secret, ta.Clock.Now())
 	err = chromedp.Do(ctx,
 		chromedp.KeyEvent(code+"\r"),
 		chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "Dashboard")]`)),

@@ -259,12 +259,16 @@ func TestAdminSessionsEnd(t *testing.T) {
 	if r := c.post("/admin/login", url.Values{"email": {"dee@team.example"}, "password": {testPassword}}); r.Status != 401 || !strings.Contains(r.Body, `name="code"`) {
 		t.Fatalf("TOTP account without code: %d", r.Status)
 	}
-	code, _ = totp.GenerateCode(secret, time.Now())
+	ta.Clock.Advance(30 * time.Second) // a code is accepted once: the next step
+	code, _ = totp.GenerateCode(secret, ta.Clock.Now())
 	if r := c.post("/admin/login", url.Values{"email": {"dee@team.example"}, "password": {testPassword}, "code": {"000000"}}); r.Status != 401 || !strings.Contains(r.Body, "The code is not right") {
 		t.Fatalf("TOTP login with a wrong code: %d", r.Status)
 	}
 	if r := c.post("/admin/login", url.Values{"email": {"dee@team.example"}, "password": {testPassword}, "code": {code}}); r.Status != http.StatusSeeOther {
 		t.Fatalf("TOTP login: %d %s", r.Status, r.Body)
+	}
+	if r := ta.client().post("/admin/login", url.Values{"email": {"dee@team.example"}, "password": {testPassword}, "code": {code}}); r.Status != 401 {
+		t.Fatalf("the same TOTP code twice: %d", r.Status)
 	}
 	// A recovery code signs in once.
 	rc := ta.client()
@@ -280,7 +284,8 @@ func TestAdminSessionsEnd(t *testing.T) {
 	}
 	ended("the session's expiry", rc)
 	c = ta.client()
-	code, _ = totp.GenerateCode(secret, time.Now())
+	ta.Clock.Advance(30 * time.Second) // a code is accepted once: the next step
+	code, _ = totp.GenerateCode(secret, ta.Clock.Now())
 	c.post("/admin/login", url.Values{"email": {"dee@team.example"}, "password": {testPassword}, "code": {code}})
 	sessionOf := c
 

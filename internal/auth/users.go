@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base32"
 	"encoding/hex"
 	"errors"
@@ -195,10 +196,19 @@ func (s *Users) Authenticate(ctx context.Context, email, password, code, ip stri
 		return model.User{}, ErrCodeNeeded
 	}
 	if len(code) == 6 {
-		if valid, _ := totp.ValidateCustom(code, *u.TOTPSecret, s.now(), totpOpts); valid {
-			return u, nil
+		step, ok := totpStep(code, *u.TOTPSecret, s.now())
+		if !ok {
+			return fail(ErrBadCode)
 		}
-		return fail(ErrBadCode)
+		// Each code once: a code seen (say, over a shoulder) cannot be used again.
+		fresh, err := s.Store.UseTOTPStep(ctx, u.ID, step)
+		if err != nil {
+			return model.User{}, err
+		}
+		if !fresh {
+			return fail(ErrBadCode)
+		}
+		return u, nil
 	}
 	used, err := s.Store.UseRecoveryCode(ctx, u.ID, hashCode(code))
 	if err != nil {
@@ -211,6 +221,19 @@ func (s *Users) Authenticate(ctx context.Context, email, password, code, ip stri
 }
 
 var totpOpts = totp.ValidateOpts{Period: 30, Skew: 1, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
+
+// totpStep is the time step (of 30 s) whose code code is, within one step of
+// now either way.
+func totpStep(code, secret string, now time.Time) (int64, bool) {
+	for _, skew := range []int64{0, -1, 1} {
+		at := now.Add(time.Duration(skew) * 30 * time.Second)
+		want, err := totp.GenerateCodeCustom(secret, at, totpOpts)
+		if err == nil && subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
+			return at.Unix() / 30, true
+		}
+	}
+	return 0, false
+}
 
 func hashCode(code string) string {
 	sum := sha256.Sum256([]byte(strings.ToLower(strings.ReplaceAll(code, "-", ""))))
@@ -304,7 +327,8 @@ const RecoveryCodes = 10
 // secret, and returns the recovery codes (shown once; only hashes are kept).
 // Every session of the account ends. Codes: invalid (Field code).
 func (s *Users) EnableTOTP(ctx context.Context, id int64, secret, code string) ([]string, error) {
-	if valid, _ := totp.ValidateCustom(strings.TrimSpace(code), secret, s.now(), totpOpts); !valid {
+	step, valid := totpStep(strings.TrimSpace(code), secret, s.now())
+	if !valid {
 		return nil, apperr.FieldError("code", "The code is not right: enter the 6 digits your app shows now.")
 	}
 	codes, hashes := make([]string, RecoveryCodes), make([]string, RecoveryCodes)
@@ -319,6 +343,10 @@ func (s *Users) EnableTOTP(ctx context.Context, id int64, secret, code string) (
 	}
 	sec := &secret
 	if _, err := s.Store.UpdateUser(ctx, id, store.UserChange{TOTPSecret: &sec, RecoveryCodes: &hashes}); err != nil {
+		return nil, err
+	}
+	// The code that turned it on is used.
+	if _, err := s.Store.UseTOTPStep(ctx, id, step); err != nil {
 		return nil, err
 	}
 	return codes, nil

@@ -161,3 +161,15 @@ WHERE ($1 = '' OR strpos(lower(user_email), lower($1)) > 0)
 ORDER BY id DESC LIMIT $4`, f.User, f.Action, f.Before, f.Limit)
 	return es, mapErr(err)
 }
+
+// UseTOTPStep records that a TOTP code of step was used, unless one of that
+// step or a later one was already: it reports whether the code may be accepted.
+func (s *Store) UseTOTPStep(ctx context.Context, id, step int64) (bool, error) {
+	res, err := s.DB.ExecContext(ctx, `UPDATE users SET totp_last_step = $2
+WHERE id = $1 AND (totp_last_step IS NULL OR totp_last_step < $2)`, id, step)
+	if err != nil {
+		return false, mapErr(err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
