@@ -67,6 +67,7 @@ type App struct {
 	metricsHTTP  *http.Server
 	MetricsAddr  string // where StartMetrics listens
 	Admin        *admin.Handler
+	Web          *web.Server
 	sessionStore *postgresstore.PostgresStore
 	queueMonitor *asynqmon.HTTPHandler
 	// PasswordParams are argon2id's (tests make them cheap); nil: the defaults.
@@ -188,6 +189,7 @@ func (a *App) StartWeb() error {
 	if err != nil {
 		return err
 	}
+	a.Web = srv
 	base := ""
 	if u, err := url.Parse(a.Config.BaseURL); err == nil {
 		base = strings.ToLower(u.Scheme + "://" + u.Host)

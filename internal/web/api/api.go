@@ -4,6 +4,7 @@
 package api
 
 import (
+	_ "embed"
 	"net/http"
 	"strconv"
 	"strings"
@@ -29,8 +30,15 @@ type Handler struct {
 	Delivery  *delivery.Service
 }
 
-// Register adds the API's routes, every one behind the API key check.
+// OpenAPI is the API's description (OpenAPI 3.1), served at /api/v1/openapi.json.
+//
+//go:embed openapi.json
+var OpenAPI []byte
+
+// Register adds the API's routes, every one behind the API key check but the
+// description of the API itself.
 func (h *Handler) Register(r gin.IRouter) {
+	r.GET("/api/v1/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", OpenAPI) })
 	g := r.Group("/api/v1", h.requireAPIKey)
 	g.GET("/lists", h.lists)
 	g.POST("/lists", h.createList)
