@@ -9,7 +9,7 @@ N=${BENCH_SUBSCRIBERS:-100000}
 "$GOBIN_DIR/smtpsink" -addr 127.0.0.1:2725 -http 127.0.0.1:2726 -quiet > "$OUT/campaign-sink.log" 2>&1 &
 SINK=$!
 ENVOI=""
-cleanup() { kill $ENVOI "$SINK" 2>/dev/null || true; wait 2>/dev/null || true; }
+cleanup() { kill ${ENVOI:-} "$SINK" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT
 sleep 0.5
 CEIL_N=$(( N < 50000 ? N : 50000 ))
@@ -45,19 +45,34 @@ import json
 p = "<p>" + "This is the weekly letter with news, notes and links for our readers. " * 3 + "</p>"
 body = "<h1>This week</h1><p>Dear {{.Subscriber.Name}},</p>" + p * 12
 print(json.dumps({"name":"bench","subject":"This week for {{.Subscriber.Name}}","lists":["bench"],"format":"html","body":body}))')
-"$ENVOI_BIN" serve > "$OUT/campaign-envoi.log" 2>&1 &
-ENVOI=$!
+# BENCH_WORKERS=N: one `envoi web` and N `envoi worker` processes instead of `envoi serve`
+# (CPU and RSS are then summed over them).
+WORKERS=${BENCH_WORKERS:-0}
+PIDS=()
+if [ "$WORKERS" -gt 0 ]; then
+  "$ENVOI_BIN" web > "$OUT/campaign-envoi.log" 2>&1 &
+  ENVOI=$!; PIDS+=("$ENVOI")
+  for i in $(seq 1 "$WORKERS"); do
+    "$ENVOI_BIN" worker > "$OUT/campaign-worker$i.log" 2>&1 &
+    PIDS+=("$!")
+  done
+  ENVOI="${PIDS[*]}"
+else
+  "$ENVOI_BIN" serve > "$OUT/campaign-envoi.log" 2>&1 &
+  ENVOI=$!; PIDS+=("$ENVOI")
+fi
+cpus() { local t=0; for p in "${PIDS[@]}"; do t=$(( t + $(cpu "$p") )); done; echo $t; }
 for _ in $(seq 1 100); do curl -sf http://127.0.0.1:8091/healthz >/dev/null && break; sleep 0.1; done
 KEY=$("$ENVOI_BIN" apikey create --name bench | tail -n 1)
 ID=$(curl -sf -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d "$BODY" http://127.0.0.1:8091/api/v1/campaigns | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 
 pgcpu() { local t=0; for p in $(pgrep -x postgres); do t=$(( t + $(cpu "$p" 2>/dev/null || echo 0) )); done; echo $t; }
-c0=$(cpu "$ENVOI"); s0=$(cpu "$SINK"); p0=$(pgcpu)
+c0=$(cpus); s0=$(cpu "$SINK"); p0=$(pgcpu)
 "$ENVOI_BIN" campaign send "$ID" 2>"$OUT/campaign-progress.txt" | tee "$OUT/campaign-result.txt"
-c1=$(cpu "$ENVOI"); s1=$(cpu "$SINK"); p1=$(pgcpu)
+c1=$(cpus); s1=$(cpu "$SINK"); p1=$(pgcpu)
 echo "other CPU during the send: smtpsink $(( (s1 - s0) * 1000 / TICK )) ms, PostgreSQL (local, all backends) $(( (p1 - p0) * 1000 / TICK )) ms"
 stats=$(curl -s http://127.0.0.1:2726/stats)
-rss=$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$ENVOI/status")
+rss=0; for p in "${PIDS[@]}"; do rss=$(( rss + $(awk '/VmHWM/ {print int($2/1024)}' "/proc/$p/status") )); done
 echo "sink: $stats"
 python3 - "$stats" "$N" "$(( c1 - c0 ))" "$TICK" "$rss" "${ceiling:-0}" <<'PY'
 import json, sys
