@@ -128,11 +128,17 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 	if a.RedisOpt, err = queue.RedisOpt(c.RedisURL); err != nil {
 		return fmt.Errorf("ENVOI_REDIS_URL: %w", err)
 	}
-	ropt, err := redis.ParseURL(c.RedisURL)
-	if err != nil {
-		return fmt.Errorf("ENVOI_REDIS_URL: %w", err)
+	if fo, ok := a.RedisOpt.(asynq.RedisFailoverClientOpt); ok {
+		// redis-sentinel://…?master=NAME: the same Sentinel-aware client for
+		// limits and rate counters as for the queue.
+		a.Redis = fo.MakeRedisClient().(*redis.Client)
+	} else {
+		ropt, err := redis.ParseURL(c.RedisURL)
+		if err != nil {
+			return fmt.Errorf("ENVOI_REDIS_URL: %w", err)
+		}
+		a.Redis = redis.NewClient(ropt)
 	}
-	a.Redis = redis.NewClient(ropt)
 	a.Queue = queue.NewClient(a.RedisOpt, c.Queue)
 
 	a.Tokens = token.NewSigner(c.SecretKey, c.OldSecretKeys...)

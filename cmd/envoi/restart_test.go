@@ -19,12 +19,13 @@ import (
 
 // privateRedis runs a throwaway redis-server (no persistence) on a free port.
 type privateRedis struct {
-	t    *testing.T
-	port int
-	cmd  *exec.Cmd
+	t     *testing.T
+	port  int
+	cmd   *exec.Cmd
+	extra []string // more redis-server arguments (a replica's --replicaof)
 }
 
-func startPrivateRedis(t *testing.T) *privateRedis {
+func startPrivateRedis(t *testing.T, extra ...string) *privateRedis {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatal("redis-server not found: `make test` installs it (Debian package redis-server)")
@@ -35,7 +36,7 @@ func startPrivateRedis(t *testing.T) *privateRedis {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	r := &privateRedis{t: t, port: port}
+	r := &privateRedis{t: t, port: port, extra: extra}
 	r.start()
 	t.Cleanup(func() { r.kill() })
 	return r
@@ -43,8 +44,8 @@ func startPrivateRedis(t *testing.T) *privateRedis {
 
 func (r *privateRedis) start() {
 	r.t.Helper()
-	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", r.t.TempDir())
+	r.cmd = exec.Command("redis-server", append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", r.t.TempDir()}, r.extra...)...)
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatal(err)
 	}

@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/envoi/envoi/internal/requestid"
@@ -45,8 +47,32 @@ type Client struct {
 }
 
 // RedisOpt parses a redis:// URL into asynq's connection option.
-func RedisOpt(url string) (asynq.RedisConnOpt, error) {
-	opt, err := asynq.ParseRedisURI(url)
+//
+// A Sentinel set is named redis-sentinel://[:password@]host1:port,host2:port/db?master=NAME
+// (&sentinel_password=… when the sentinels have one): the password is the
+// master's, the database the path's (asynq's own parser drops both).
+func RedisOpt(rawURL string) (asynq.RedisConnOpt, error) {
+	if strings.HasPrefix(rawURL, "redis-sentinel://") {
+		u, err := url.Parse(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("redis url: %w", err)
+		}
+		o := asynq.RedisFailoverClientOpt{MasterName: u.Query().Get("master"), SentinelAddrs: strings.Split(u.Host, ","),
+			SentinelPassword: u.Query().Get("sentinel_password")}
+		if o.MasterName == "" {
+			return nil, errors.New("redis url: a redis-sentinel:// URL needs ?master=NAME")
+		}
+		if p, ok := u.User.Password(); ok {
+			o.Password = p
+		}
+		if db := strings.Trim(u.Path, "/"); db != "" {
+			if o.DB, err = strconv.Atoi(db); err != nil {
+				return nil, fmt.Errorf("redis url: database %q is not a number", db)
+			}
+		}
+		return o, nil
+	}
+	opt, err := asynq.ParseRedisURI(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("redis url: %w", err)
 	}
