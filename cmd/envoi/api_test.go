@@ -30,7 +30,6 @@ func (ta *testApp) api(method, path, key, body string) (int, map[string]any) {
 		ct = "application/json"
 	}
 	res := ta.do(method, path, ct, body, h...)
-	ta.checkOpenAPI(method, path, ct, body, h, res)
 	var m map[string]any
 	if err := json.Unmarshal([]byte(res.Body), &m); err != nil {
 		ta.t.Fatalf("%s %s: not JSON (%d): %s", method, path, res.Status, res.Body)

@@ -118,7 +118,9 @@ func (ta *testApp) do(method, path, contentType, body string, header ...string) 
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	return response{res.StatusCode, string(b), res.Header}
+	out := response{res.StatusCode, string(b), res.Header}
+	ta.checkOpenAPI(method, path, contentType, body, header, out)
+	return out
 }
 
 func (ta *testApp) get(path string) response { return ta.do("GET", path, "", "") }
