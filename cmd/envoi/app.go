@@ -55,7 +55,7 @@ type App struct {
 
 	Store        *store.Store
 	RedisOpt     asynq.RedisConnOpt
-	Redis        *redis.Client
+	Redis        redis.UniversalClient
 	Queue        *queue.Client
 	Tokens       *token.Signer
 	Mail         *mail.Builder
@@ -128,11 +128,14 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 	if a.RedisOpt, err = queue.RedisOpt(c.RedisURL); err != nil {
 		return fmt.Errorf("ENVOI_REDIS_URL: %w", err)
 	}
-	if fo, ok := a.RedisOpt.(asynq.RedisFailoverClientOpt); ok {
+	switch o := a.RedisOpt.(type) {
+	case asynq.RedisFailoverClientOpt:
 		// redis-sentinel://…?master=NAME: the same Sentinel-aware client for
 		// limits and rate counters as for the queue.
-		a.Redis = fo.MakeRedisClient().(*redis.Client)
-	} else {
+		a.Redis = o.MakeRedisClient().(redis.UniversalClient)
+	case asynq.RedisClusterClientOpt:
+		a.Redis = o.MakeRedisClient().(redis.UniversalClient)
+	default:
 		ropt, err := redis.ParseURL(c.RedisURL)
 		if err != nil {
 			return fmt.Errorf("ENVOI_REDIS_URL: %w", err)

@@ -85,3 +85,61 @@ sentinel parallel-syncs envoimaster 1
 		t.Errorf("%d duplicates, more than the 4 messages in flight", dups)
 	}
 }
+
+// TestRedisCluster (issue 13): ENVOI_REDIS_URL may name a Redis Cluster
+// (redis-cluster://node1,node2,…): a private three-node cluster carries the
+// queue, the limits and a campaign, each subscriber served once.
+func TestRedisCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a three-node Redis Cluster")
+	}
+	if _, err := exec.LookPath("redis-cli"); err != nil {
+		t.Fatal("redis-cli not found: `make test` installs it (Debian package redis-tools, with redis-server)")
+	}
+	t.Parallel()
+	var nodes []*privateRedis
+	var addrs []string
+	for i := 0; i < 3; i++ {
+		dir := t.TempDir()
+		n := startPrivateRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"), "--cluster-node-timeout", "2000")
+		nodes = append(nodes, n)
+		addrs = append(addrs, n.addr())
+	}
+	out, err := exec.Command("redis-cli", append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	ctx := context.Background()
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	defer cc.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		info, _ := cc.ClusterInfo(ctx).Result()
+		if strings.Contains(info, "cluster_state:ok") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cluster did not come up: %s", info)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	ta := startApp(t, appOpts{env: map[string]string{"ENVOI_REDIS_URL": "redis-cluster://" + strings.Join(addrs, ","),
+		"ENVOI_SIGNUP_LIMIT_PER_IP": "30"}})
+	key := ta.apiKey()
+	if r := ta.signup("cluster-signup@example.com"); r.Status != 200 {
+		t.Fatalf("signup: %d", r.Status)
+	}
+	ta.waitMail("cluster-signup@example.com", 1)
+	const total = 500
+	ta.seed("newsletter", "cl", total, "confirmed")
+	id := ta.sendCampaign(key)
+	c := ta.waitCampaign(id, "sent", 60*time.Second)
+	got := perRecipient(ta.SMTP.Messages())
+	delete(got, "cluster-signup@example.com")
+	if len(got) != total || duplicates(got) != 0 || c.Counts.Sent != total {
+		t.Fatalf("%d of %d delivered, %d duplicates (counts %+v)", len(got), total, duplicates(got), c.Counts)
+	}
+	if n, _ := cc.DBSize(ctx).Result(); n == 0 {
+		t.Fatal("nothing was kept in the cluster")
+	}
+}

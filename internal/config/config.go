@@ -76,7 +76,7 @@ type Option struct {
 var Options = []Option{
 	{"ENVOI_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/envoi?sslmode=disable", true, "PostgreSQL URL (postgres://user:pass@host:port/db?sslmode=…). Also ENVOI_DATABASE_URL_FILE."},
 	{"ENVOI_DATABASE_MAX_CONNS", "20", false, "Most open PostgreSQL connections per process."},
-	{"ENVOI_REDIS_URL", "redis://127.0.0.1:6379/0", true, "Redis URL for the job queue (redis://[:pass@]host:port/db or rediss://; redis-sentinel://[:pass@]host1:port,host2:port/db?master=NAME for a Sentinel set). Also ENVOI_REDIS_URL_FILE."},
+	{"ENVOI_REDIS_URL", "redis://127.0.0.1:6379/0", true, "Redis URL for the job queue (redis://[:pass@]host:port/db or rediss://; redis-sentinel://[:pass@]host1:port,host2:port/db?master=NAME for a Sentinel set; redis-cluster://[:pass@]host1:port,host2:port for a Cluster). Also ENVOI_REDIS_URL_FILE."},
 	{"ENVOI_QUEUE", "envoi", false, "Prefix of the job queue names, so several installs can share one Redis."},
 	{"ENVOI_SMTP_URL", "smtp://127.0.0.1:1025?tls=none", true, "Outgoing SMTP relay: smtp://[user:pass@]host:port?tls=none|starttls|tls. Also ENVOI_SMTP_URL_FILE."},
 	{"ENVOI_SMTP_POOL_SIZE", "4", false, "SMTP connections kept open per worker process."},
@@ -153,8 +153,8 @@ func Load(getenv func(string) string) (Config, error) {
 	c.DatabaseMaxConns = intVar("ENVOI_DATABASE_MAX_CONNS", 2, 1000)
 
 	c.RedisURL = get("ENVOI_REDIS_URL")
-	if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "redis-sentinel") || u.Host == "" {
-		bad("ENVOI_REDIS_URL", "must be a URL like redis://127.0.0.1:6379/0 (or redis-sentinel://host1:26379,host2:26379/0?master=NAME)")
+	if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "redis-sentinel" && u.Scheme != "redis-cluster") || u.Host == "" {
+		bad("ENVOI_REDIS_URL", "must be a URL like redis://127.0.0.1:6379/0 (or redis-sentinel://host1:26379,host2:26379/0?master=NAME, or redis-cluster://host1:6379,host2:6379)")
 	} else if u.Scheme == "redis-sentinel" && u.Query().Get("master") == "" {
 		bad("ENVOI_REDIS_URL", "a redis-sentinel:// URL names its master set: ?master=NAME")
 	}

@@ -25,7 +25,7 @@ import (
 
 // Limiter holds the limits, in requests a minute; 0 turns one off.
 type Limiter struct {
-	Redis                    *redis.Client
+	Redis                    redis.UniversalClient
 	Prefix                   string // Redis key prefix (ENVOI_QUEUE)
 	PerIP, PerDomain, Global int
 	Logins                   Logins // failed sign-ins to the admin UI, per LoginWindow

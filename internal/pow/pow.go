@@ -70,12 +70,12 @@ const MaxSolutionBytes = 1024
 
 // Service makes and checks challenges.
 type Service struct {
-	Key       []byte           // HMAC key, from ENVOI_SECRET_KEY
-	MaxNumber int              // difficulty: the browser tries half of it on average (ENVOI_POW_COMPLEXITY)
-	TTL       time.Duration    // how long a challenge may be solved and sent; 0: 10 minutes
-	Now       func() time.Time // time.Now when nil
-	Redis     *redis.Client    // spent solutions; nil: no replay check
-	Prefix    string           // Redis key prefix
+	Key       []byte                // HMAC key, from ENVOI_SECRET_KEY
+	MaxNumber int                   // difficulty: the browser tries half of it on average (ENVOI_POW_COMPLEXITY)
+	TTL       time.Duration         // how long a challenge may be solved and sent; 0: 10 minutes
+	Now       func() time.Time      // time.Now when nil
+	Redis     redis.UniversalClient // spent solutions; nil: no replay check
+	Prefix    string                // Redis key prefix
 	Log       *slog.Logger
 }
 

@@ -48,10 +48,22 @@ type Client struct {
 
 // RedisOpt parses a redis:// URL into asynq's connection option.
 //
-// A Sentinel set is named redis-sentinel://[:password@]host1:port,host2:port/db?master=NAME
+// A Redis Cluster is named redis-cluster://[:password@]host1:port,host2:port (any
+// of its nodes; the others are found from them). A Sentinel set is named redis-sentinel://[:password@]host1:port,host2:port/db?master=NAME
 // (&sentinel_password=… when the sentinels have one): the password is the
 // master's, the database the path's (asynq's own parser drops both).
 func RedisOpt(rawURL string) (asynq.RedisConnOpt, error) {
+	if strings.HasPrefix(rawURL, "redis-cluster://") {
+		u, err := url.Parse(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("redis url: %w", err)
+		}
+		o := asynq.RedisClusterClientOpt{Addrs: strings.Split(u.Host, ",")}
+		if p, ok := u.User.Password(); ok {
+			o.Password = p
+		}
+		return o, nil
+	}
 	if strings.HasPrefix(rawURL, "redis-sentinel://") {
 		u, err := url.Parse(rawURL)
 		if err != nil {

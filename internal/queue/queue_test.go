@@ -23,6 +23,10 @@ func TestRedisOpt(t *testing.T) {
 			return ok && f.MasterName == "main" && len(f.SentinelAddrs) == 2 && f.SentinelAddrs[1] == "10.0.0.2:26379" &&
 				f.Password == "secret" && f.DB == 3 && f.SentinelPassword == "s"
 		}},
+		{"Cluster", "redis-cluster://:pw@10.0.0.1:6379,10.0.0.2:6379", "", func(o asynq.RedisConnOpt) bool {
+			c, ok := o.(asynq.RedisClusterClientOpt)
+			return ok && len(c.Addrs) == 2 && c.Password == "pw"
+		}},
 		{"ErrSentinelWithoutMaster", "redis-sentinel://10.0.0.1:26379", "master=NAME", nil},
 		{"ErrSentinelBadDB", "redis-sentinel://10.0.0.1:26379/x?master=m", "not a number", nil},
 		{"ErrScheme", "http://x", "redis url", nil},

@@ -11,7 +11,7 @@ import (
 // RateLimiter caps messages per second across every worker process, with a
 // fixed one-second window counted in Redis. A zero rate means no limit.
 type RateLimiter struct {
-	Redis *redis.Client
+	Redis redis.UniversalClient
 	Key   string // prefix, per install
 	Rate  int
 }
