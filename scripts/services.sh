@@ -113,6 +113,9 @@ fi
 # --- Browser and an independent DKIM verifier for tests ---------------------------
 if [ "${1:-}" = "test" ]; then
   command -v chromium >/dev/null || apt_install chromium
+  # The fault tests start private Redis servers (restart, Sentinel, Cluster) even when a shared one answers.
+  command -v redis-server >/dev/null || apt_install redis-server
+  command -v redis-cli >/dev/null || apt_install redis-tools
   /usr/bin/python3 -c 'import dkim' 2>/dev/null || apt_install python3-dkim
   # axe-core (accessibility checks inside the browser tests), from the npm registry.
   AXE_VERSION=4.14.1
