@@ -979,3 +979,42 @@ func TestTemplateSandboxAPI(t *testing.T) {
 		t.Fatalf("%d rows stored", n)
 	}
 }
+
+// TestAPIConsentProof (issue 11, part): GET /api/v1/subscribers/{id}/consent
+// is the proof of consent: the signup from the form with its IP, user agent
+// and the exact text shown, the confirmation, a later unsubscription.
+func TestAPIConsentProof(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	key := ta.apiKey()
+	if r := ta.do("POST", "/subscribe/newsletter", "application/x-www-form-urlencoded", "email=proof%40example.com&consent=yes", "User-Agent", "ProofBrowser/1.0"); r.Status != 200 {
+		t.Fatal(r.Status)
+	}
+	m := ta.waitMail("proof@example.com", 1)[0]
+	ta.do("POST", link(t, m, "confirm"), "", "")
+	var id int64
+	ta.Store.DB.Get(&id, `SELECT id FROM subscribers WHERE email = 'proof@example.com'`)
+	ta.api("POST", fmt.Sprintf("/api/v1/subscribers/%d/unsubscribe", id), key, "")
+	st, proof := ta.api("GET", fmt.Sprintf("/api/v1/subscribers/%d/consent", id), key, "")
+	if st != 200 {
+		t.Fatalf("%d %v", st, proof)
+	}
+	events := proof["events"].([]any)
+	if len(events) != 3 {
+		t.Fatalf("%d events: %v", len(events), events)
+	}
+	var actions []string
+	for _, e := range events {
+		actions = append(actions, e.(map[string]any)["action"].(string)+"/"+e.(map[string]any)["source"].(string))
+	}
+	if strings.Join(actions, " ") != "signup/form confirm/link unsubscribe/api" {
+		t.Fatalf("events %v", actions)
+	}
+	first := events[0].(map[string]any)
+	if first["ip"] != "127.0.0.1" || first["user_agent"] != "ProofBrowser/1.0" || !strings.HasPrefix(fmt.Sprint(first["text"]), "I agree to receive") {
+		t.Fatalf("signup event %v", first)
+	}
+	if st, _ := ta.api("GET", "/api/v1/subscribers/999999/consent", key, ""); st != 404 {
+		t.Fatalf("unknown subscriber: %d", st)
+	}
+}

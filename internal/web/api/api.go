@@ -47,6 +47,7 @@ func (h *Handler) Register(r gin.IRouter) {
 	g.GET("/subscribers", h.subscribers)
 	g.POST("/subscribers", h.createSubscriber)
 	g.GET("/subscribers/:id", h.subscriber)
+	g.GET("/subscribers/:id/consent", h.subscriberConsent)
 	g.POST("/subscribers/:id/unsubscribe", h.unsubscribeSubscriber)
 	g.POST("/campaigns", h.createCampaign)
 	g.GET("/campaigns", h.campaigns)

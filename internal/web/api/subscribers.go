@@ -153,6 +153,22 @@ func (h *Handler) subscriber(c *gin.Context) {
 	c.JSON(http.StatusOK, sub)
 }
 
+// subscriberConsent: GET /api/v1/subscribers/:id/consent — the proof of
+// consent: every event, oldest first, with the text shown.
+func (h *Handler) subscriberConsent(c *gin.Context) {
+	id, err := subscriberID(c)
+	if err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	events, err := h.Subscribe.ConsentRecord(c.Request.Context(), id)
+	if err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"subscriber_id": id, "events": events})
+}
+
 // unsubscribeSubscriber: POST /api/v1/subscribers/:id/unsubscribe {"lists":[…]}
 // (every list when empty or no body).
 func (h *Handler) unsubscribeSubscriber(c *gin.Context) {
