@@ -1018,3 +1018,52 @@ func TestAPIConsentProof(t *testing.T) {
 		t.Fatalf("unknown subscriber: %d", st)
 	}
 }
+
+// TestAPISuppress (issue 11, part): a complaint or an objection is honoured
+// at once: every subscription ends (logged), the subscriber is suppressed and
+// a campaign sent afterwards does not reach them while it reaches the others;
+// a fresh confirmed opt-in lifts it.
+func TestAPISuppress(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	key := ta.apiKey()
+	if _, err := ta.Lists.Create(context.Background(), lists.New{Slug: "offers", Name: "Offers"}); err != nil {
+		t.Fatal(err)
+	}
+	ta.seed("newsletter", "sup", 3, "confirmed")
+	ta.seed("offers", "sup", 1, "confirmed")
+	var id int64
+	ta.Store.DB.Get(&id, `SELECT id FROM subscribers WHERE email = 'sup-1@example.com'`)
+	path := fmt.Sprintf("/api/v1/subscribers/%d/suppress", id)
+	if st, m := ta.api("POST", path, key, `{"reason":"whatever"}`); st != 422 || m["field"] != "reason" {
+		t.Fatalf("bad reason: %d %v", st, m)
+	}
+	if st, _ := ta.api("POST", "/api/v1/subscribers/999999/suppress", key, `{"reason":"complaint"}`); st != 404 {
+		t.Fatalf("unknown subscriber: %d", st)
+	}
+	st, m := ta.api("POST", path, key, `{"reason":"complaint"}`)
+	if st != 200 || m["suppressed"] != true || m["suppressed_reason"] != "complaint" {
+		t.Fatalf("suppress: %d %v", st, m)
+	}
+	for _, l := range m["lists"].([]any) {
+		if l.(map[string]any)["status"] != "unsubscribed" {
+			t.Fatalf("still subscribed: %v", m["lists"])
+		}
+	}
+	if n := ta.count(`SELECT count(*) FROM consent_log WHERE subscriber_id = $1 AND action = 'unsubscribe' AND source = 'api'`, id); n != 2 {
+		t.Fatalf("%d unsubscribe events, want 2", n)
+	}
+	camp := ta.sendCampaign(key)
+	ta.waitCampaign(camp, "sent", 30*time.Second)
+	if len(ta.SMTP.To("sup-2@example.com")) != 1 || len(ta.SMTP.To("sup-1@example.com")) != 0 {
+		t.Fatalf("after the complaint: %d to the others, %d to the suppressed", len(ta.SMTP.To("sup-2@example.com")), len(ta.SMTP.To("sup-1@example.com")))
+	}
+	// A fresh double opt-in lifts it (a minute on: links are dated to the second,
+	// and one dated before the unsubscription is refused as stale).
+	ta.Clock.Advance(time.Minute)
+	ta.signup("sup-1@example.com")
+	ta.do("POST", link(t, ta.waitMail("sup-1@example.com", 1)[0], "confirm"), "", "")
+	if _, m := ta.api("GET", fmt.Sprintf("/api/v1/subscribers/%d", id), key, ""); m["suppressed"] != false {
+		t.Fatalf("after a fresh opt-in: %v", m)
+	}
+}

@@ -71,6 +71,10 @@ type Subscriber struct {
 	Email string           `db:"email" json:"email"`
 	Name  string           `db:"name" json:"name"`
 	Lists []ListMembership `db:"-" json:"lists"`
+	// Suppressed: unsubscribed from everything after a complaint or an
+	// objection, never mailed until a fresh confirmed opt-in.
+	Suppressed       bool   `db:"-" json:"suppressed"`
+	SuppressedReason string `db:"-" json:"suppressed_reason"`
 }
 
 // SubscriberPage is one page of a list's subscribers. Next is the cursor of

@@ -12,15 +12,18 @@ import (
 )
 
 type subscriberRow struct {
-	ID       int64          `db:"id"`
-	Email    string         `db:"email"`
-	Name     string         `db:"name"`
-	Slugs    pq.StringArray `db:"slugs"`
-	Statuses pq.StringArray `db:"statuses"`
+	ID               int64          `db:"id"`
+	Email            string         `db:"email"`
+	Name             string         `db:"name"`
+	Suppressed       bool           `db:"suppressed"`
+	SuppressedReason string         `db:"suppressed_reason"`
+	Slugs            pq.StringArray `db:"slugs"`
+	Statuses         pq.StringArray `db:"statuses"`
 }
 
 func (r subscriberRow) subscriber() model.Subscriber {
-	s := model.Subscriber{ID: r.ID, Email: r.Email, Name: r.Name, Lists: []model.ListMembership{}}
+	s := model.Subscriber{ID: r.ID, Email: r.Email, Name: r.Name, Lists: []model.ListMembership{}, Suppressed: r.Suppressed,
+		SuppressedReason: r.SuppressedReason}
 	for i := range r.Slugs {
 		s.Lists = append(s.Lists, model.ListMembership{Slug: r.Slugs[i], Status: r.Statuses[i]})
 	}
@@ -28,7 +31,7 @@ func (r subscriberRow) subscriber() model.Subscriber {
 }
 
 const subscriberWithListsSQL = `
-SELECT sr.id, sr.email, sr.name,
+SELECT sr.id, sr.email, sr.name, sr.suppressed_at IS NOT NULL AS suppressed, sr.suppressed_reason,
        COALESCE(array_agg(l.slug ORDER BY l.slug) FILTER (WHERE l.id IS NOT NULL), '{}') AS slugs,
        COALESCE(array_agg(sn.status ORDER BY l.slug) FILTER (WHERE l.id IS NOT NULL), '{}') AS statuses
 FROM subscribers sr
@@ -77,6 +80,17 @@ GROUP BY sr.id ORDER BY sr.id`, listID, status, after, skip, limit))
 		p.Next = rows[len(rows)-1].ID
 	}
 	return p, nil
+}
+
+// SuppressSubscriber unsubscribes a subscriber from every list (logged with
+// c) and marks them suppressed with the reason. Codes: not_found.
+func (s *Store) SuppressSubscriber(ctx context.Context, subscriberID int64, reason string, c model.Consent) error {
+	if err := s.UnsubscribeSubscriber(ctx, subscriberID, nil, c); err != nil {
+		return err
+	}
+	_, err := s.DB.ExecContext(ctx, `UPDATE subscribers SET suppressed_at = COALESCE(suppressed_at, $2), suppressed_reason = $3 WHERE id = $1`,
+		subscriberID, s.Now(), reason)
+	return mapErr(err)
 }
 
 // SubscriberByID returns one subscriber with the lists they are on. Codes: not_found.

@@ -243,6 +243,12 @@ func (s *Store) ConfirmSubscription(ctx context.Context, id int64, issuedAt time
     pending_name = '' WHERE id = $1`, id, now); err != nil {
 			return mapErr(err)
 		}
+		// A fresh confirmed opt-in lifts a past suppression (a link older than
+		// the unsubscription that came with it is refused above: ErrStaleConfirm).
+		if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET suppressed_at = NULL, suppressed_reason = '' WHERE id = $1 AND suppressed_at IS NOT NULL`,
+			sub.SubscriberID); err != nil {
+			return mapErr(err)
+		}
 		// The confirmation (the signed link, POSTed) applies the name typed with the signup.
 		if pendingName != "" {
 			if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET name = $2 WHERE id = $1`, sub.SubscriberID, pendingName); err != nil {

@@ -537,3 +537,21 @@ func (s *Service) Rename(ctx context.Context, id int64, name string) (model.Subs
 	}
 	return s.Store.SubscriberByID(ctx, id)
 }
+
+// Suppression reasons a person's request may give.
+var suppressReasons = []string{"complaint", "objection", "manual"}
+
+// Suppress honours a complaint or an objection (GDPR art. 21) at once: the
+// subscriber is unsubscribed from every list (logged with source api) and
+// suppressed, never mailed until a fresh confirmed opt-in. Codes: not_found,
+// invalid (Field reason).
+func (s *Service) Suppress(ctx context.Context, id int64, reason, ip, userAgent string) (model.Subscriber, error) {
+	if !slices.Contains(suppressReasons, reason) {
+		return model.Subscriber{}, apperr.FieldError("reason", "The reason is complaint, objection or manual.")
+	}
+	if err := s.Store.SuppressSubscriber(ctx, id, reason, model.Consent{Source: SourceAPI, IP: ip, UserAgent: userAgent}); err != nil {
+		return model.Subscriber{}, err
+	}
+	s.Metrics.Unsubscribe(SourceAPI)
+	return s.Store.SubscriberByID(ctx, id)
+}

@@ -48,6 +48,7 @@ func (h *Handler) Register(r gin.IRouter) {
 	g.POST("/subscribers", h.createSubscriber)
 	g.GET("/subscribers/:id", h.subscriber)
 	g.GET("/subscribers/:id/consent", h.subscriberConsent)
+	g.POST("/subscribers/:id/suppress", h.suppressSubscriber)
 	g.POST("/subscribers/:id/unsubscribe", h.unsubscribeSubscriber)
 	g.POST("/campaigns", h.createCampaign)
 	g.GET("/campaigns", h.campaigns)

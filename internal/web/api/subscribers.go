@@ -153,6 +153,29 @@ func (h *Handler) subscriber(c *gin.Context) {
 	c.JSON(http.StatusOK, sub)
 }
 
+// suppressSubscriber: POST /api/v1/subscribers/:id/suppress {"reason"}: a
+// complaint or an objection, honoured at once.
+func (h *Handler) suppressSubscriber(c *gin.Context) {
+	id, err := subscriberID(c)
+	if err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	var in struct {
+		Reason string `json:"reason"`
+	}
+	if err := web.BindJSON(c, &in); err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	sub, err := h.Subscribe.Suppress(c.Request.Context(), id, in.Reason, c.ClientIP(), c.Request.UserAgent())
+	if err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, sub)
+}
+
 // subscriberConsent: GET /api/v1/subscribers/:id/consent — the proof of
 // consent: every event, oldest first, with the text shown.
 func (h *Handler) subscriberConsent(c *gin.Context) {
