@@ -560,6 +560,14 @@ func TestAdminRenameSubscriber(t *testing.T) {
 	if r := ta.signedIn(model.RoleViewer).post(path, url.Values{"name": {"Nope"}}); r.Status != 403 {
 		t.Fatalf("a viewer renamed: %d", r.Status)
 	}
+	// A complaint from the subscriber page.
+	if r := a.post(path+"/suppress", url.Values{"reason": {"objection"}}); r.Status != http.StatusSeeOther {
+		t.Fatalf("suppress: %d %s", r.Status, r.Body)
+	}
+	if page := a.get(path); !strings.Contains(page.Body, `id="suppressed"`) || !strings.Contains(page.Body, "objection") ||
+		ta.count(`SELECT count(*) FROM audit_log WHERE action = 'subscriber.suppress'`) != 1 {
+		t.Fatalf("after suppressing:\n%s", page.Body)
+	}
 }
 
 // TestAdminSettingsAndQueue (issue 10): the settings page sends a test message

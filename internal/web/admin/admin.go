@@ -100,6 +100,7 @@ func (h *Handler) Routes() []Route {
 		r("POST", "/admin/subscribers", editor, "subscriber.add", h.addSubscriber),
 		r("GET", "/admin/subscribers/:id", viewer, "", h.subscriber),
 		r("POST", "/admin/subscribers/:id", editor, "subscriber.rename", h.renameSubscriber),
+		r("POST", "/admin/subscribers/:id/suppress", editor, "subscriber.suppress", h.suppressSubscriber),
 		r("POST", "/admin/subscribers/:id/unsubscribe", editor, "subscriber.unsubscribe", h.unsubscribeSubscriber),
 		r("GET", "/admin/campaigns", viewer, "", h.campaigns),
 		r("GET", "/admin/campaigns/new", editor, "", h.newCampaign),

@@ -319,6 +319,24 @@ func (h *Handler) renameSubscriber(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, fmt.Sprintf("/admin/subscribers/%d", id))
 }
 
+// suppressSubscriber: POST /admin/subscribers/:id/suppress (reason): a
+// complaint or an objection, honoured at once.
+func (h *Handler) suppressSubscriber(c *gin.Context) {
+	id, ok := paramID(c)
+	if !ok {
+		h.fail(c, errNotFound)
+		return
+	}
+	u, _ := currentUser(c)
+	if _, err := h.Subscribe.Suppress(c.Request.Context(), id, c.PostForm("reason"), c.ClientIP(), "admin:"+u.Email); err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.Set("audit", fmt.Sprintf("subscriber=%d reason=%s", id, c.PostForm("reason")))
+	h.flash(c, "Unsubscribed from every list and suppressed: this person is not mailed again unless they opt in afresh.")
+	c.Redirect(http.StatusSeeOther, fmt.Sprintf("/admin/subscribers/%d", id))
+}
+
 // unsubscribeSubscriber: POST /admin/subscribers/:id/unsubscribe (lists; all
 // when none), logged in the consent record.
 func (h *Handler) unsubscribeSubscriber(c *gin.Context) {
