@@ -74,46 +74,16 @@ func (s *Store) CampaignWithoutCounts(ctx context.Context, id int64) (model.Camp
 	return row.campaign(), nil
 }
 
-// campaignCountsSQL reads the counts kept by finished batches, takes batches not
-// yet started as all queued, and counts only the batches being sent from the
-// ledger (through its batch index): a few thousand rows whatever the audience.
-const campaignCountsSQL = `
-WITH b AS (SELECT * FROM campaign_batches WHERE campaign_id = $1)
-SELECT 'sent' AS status, COALESCE(sum(sent), 0) AS n FROM b WHERE counted
-UNION ALL SELECT 'failed', COALESCE(sum(failed), 0) FROM b WHERE counted
-UNION ALL SELECT 'skipped', COALESCE(sum(skipped), 0) FROM b WHERE counted
-UNION ALL SELECT 'queued', COALESCE(sum(total - sent - failed - skipped), 0) FROM b WHERE counted
-UNION ALL SELECT 'queued', COALESCE(sum(total), 0) FROM b WHERE NOT counted AND NOT started
-UNION ALL SELECT d.status, count(*) FROM b JOIN deliveries d ON d.campaign_id = $1 AND d.batch = b.batch
-    WHERE NOT b.counted AND b.started GROUP BY d.status`
-
-// CampaignCounts counts a campaign's deliveries by status.
+// CampaignCounts counts a campaign's deliveries by status (campaignsCounts).
 func (s *Store) CampaignCounts(ctx context.Context, id int64) (model.Counts, error) {
-	var rows []struct {
-		Status string `db:"status"`
-		N      int64  `db:"n"`
-	}
-	if err := s.DB.SelectContext(ctx, &rows, campaignCountsSQL, id); err != nil {
-		return model.Counts{}, mapErr(err)
-	}
-	var c model.Counts
-	for _, r := range rows {
-		c.Total += r.N
-		switch r.Status {
-		case "sent":
-			c.Sent += r.N
-		case "failed":
-			c.Failed += r.N
-		case "skipped":
-			c.Skipped += r.N
-		default:
-			c.Pending += r.N
-		}
-	}
-	return c, nil
+	counts, err := s.campaignsCounts(ctx, []int64{id})
+	return counts[id], err
 }
 
-// campaignsCountsSQL is campaignCountsSQL for several campaigns at once.
+// campaignsCountsSQL reads the counts kept by finished batches, takes batches
+// not yet started as all queued, and counts only the batches being sent from
+// the ledger (through its batch index): a few thousand rows whatever the
+// audience, for each of several campaigns at once.
 const campaignsCountsSQL = `
 WITH b AS (SELECT * FROM campaign_batches WHERE campaign_id = ANY($1))
 SELECT campaign_id, 'sent' AS status, sum(sent) AS n FROM b WHERE counted GROUP BY 1

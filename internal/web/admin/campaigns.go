@@ -170,6 +170,12 @@ func (h *Handler) preview(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
+	servePreview(c, html)
+}
+
+// servePreview writes a rendered message for a sandboxed iframe of Envoi's
+// own pages, under the sandbox CSP: whatever it holds, no script runs.
+func servePreview(c *gin.Context, html string) {
 	c.Header("Content-Security-Policy", previewCSP)
 	c.Header("X-Frame-Options", "SAMEORIGIN")
 	c.Data(http.StatusOK, "text/html; charset=utf-8", []byte(html))
@@ -437,9 +443,7 @@ func (h *Handler) layoutPreview(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	c.Header("Content-Security-Policy", previewCSP)
-	c.Header("X-Frame-Options", "SAMEORIGIN")
-	c.Data(http.StatusOK, "text/html; charset=utf-8", []byte(html))
+	servePreview(c, html)
 }
 
 // saveLayout: POST /admin/layouts (name, html).

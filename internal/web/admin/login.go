@@ -76,6 +76,22 @@ func retryAfter(e *apperr.Error) string {
 	return strconv.Itoa(max(int(math.Ceil(e.RetryAfter.Seconds())), 1))
 }
 
+// keepSession carries the session that just changed its own account's
+// password or TOTP over to the account's new version (every other session of
+// the account has ended), under a new token. False when it failed (answered).
+func (h *Handler) keepSession(c *gin.Context, userID int64) bool {
+	ctx := c.Request.Context()
+	nu, err := h.Users.UserByID(ctx, userID)
+	if err != nil {
+		h.fail(c, err)
+		return false
+	}
+	h.Sessions.RenewToken(ctx)
+	h.Sessions.Put(ctx, keyVersion, nu.SessionVersion)
+	c.Set("user", nu)
+	return true
+}
+
 // logout: POST /admin/logout ends this session.
 func (h *Handler) logout(c *gin.Context) {
 	if err := h.Sessions.Destroy(c.Request.Context()); err != nil {
@@ -144,14 +160,9 @@ func (h *Handler) enableTOTP(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	nu, err := h.Users.UserByID(ctx, u.ID)
-	if err != nil {
-		h.fail(c, err)
+	if !h.keepSession(c, u.ID) {
 		return
 	}
-	h.Sessions.RenewToken(ctx)
-	h.Sessions.Put(ctx, keyVersion, nu.SessionVersion)
-	c.Set("user", nu)
 	h.render(c, http.StatusOK, "account", gin.H{"RecoveryCodes": codes})
 }
 
@@ -168,13 +179,9 @@ func (h *Handler) disableTOTP(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	nu, err := h.Users.UserByID(ctx, u.ID)
-	if err != nil {
-		h.fail(c, err)
+	if !h.keepSession(c, u.ID) {
 		return
 	}
-	h.Sessions.RenewToken(ctx)
-	h.Sessions.Put(ctx, keyVersion, nu.SessionVersion)
 	h.flash(c, "Two-factor sign-in is off.")
 	c.Redirect(http.StatusSeeOther, "/admin/account")
 }
