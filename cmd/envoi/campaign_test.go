@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -493,18 +492,7 @@ func TestCampaignWorkerKilled(t *testing.T) {
 	key := ta.apiKey()
 	ta.seed("newsletter", "k", total, "confirmed")
 	worker := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "ENVOI_TEST_MAIN=worker", fmt.Sprintf("ENVOI_WORKER_CONCURRENCY=%d", concurrency))
-		for k, v := range ta.Env {
-			if k != "ENVOI_WORKER_CONCURRENCY" {
-				cmd.Env = append(cmd.Env, k+"="+v)
-			}
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		return cmd
+		return ta.process("worker", fmt.Sprintf("ENVOI_WORKER_CONCURRENCY=%d", concurrency))
 	}
 	first := worker()
 	id := ta.sendCampaign(key)

@@ -120,26 +120,38 @@ func (l *Limiter) Login(ctx context.Context, account, ip string) error {
 	if l == nil {
 		return nil
 	}
-	l.once.Do(func() { l.rl = redis_rate.NewLimiter(l.Redis) })
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
+	// A cost of 0 looks without spending: what is left of the burst.
+	return l.eachLogin(ctx, account, ip, 0, func(c check, res *redis_rate.Result) error {
+		if res.Remaining >= 1 {
+			return nil
+		}
+		// One failure is forgiven every Period/Rate.
+		wait := res.ResetAfter - time.Duration(c.perMinute-1)*(LoginWindow/time.Duration(c.perMinute))
+		wait = max(wait, time.Second)
+		return &apperr.Error{Code: apperr.TooMany, RetryAfter: wait,
+			Message: fmt.Sprintf("Too many failed sign-ins. Try again in %d minutes.", int(math.Ceil(wait.Minutes())))}
+	})
+}
+
+// eachLogin spends cost on each failed-login limit that is on and hands its
+// result to fn, stopping at fn's first error. Redis unreachable: logged, no
+// limit (fail open, as for signups).
+func (l *Limiter) eachLogin(ctx context.Context, account, ip string, cost int, fn func(check, *redis_rate.Result) error) error {
+	l.once.Do(func() { l.rl = redis_rate.NewLimiter(l.Redis) })
 	for _, c := range l.loginChecks(account, ip) {
 		if c.perMinute <= 0 {
 			continue
 		}
 		lim := redis_rate.Limit{Rate: c.perMinute, Burst: c.perMinute, Period: LoginWindow}
-		// A cost of 0 looks without spending: what is left of the burst.
-		res, err := l.rl.AllowN(ctx, l.Prefix+":limit:"+c.name+":"+c.key, lim, 0)
+		res, err := l.rl.AllowN(ctx, l.Prefix+":limit:"+c.name+":"+c.key, lim, cost)
 		if err != nil {
-			l.Log.Warn("login limit not checked: Redis unavailable", slog.String("limit", c.name), slog.Any("error", err))
+			l.Log.Warn("login limit not used: Redis unavailable", slog.String("limit", c.name), slog.Any("error", err))
 			return nil
 		}
-		if res.Remaining < 1 {
-			// One failure is forgiven every Period/Rate.
-			wait := res.ResetAfter - time.Duration(c.perMinute-1)*(LoginWindow/time.Duration(c.perMinute))
-			wait = max(wait, time.Second)
-			return &apperr.Error{Code: apperr.TooMany, RetryAfter: wait,
-				Message: fmt.Sprintf("Too many failed sign-ins. Try again in %d minutes.", int(math.Ceil(wait.Minutes())))}
+		if err := fn(c, res); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -150,16 +162,7 @@ func (l *Limiter) LoginFailed(ctx context.Context, account, ip string) {
 	if l == nil {
 		return
 	}
-	l.once.Do(func() { l.rl = redis_rate.NewLimiter(l.Redis) })
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
-	for _, c := range l.loginChecks(account, ip) {
-		if c.perMinute <= 0 {
-			continue
-		}
-		lim := redis_rate.Limit{Rate: c.perMinute, Burst: c.perMinute, Period: LoginWindow}
-		if _, err := l.rl.AllowN(ctx, l.Prefix+":limit:"+c.name+":"+c.key, lim, 1); err != nil {
-			l.Log.Warn("failed login not counted: Redis unavailable", slog.String("limit", c.name), slog.Any("error", err))
-		}
-	}
+	l.eachLogin(ctx, account, ip, 1, func(check, *redis_rate.Result) error { return nil })
 }
