@@ -32,6 +32,7 @@ import (
 	"github.com/envoi/envoi/internal/mail"
 	"github.com/envoi/envoi/internal/metrics"
 	"github.com/envoi/envoi/internal/pow"
+	"github.com/envoi/envoi/internal/pseudo"
 	"github.com/envoi/envoi/internal/queue"
 	"github.com/envoi/envoi/internal/send"
 	"github.com/envoi/envoi/internal/store"
@@ -114,10 +115,17 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 		return fmt.Errorf("PostgreSQL (ENVOI_DATABASE_URL): %w", err)
 	}
 	st.Now = a.Now
+	st.Pseudo = pseudo.Derive(c.SecretKey)
+	if c.HashKey != "" {
+		st.Pseudo = pseudo.New([]byte(c.HashKey))
+	}
 	a.Store = st
 	if o.Migrate {
 		if a.Migrated, err = store.Migrate(ctx, st.DB.DB); err != nil {
 			return err
+		}
+		if _, err := st.BackfillEmailHashes(ctx); err != nil {
+			return fmt.Errorf("migrate: keyed hashes of addresses: %w", err)
 		}
 	} else if err := store.SchemaUpToDate(ctx, st.DB.DB); err != nil {
 		return err

@@ -37,6 +37,7 @@ type Config struct {
 	BaseURL          string
 	SecretKey        string
 	OldSecretKeys    []string
+	HashKey          string // keyed hashes of personal values; "" derives one from SecretKey
 	ListenAddr       string
 	From             string // "Name <address>"
 	FromName         string
@@ -83,6 +84,7 @@ var Options = []Option{
 	{"ENVOI_BASE_URL", "http://127.0.0.1:8080", false, "Public URL of this server, used in every link mailed out (https in production)."},
 	{"ENVOI_SECRET_KEY", "", true, "Secret of at least 32 bytes that signs link tokens. Required. Also ENVOI_SECRET_KEY_FILE."},
 	{"ENVOI_OLD_SECRET_KEYS", "", true, "Comma-separated former secret keys whose links are still honoured after a rotation."},
+	{"ENVOI_HASH_KEY", "", true, "Secret of at least 32 bytes for the keyed hashes that stand in for personal data (consent log, suppression list). Defaults to one derived from ENVOI_SECRET_KEY: set it (envoi hash-key prints the current one) before rotating that key, or erased addresses are no longer recognised. Also ENVOI_HASH_KEY_FILE."},
 	{"ENVOI_LISTEN_ADDR", "127.0.0.1:8080", false, "Address the web server listens on."},
 	{"ENVOI_FROM", "Envoi <newsletter@envoi.localhost>", false, "Sender of every mail: Name <address>."},
 	{"ENVOI_ORGANIZATION", "", false, "Who sends (the data controller) as shown in the privacy notice; defaults to the name in ENVOI_FROM."},
@@ -191,6 +193,10 @@ func Load(getenv func(string) string) (Config, error) {
 			break
 		}
 		c.OldSecretKeys = append(c.OldSecretKeys, k)
+	}
+
+	if c.HashKey = get("ENVOI_HASH_KEY"); c.HashKey != "" && len(c.HashKey) < 32 {
+		bad("ENVOI_HASH_KEY", "must be at least 32 bytes long, got %d", len(c.HashKey))
 	}
 
 	c.ListenAddr = get("ENVOI_LISTEN_ADDR")

@@ -112,6 +112,7 @@ type Consent struct {
 	IP          string // may be empty
 	UserAgent   string
 	TextVersion string
+	Detail      string // free detail, no personal data (an import's source, an erasure's reason)
 }
 
 // Campaign is one mailing to the confirmed subscribers of some lists.

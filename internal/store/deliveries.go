@@ -38,7 +38,7 @@ WITH next AS (
     SELECT DISTINCT sn.subscriber_id
     FROM subscriptions sn
     JOIN campaign_lists cl ON cl.list_id = sn.list_id AND cl.campaign_id = $1
-    JOIN subscribers sr ON sr.id = sn.subscriber_id AND sr.suppressed_at IS NULL
+    JOIN subscribers sr ON sr.id = sn.subscriber_id AND sr.suppressed_at IS NULL AND sr.restricted_at IS NULL
     WHERE sn.status = 'confirmed' AND sn.subscriber_id > $2
     ORDER BY sn.subscriber_id
     LIMIT $3
@@ -128,7 +128,7 @@ WITH req AS (
     WHERE r.prev_id > 0 AND d.campaign_id = r.campaign_id AND d.subscriber_id = r.prev_id AND d.status = 'sending'
 ), claimed AS (
     UPDATE deliveries d
-    SET status = CASE WHEN s.suppressed_at IS NULL AND EXISTS (
+    SET status = CASE WHEN s.suppressed_at IS NULL AND s.restricted_at IS NULL AND EXISTS (
             SELECT 1 FROM subscriptions sn JOIN campaign_lists cl ON cl.list_id = sn.list_id AND cl.campaign_id = d.campaign_id
             WHERE sn.subscriber_id = d.subscriber_id AND sn.status = 'confirmed') THEN 'sending' ELSE 'skipped' END,
         attempts = d.attempts + 1, updated_at = $6

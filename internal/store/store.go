@@ -19,6 +19,7 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/envoi/envoi/internal/apperr"
+	"github.com/envoi/envoi/internal/pseudo"
 	"github.com/envoi/envoi/migrations"
 )
 
@@ -26,6 +27,8 @@ import (
 type Store struct {
 	DB  *sqlx.DB
 	Now func() time.Time
+	// Pseudo makes the keyed hashes of personal values (consent log, suppressions).
+	Pseudo pseudo.Key
 
 	// Statements on the hot paths, prepared once (per connection, by database/sql)
 	// so PostgreSQL does not parse and plan them on every call.

@@ -88,7 +88,14 @@ func (s *Store) SuppressSubscriber(ctx context.Context, subscriberID int64, reas
 	if err := s.UnsubscribeSubscriber(ctx, subscriberID, nil, c); err != nil {
 		return err
 	}
-	_, err := s.DB.ExecContext(ctx, `UPDATE subscribers SET suppressed_at = COALESCE(suppressed_at, $2), suppressed_reason = $3 WHERE id = $1`,
+	// The address's keyed hash goes on the suppression list too: it outlives an
+	// erasure, and imports skip it.
+	_, err := s.DB.ExecContext(ctx, `
+WITH u AS (
+    UPDATE subscribers SET suppressed_at = COALESCE(suppressed_at, $2), suppressed_reason = $3 WHERE id = $1 RETURNING email_hash
+)
+INSERT INTO suppressions (email_hash, reason, created_at) SELECT email_hash, $3, $2 FROM u WHERE email_hash IS NOT NULL
+ON CONFLICT (email_hash) DO UPDATE SET reason = EXCLUDED.reason`,
 		subscriberID, s.Now(), reason)
 	return mapErr(err)
 }
@@ -126,7 +133,7 @@ RETURNING list_id`, subscriberID, pq.Array(listIDs), now); err != nil {
 			return mapErr(err)
 		}
 		for _, l := range changed {
-			if err := logConsent(ctx, tx, subscriberID, l, "unsubscribe", c, now); err != nil {
+			if err := s.logConsent(ctx, tx, subscriberID, l, "unsubscribe", c, now); err != nil {
 				return err
 			}
 		}

@@ -49,8 +49,9 @@ type SignupResult struct {
 // (inbox, list) must not repeat within one call.
 const signupsSQL = `
 WITH req AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $10::bytea[])
-        WITH ORDINALITY AS r(email, name, list_id, source, ip, user_agent, text_version, inbox, n)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $10::bytea[],
+                         $11::bytea[], $12::bytea[], $13::bytea[])
+        WITH ORDINALITY AS r(email, name, list_id, source, ip, user_agent, text_version, inbox, email_hash, ip_hash, ua_hash, n)
 ), inbox AS (
     -- The right to mail this inbox about this list, at most once per ConfirmInterval
     -- whatever the address's spelling; a row comes back only when this statement got it.
@@ -61,10 +62,13 @@ WITH req AS (
     RETURNING inbox_hash, list_id
 ), sub AS (
     -- A new subscriber has no name until a confirmation applies the one typed.
-    INSERT INTO subscribers (email, name)
+    -- An address on the suppression list (erased, complained, objected) comes back
+    -- suppressed: only a fresh confirmed opt-in lifts it.
+    INSERT INTO subscribers (email, name, email_hash, suppressed_at, suppressed_reason)
     -- Addresses are one ignoring the case of the local part: the first spelling stays.
-    SELECT DISTINCT ON (lower(email)) email, '' FROM req ORDER BY lower(email), n
-    ON CONFLICT ((lower(email))) DO UPDATE SET email = subscribers.email
+    SELECT DISTINCT ON (lower(email)) email, '', req.email_hash, CASE WHEN sp.reason IS NOT NULL THEN $8::timestamptz END, COALESCE(sp.reason, '')
+    FROM req LEFT JOIN suppressions sp ON sp.email_hash = req.email_hash ORDER BY lower(email), n
+    ON CONFLICT ((lower(email))) DO UPDATE SET email = subscribers.email, email_hash = COALESCE(subscribers.email_hash, EXCLUDED.email_hash)
     RETURNING id, email
 ), sn AS (
     -- The proposed row carries the inbox's answer: a claim txid only when granted.
@@ -92,8 +96,8 @@ WITH req AS (
     SELECT req.*, sn.id AS subscription_id, sn.subscriber_id, sn.status
     FROM req JOIN sub ON lower(sub.email) = lower(req.email) JOIN sn ON sn.subscriber_id = sub.id AND sn.list_id = req.list_id
 ), logged AS (
-    INSERT INTO consent_log (subscriber_id, list_id, action, source, ip, user_agent, consent_text_version, created_at)
-    SELECT subscriber_id, list_id, 'signup', source, NULLIF(ip, '')::inet, user_agent, text_version, $8 FROM matched
+    INSERT INTO consent_log (subscriber_id, list_id, action, source, ip, user_agent, consent_text_version, created_at, email_hash, ip_hash, ua_hash)
+    SELECT subscriber_id, list_id, 'signup', source, NULLIF(ip, '')::inet, user_agent, text_version, $8, email_hash, ip_hash, ua_hash FROM matched
 )
 SELECT m.n, m.subscription_id, m.status, COALESCE(msg.id, 0)
 FROM matched m LEFT JOIN msg ON msg.subscription_id = m.subscription_id`
@@ -121,13 +125,15 @@ func (s *Store) Signups(ctx context.Context, ps []SignupParams) ([]SignupResult,
 	emails, names, srcs, ips, uas, vers := make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n),
 		make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n)
 	lists := make(pq.Int64Array, n)
-	inboxes := make(pq.ByteaArray, n)
+	inboxes, ehs, ihs, uhs := make(pq.ByteaArray, n), make(pq.ByteaArray, n), make(pq.ByteaArray, n), make(pq.ByteaArray, n)
 	for i, p := range ps {
 		sum := sha256.Sum256([]byte(address.InboxKey(p.Email)))
 		emails[i], names[i], lists[i], inboxes[i] = p.Email, p.Name, p.ListID, sum[:]
-		srcs[i], ips[i], uas[i], vers[i] = p.Consent.Source, p.Consent.IP, truncate(p.Consent.UserAgent, 500), p.Consent.TextVersion
+		ua := truncate(p.Consent.UserAgent, 500)
+		srcs[i], ips[i], uas[i], vers[i] = p.Consent.Source, p.Consent.IP, ua, p.Consent.TextVersion
+		ehs[i], ihs[i], uhs[i] = s.Pseudo.Email(p.Email), s.Pseudo.IP(p.Consent.IP), s.Pseudo.UserAgent(ua)
 	}
-	rows, err := st.QueryContext(ctx, emails, names, lists, srcs, ips, uas, vers, s.Now(), ConfirmInterval.Seconds(), inboxes)
+	rows, err := st.QueryContext(ctx, emails, names, lists, srcs, ips, uas, vers, s.Now(), ConfirmInterval.Seconds(), inboxes, ehs, ihs, uhs)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -249,6 +255,10 @@ func (s *Store) ConfirmSubscription(ctx context.Context, id int64, issuedAt time
 			sub.SubscriberID); err != nil {
 			return mapErr(err)
 		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM suppressions WHERE email_hash = (SELECT email_hash FROM subscribers WHERE id = $1)`,
+			sub.SubscriberID); err != nil {
+			return mapErr(err)
+		}
 		// The confirmation (the signed link, POSTed) applies the name typed with the signup.
 		if pendingName != "" {
 			if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET name = $2 WHERE id = $1`, sub.SubscriberID, pendingName); err != nil {
@@ -257,7 +267,7 @@ func (s *Store) ConfirmSubscription(ctx context.Context, id int64, issuedAt time
 			sub.Name = pendingName
 		}
 		sub.Status, sub.ConfirmedAt = model.StatusConfirmed, &now
-		if err := logConsent(ctx, tx, sub.SubscriberID, sub.ListID, "confirm", c, now); err != nil {
+		if err := s.logConsent(ctx, tx, sub.SubscriberID, sub.ListID, "confirm", c, now); err != nil {
 			return err
 		}
 		if sub.WelcomeEnabled {
@@ -294,16 +304,17 @@ RETURNING subscriber_id, list_id`, id, now).Scan(&subscriberID, &listID)
 			return mapErr(err)
 		}
 		changed = true
-		return logConsent(ctx, tx, subscriberID, listID, "unsubscribe", c, now)
+		return s.logConsent(ctx, tx, subscriberID, listID, "unsubscribe", c, now)
 	})
 	return changed, err
 }
 
-func logConsent(ctx context.Context, tx *sqlx.Tx, subscriberID, listID int64, action string, c model.Consent, at time.Time) error {
+func (s *Store) logConsent(ctx context.Context, tx *sqlx.Tx, subscriberID, listID int64, action string, c model.Consent, at time.Time) error {
+	ua := truncate(c.UserAgent, 500)
 	_, err := tx.ExecContext(ctx, `
-INSERT INTO consent_log (subscriber_id, list_id, action, source, ip, user_agent, consent_text_version, created_at)
-VALUES ($1, $2, $3, $4, NULLIF($5, '')::inet, $6, $7, $8)`,
-		subscriberID, listID, action, c.Source, c.IP, truncate(c.UserAgent, 500), c.TextVersion, at)
+INSERT INTO consent_log (subscriber_id, list_id, action, source, ip, user_agent, consent_text_version, created_at, ip_hash, ua_hash, detail)
+VALUES ($1, $2, $3, $4, NULLIF($5, '')::inet, $6, $7, $8, $9, $10, $11)`,
+		subscriberID, listID, action, c.Source, c.IP, ua, c.TextVersion, at, s.Pseudo.IP(c.IP), s.Pseudo.UserAgent(ua), truncate(c.Detail, 500))
 	return mapErr(err)
 }
 
