@@ -12,6 +12,11 @@ ALTER TABLE subscribers ADD COLUMN email_hash bytea CHECK (length(email_hash) = 
 ALTER TABLE subscribers DROP CONSTRAINT subscribers_suppressed_reason_check;
 ALTER TABLE subscribers ADD CONSTRAINT subscribers_suppressed_reason_check
     CHECK (suppressed_reason IN ('', 'complaint', 'objection', 'manual', 'hard_bounce', 'soft_bounces', 'erased', 'unsubscribed', 'inactive', 'unconfirmed'));
+-- The last sign of life (signup, confirmation, click, preference change; never an
+-- open): retention asks inactive people again after 3 years.
+ALTER TABLE subscribers ADD COLUMN last_activity_at timestamptz;
+UPDATE subscribers s SET last_activity_at = GREATEST(s.created_at, (SELECT max(GREATEST(sn.created_at, sn.confirmed_at)) FROM subscriptions sn WHERE sn.subscriber_id = s.id));
+ALTER TABLE subscribers ALTER COLUMN last_activity_at SET DEFAULT now(), ALTER COLUMN last_activity_at SET NOT NULL;
 -- Restriction of processing (art. 18): the data is kept, nothing is ever sent.
 ALTER TABLE subscribers ADD COLUMN restricted_at timestamptz;
 
