@@ -39,6 +39,9 @@ Usage:
   envoi campaign send ID [--at RFC3339 | --now] [--no-wait]
                                    start (or schedule) a campaign and show its progress
   envoi campaign watch ID          show a campaign's progress without changing anything
+  envoi consent verify             walk the consent log's hash chain; name the first event altered,
+                                   removed or inserted (exit 1)
+  envoi hash-key                   print ENVOI_HASH_KEY to set before rotating ENVOI_SECRET_KEY
   envoi mailcatcher [--smtp ADDR] [--http ADDR]
                                    local SMTP server that keeps mail for viewing (development)
   envoi config                     print the effective configuration, secrets masked
@@ -113,6 +116,10 @@ func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return userCmd(ctx, a, rest, stdin, stdout, stderr)
 	case "campaign":
 		return campaignCmd(ctx, a, rest, stdout, stderr)
+	case "consent":
+		return consentCmd(ctx, a, rest, stdout, stderr)
+	case "hash-key":
+		return hashKeyCmd(a, stdout)
 	}
 	fmt.Fprintf(stderr, "envoi: unknown command %q\n\n%s", cmd, usage)
 	return 2

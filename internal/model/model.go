@@ -39,6 +39,8 @@ const (
 const (
 	KindConfirm = "confirm"
 	KindWelcome = "welcome"
+	// KindRepermission asks a long-inactive subscriber whether they still want the list (retention).
+	KindRepermission = "repermission"
 )
 
 // List is a mailing list. Every list is double opt-in.
@@ -75,6 +77,8 @@ type Subscriber struct {
 	// objection, never mailed until a fresh confirmed opt-in.
 	Suppressed       bool   `db:"-" json:"suppressed"`
 	SuppressedReason string `db:"-" json:"suppressed_reason"`
+	// Restricted: processing restricted (GDPR art. 18): kept, never mailed.
+	Restricted bool `db:"-" json:"restricted"`
 }
 
 // SubscriberPage is one page of a list's subscribers. Next is the cursor of
@@ -271,4 +275,12 @@ type ConsentEvent struct {
 	UserAgent   string    `db:"user_agent" json:"user_agent"`
 	TextVersion string    `db:"consent_text_version" json:"text_version"`
 	Text        *string   `db:"text" json:"text"`
+	Detail      string    `db:"detail" json:"detail,omitempty"`
+}
+
+// File is something to download (an export), or the error that made it fail.
+type File struct {
+	Name, ContentType string
+	Body              []byte
+	Err               error
 }

@@ -233,6 +233,11 @@ func (s *Store) ConfirmSubscription(ctx context.Context, id int64, issuedAt time
 			return mapErr(err)
 		}
 		sub := &r.Subscription
+		now := s.Now()
+		// A confirmation is a sign of life, and the answer to a re-permission mail.
+		if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET last_activity_at = $2, repermission_at = NULL WHERE id = $1`, sub.SubscriberID, now); err != nil {
+			return mapErr(err)
+		}
 		switch {
 		case sub.Status == model.StatusConfirmed:
 			r.AlreadyConfirmed = true
@@ -240,7 +245,6 @@ func (s *Store) ConfirmSubscription(ctx context.Context, id int64, issuedAt time
 		case sub.Status == model.StatusUnsubscribed && sub.UnsubscribedAt != nil && sub.UnsubscribedAt.After(issuedAt):
 			return ErrStaleConfirm
 		}
-		now := s.Now()
 		var pendingName string
 		if err := tx.GetContext(ctx, &pendingName, `SELECT pending_name FROM subscriptions WHERE id = $1`, id); err != nil {
 			return mapErr(err)

@@ -60,7 +60,10 @@ type Service struct {
 	BaseURL    string
 	Org        string
 	ConfirmTTL time.Duration
-	Log        *slog.Logger
+	// RepermissionTTL is how long a re-permission mail's link works: the
+	// retention's grace before an inactive subscriber is erased.
+	RepermissionTTL time.Duration
+	Log             *slog.Logger
 
 	savedTexts sync.Map // consent text version -> struct{}
 	once       sync.Once
@@ -272,6 +275,14 @@ func (s *Service) checkProofOfWork(ctx context.Context, ls []model.List, r Reque
 
 // enqueue hands a ledger message to the queue. A failure is only logged: the row
 // stays queued in PostgreSQL and the worker's sweeper enqueues it again.
+// Enqueue queues ledger messages for the worker (those that fail to queue
+// are found by the sweeper).
+func (s *Service) Enqueue(ctx context.Context, messageIDs ...int64) {
+	for _, id := range messageIDs {
+		s.enqueue(ctx, id)
+	}
+}
+
 func (s *Service) enqueue(ctx context.Context, messageID int64) {
 	if messageID == 0 {
 		return
@@ -405,6 +416,17 @@ func (s *Service) TransactionalMail(m model.TransactionalMessage, sub model.Subs
 		}
 		msg, err = s.Mail.Welcome(to, l, s.UnsubscribeURL(sub.ID))
 		return msg, true, err
+	case model.KindRepermission:
+		if sub.Status != model.StatusConfirmed {
+			return msg, false, nil
+		}
+		ttl := s.RepermissionTTL
+		if ttl <= 0 {
+			ttl = 30 * 24 * time.Hour
+		}
+		exp := s.Tokens.Now().Add(ttl)
+		msg, err = s.Mail.Repermission(to, l, s.BaseURL+"/confirm/"+s.Tokens.Sign(token.Confirm, sub.ID, ttl), exp, s.UnsubscribeURL(sub.ID))
+		return msg, true, err
 	}
 	return msg, false, fmt.Errorf("unknown message kind %q", m.Kind)
 }
@@ -525,17 +547,29 @@ func (s *Service) ConsentRecord(ctx context.Context, subscriberID int64) ([]mode
 // Rename corrects a subscriber's name (by an admin: an authenticated request).
 // Codes: not_found, invalid (Field name).
 func (s *Service) Rename(ctx context.Context, id int64, name string) (model.Subscriber, error) {
-	name = strings.TrimSpace(name)
-	if utf8.RuneCountInString(name) > MaxNameLength {
-		return model.Subscriber{}, apperr.FieldError("name", fmt.Sprintf("Keep the name under %d characters.", MaxNameLength))
-	}
-	if !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0 {
-		return model.Subscriber{}, apperr.FieldError("name", "The name contains characters that cannot be used.")
+	name, err := validName(name)
+	if err != nil {
+		return model.Subscriber{}, err
 	}
 	if err := s.Store.RenameSubscriber(ctx, id, name); err != nil {
 		return model.Subscriber{}, err
 	}
+	if err := s.Store.LogSubscriberEvent(ctx, id, "rectify", model.Consent{Source: "admin"}); err != nil {
+		return model.Subscriber{}, err
+	}
 	return s.Store.SubscriberByID(ctx, id)
+}
+
+// validName trims a name and checks it as a correction. Codes: invalid (Field name).
+func validName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if utf8.RuneCountInString(name) > MaxNameLength {
+		return "", apperr.FieldError("name", fmt.Sprintf("Keep the name under %d characters.", MaxNameLength))
+	}
+	if !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return "", apperr.FieldError("name", "The name contains characters that cannot be used.")
+	}
+	return name, nil
 }
 
 // Suppression reasons a person's request may give.

@@ -30,6 +30,7 @@ import (
 	"github.com/envoi/envoi/internal/auth"
 	"github.com/envoi/envoi/internal/campaign"
 	"github.com/envoi/envoi/internal/delivery"
+	"github.com/envoi/envoi/internal/gdpr"
 	"github.com/envoi/envoi/internal/lists"
 	"github.com/envoi/envoi/internal/model"
 	"github.com/envoi/envoi/internal/subscribe"
@@ -54,6 +55,7 @@ type Handler struct {
 	Auth      *auth.Service
 	Lists     *lists.Service
 	Subscribe *subscribe.Service
+	GDPR      *gdpr.Service
 	Campaigns *campaign.Service
 	Delivery  *delivery.Service
 	Sessions  *scs.SessionManager
@@ -102,6 +104,10 @@ func (h *Handler) Routes() []Route {
 		r("POST", "/admin/subscribers/:id", editor, "subscriber.rename", h.renameSubscriber),
 		r("POST", "/admin/subscribers/:id/suppress", editor, "subscriber.suppress", h.suppressSubscriber),
 		r("POST", "/admin/subscribers/:id/unsubscribe", editor, "subscriber.unsubscribe", h.unsubscribeSubscriber),
+		// The GDPR service writes these three to the audit log itself, with the reason.
+		r("GET", "/admin/subscribers/:id/export", editor, "", h.exportSubscriber),
+		r("POST", "/admin/subscribers/:id/restrict", editor, "", h.restrictSubscriber),
+		r("POST", "/admin/subscribers/:id/erase", owner, "", h.eraseSubscriber),
 		r("GET", "/admin/campaigns", viewer, "", h.campaigns),
 		r("GET", "/admin/campaigns/new", editor, "", h.newCampaign),
 		r("POST", "/admin/campaigns", editor, "campaign.create", h.createCampaign),

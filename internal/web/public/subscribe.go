@@ -17,6 +17,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/envoi/envoi/internal/apperr"
+	"github.com/envoi/envoi/internal/gdpr"
 	"github.com/envoi/envoi/internal/subscribe"
 	"github.com/envoi/envoi/internal/web"
 )
@@ -124,6 +125,7 @@ func truthy(v any) bool {
 type Handler struct {
 	Web       *web.Server
 	Subscribe *subscribe.Service
+	GDPR      *gdpr.Service
 	// FormOrigins, when set, are the only sites (besides Envoi's own, BaseOrigin)
 	// whose pages may post the signup form (ENVOI_FORM_ORIGINS).
 	FormOrigins []string
@@ -158,6 +160,10 @@ func (h *Handler) Register(r gin.IRouter) {
 	r.POST("/unsubscribe/test", h.unsubscribeTest)
 	r.GET("/unsubscribe/:token", h.unsubscribePage)
 	r.POST("/unsubscribe/:token", h.unsubscribeSubmit)
+	r.GET("/preferences/:token", h.preferencesPage)
+	r.POST("/preferences/:token", h.preferencesSubmit)
+	r.POST("/preferences/:token/export", h.preferencesExport)
+	r.POST("/preferences/:token/erase", h.preferencesErase)
 }
 
 // subscribeForm: GET /subscribe/:slug shows the signup form.

@@ -1,0 +1,494 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/envoi/envoi/internal/lists"
+)
+
+// pgDump returns a plain-SQL dump of the test's database.
+func (ta *testApp) pgDump() string {
+	ta.t.Helper()
+	bin, err := exec.LookPath("pg_dump")
+	if err != nil {
+		found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_dump")
+		if len(found) == 0 {
+			ta.t.Fatal("pg_dump not found (Debian package postgresql-client)")
+		}
+		bin = found[len(found)-1]
+	}
+	out, err := exec.Command(bin, "--no-owner", "--data-only", ta.Config.DatabaseURL).Output()
+	if err != nil {
+		ta.t.Fatalf("pg_dump: %v", err)
+	}
+	if !strings.Contains(string(out), "COPY public.consent_log") {
+		ta.t.Fatalf("pg_dump wrote no consent_log: %.300s", out)
+	}
+	return string(out)
+}
+
+// redisValues returns every value of every key in the test Redis (strings,
+// hashes, lists, sets, sorted sets, streams), with the keys.
+func (ta *testApp) redisValues() string {
+	ta.t.Helper()
+	ctx := context.Background()
+	var b strings.Builder
+	iter := ta.Redis.Scan(ctx, 0, "*", 1000).Iterator()
+	n := 0
+	for iter.Next(ctx) {
+		k := iter.Val()
+		n++
+		b.WriteString(k + "\n")
+		switch ta.Redis.Type(ctx, k).Val() {
+		case "string":
+			b.WriteString(ta.Redis.Get(ctx, k).Val())
+		case "hash":
+			for f, v := range ta.Redis.HGetAll(ctx, k).Val() {
+				b.WriteString(f + "=" + v + "\n")
+			}
+		case "list":
+			b.WriteString(strings.Join(ta.Redis.LRange(ctx, k, 0, -1).Val(), "\n"))
+		case "set":
+			b.WriteString(strings.Join(ta.Redis.SMembers(ctx, k).Val(), "\n"))
+		case "zset":
+			b.WriteString(strings.Join(ta.Redis.ZRange(ctx, k, 0, -1).Val(), "\n"))
+		case "stream":
+			for _, m := range ta.Redis.XRange(ctx, k, "-", "+").Val() {
+				fmt.Fprint(&b, m.Values)
+			}
+		}
+		b.WriteString("\n")
+	}
+	if err := iter.Err(); err != nil {
+		ta.t.Fatal(err)
+	}
+	if n == 0 {
+		ta.t.Fatal("Redis holds no key at all: the scan went wrong")
+	}
+	return b.String()
+}
+
+func (ta *testApp) consentVerify() (int, string) {
+	ta.t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"consent", "verify"}, &out, &errb, func(k string) string { return ta.Env[k] })
+	return code, out.String() + errb.String()
+}
+
+// TestErasure: a subscriber who signed up, confirmed and got a campaign
+// erases themselves from the preferences link in that campaign. Afterwards a
+// pg_dump of the database and every value in Redis hold neither their address
+// nor their name; the consent log keeps its events (no IP, no user agent, the
+// keyed hash of the address) and its chain verifies; the hash is on the
+// suppression list; the next campaign does not reach them; signing up again
+// works only through a fresh double opt-in.
+func TestErasure(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	key := ta.apiKey()
+	suffix := fmt.Sprint(time.Now().UnixNano())
+	addr, name := "erase-me-"+suffix+"@example.com", "Zebulon Quartermaine"+suffix
+	ta.seed("newsletter", "stays", 2, "confirmed")
+	res := ta.do("POST", "/subscribe/newsletter", "application/x-www-form-urlencoded",
+		url.Values{"email": {addr}, "name": {name}, "consent": {"yes"}}.Encode(), "User-Agent", "ErasureTest/1.0")
+	if res.Status != 200 {
+		t.Fatalf("signup: %d", res.Status)
+	}
+	ta.do("POST", link(t, ta.waitMail(addr, 1)[0], "confirm"), "", "", "User-Agent", "ErasureTest/1.0")
+	camp := ta.sendCampaign(key)
+	ta.waitCampaign(camp, "sent", 30*time.Second)
+	ta.waitMessagesDone(10 * time.Second)
+	var id int64
+	ta.Store.DB.Get(&id, `SELECT id FROM subscribers WHERE email = $1`, addr)
+	var prefs string
+	for _, m := range ta.SMTP.To(addr) {
+		if strings.Contains(m.Part("text/plain"), "/preferences/") {
+			prefs = link(t, m, "preferences")
+		}
+	}
+	if prefs == "" {
+		t.Fatal("the campaign mail has no preferences link")
+	}
+	if !strings.Contains(ta.pgDump(), addr) {
+		t.Fatal("the dump does not hold the address before the erasure: the check below would prove nothing")
+	}
+
+	events := ta.count(`SELECT count(*) FROM consent_log WHERE subscriber_id = $1`, id)
+	if p := ta.get(strings.TrimPrefix(prefs, ta.URL())); p.Status != 200 || !strings.Contains(p.Body, addr) || !strings.Contains(p.Body, "The Weekly Letter") {
+		t.Fatalf("preferences page: %d %.300s", p.Status, p.Body)
+	}
+	if r := ta.postForm(strings.TrimPrefix(prefs, ta.URL())+"/erase", url.Values{}); r.Status != 422 || ta.count(`SELECT count(*) FROM subscribers WHERE id = $1`, id) != 1 {
+		t.Fatalf("erase without the confirming box: %d", r.Status)
+	}
+	if n := ta.count(`SELECT count(*) FROM consent_log WHERE subscriber_id = $1`, id); n != events {
+		t.Fatalf("a GET or an unconfirmed POST logged %d events", n-events)
+	}
+	if r := ta.postForm(strings.TrimPrefix(prefs, ta.URL())+"/erase", url.Values{"confirm": {"yes"}}); r.Status != 200 || !strings.Contains(r.Body, "erased") {
+		t.Fatalf("erase: %d %.300s", r.Status, r.Body)
+	}
+
+	if n := ta.count(`SELECT count(*) FROM subscribers WHERE id = $1 OR lower(email) = $2`, id, addr); n != 0 {
+		t.Fatalf("%d subscriber rows left", n)
+	}
+	for _, q := range []string{`SELECT count(*) FROM subscriptions WHERE subscriber_id = $1`, `SELECT count(*) FROM deliveries WHERE subscriber_id = $1`} {
+		if n := ta.count(q, id); n != 0 {
+			t.Fatalf("%s: %d", q, n)
+		}
+	}
+	hash := ta.Store.Pseudo.Email(addr)
+	if n := ta.count(`SELECT count(*) FROM consent_log WHERE subscriber_id = $1 AND ip IS NULL AND user_agent = '' AND email_hash = $2`, id, hash); n != events+1 {
+		t.Fatalf("%d consent events kept clean with the hash, want %d (the %d before and the erasure)", n, events+1, events)
+	}
+	if acts := ta.count(`SELECT count(*) FROM consent_log WHERE subscriber_id = $1 AND action = 'erase' AND source = 'preferences'`, id); acts != 1 {
+		t.Fatalf("%d erase events", acts)
+	}
+	if n := ta.count(`SELECT count(*) FROM suppressions WHERE email_hash = $1 AND reason = 'erased'`, hash); n != 1 {
+		t.Fatal("the address's hash is not on the suppression list")
+	}
+	if code, out := ta.consentVerify(); code != 0 || !strings.Contains(out, "consent log: ok") {
+		t.Fatalf("consent verify after the erasure: %d %s", code, out)
+	}
+	dump := strings.ToLower(ta.pgDump())
+	for _, v := range []string{addr, strings.ToLower(name)} {
+		if strings.Contains(dump, v) {
+			i := strings.Index(dump, v)
+			t.Fatalf("pg_dump still holds %q: …%s…", v, dump[max(0, i-200):i+len(v)])
+		}
+	}
+	if !strings.Contains(dump, "stays-1@example.com") {
+		t.Fatal("the dump lost the other subscribers")
+	}
+	rv := strings.ToLower(ta.redisValues())
+	for _, v := range []string{addr, strings.ToLower(name)} {
+		if strings.Contains(rv, v) {
+			t.Fatalf("Redis still holds %q", v)
+		}
+	}
+	if p := ta.get(strings.TrimPrefix(prefs, ta.URL())); p.Status != 404 || !strings.Contains(p.Body, "erased") {
+		t.Fatalf("preferences after the erasure: %d", p.Status)
+	}
+
+	// The next campaign reaches the others, not them.
+	before := len(ta.SMTP.To(addr))
+	camp = ta.sendCampaign(key)
+	ta.waitCampaign(camp, "sent", 30*time.Second)
+	if c := ta.campaign(camp); c.Counts.Sent != 2 {
+		t.Fatalf("second campaign: %+v", c.Counts)
+	}
+	if len(ta.SMTP.To(addr)) != before {
+		t.Fatal("the erased address got the next campaign")
+	}
+
+	// Signing up again: suppressed until a fresh confirmation, then a subscriber again.
+	ta.Clock.Advance(time.Minute)
+	ta.signup(addr)
+	var suppressed bool
+	ta.Store.DB.Get(&suppressed, `SELECT suppressed_at IS NOT NULL FROM subscribers WHERE email = $1`, addr)
+	if !suppressed {
+		t.Fatal("a returning erased address is not suppressed before it confirms")
+	}
+	ta.do("POST", link(t, ta.waitMail(addr, before+1)[before], "confirm"), "", "")
+	ta.Store.DB.Get(&suppressed, `SELECT suppressed_at IS NOT NULL FROM subscribers WHERE email = $1`, addr)
+	if suppressed || ta.count(`SELECT count(*) FROM suppressions WHERE email_hash = $1`, hash) != 0 {
+		t.Fatal("a fresh confirmed opt-in did not lift the suppression")
+	}
+	if ta.status(addr) != "confirmed" {
+		t.Fatalf("after the fresh opt-in: %s", ta.status(addr))
+	}
+}
+
+// TestConsentChain: the consent log refuses UPDATE, DELETE and TRUNCATE; the
+// erasure path may only clear the clear personal values; envoi consent verify
+// passes on an intact log and names the first event altered, removed or
+// inserted behind the triggers' back.
+func TestConsentChain(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	for i := range 4 {
+		ta.signup(fmt.Sprintf("chain-%d@example.com", i))
+	}
+	ta.do("POST", link(t, ta.waitMail("chain-0@example.com", 1)[0], "confirm"), "", "")
+	ta.do("POST", link(t, ta.waitMail("chain-0@example.com", 2)[1], "unsubscribe"), "", "")
+	ta.waitMessagesDone(10 * time.Second)
+	total := ta.count(`SELECT count(*) FROM consent_log`)
+	if total < 6 {
+		t.Fatalf("%d events", total)
+	}
+	if code, out := ta.consentVerify(); code != 0 || !strings.Contains(out, fmt.Sprintf("ok, %d events", total)) {
+		t.Fatalf("verify: %d %s", code, out)
+	}
+	db := ta.Store.DB
+	for _, q := range []string{
+		`UPDATE consent_log SET action = 'confirm' WHERE action = 'signup'`,
+		`DELETE FROM consent_log WHERE id = (SELECT min(id) FROM consent_log)`,
+		`TRUNCATE consent_log`,
+		// The erasure's switch allows clearing ip and user_agent, nothing else.
+		`BEGIN; SET LOCAL envoi.erasure = 'on'; UPDATE consent_log SET ip = NULL, user_agent = '', source = 'api'; COMMIT`,
+	} {
+		if _, err := db.Exec(q); err == nil || !strings.Contains(err.Error(), "append-only") {
+			db.Exec(`ROLLBACK`)
+			t.Fatalf("%s: %v", q, err)
+		}
+		db.Exec(`ROLLBACK`)
+	}
+	if _, err := db.Exec(`BEGIN; SET LOCAL envoi.erasure = 'on'; UPDATE consent_log SET ip = NULL, user_agent = ''; COMMIT`); err != nil {
+		t.Fatalf("the erasure's update: %v", err)
+	}
+	if code, out := ta.consentVerify(); code != 0 {
+		t.Fatalf("verify after clearing the clear values: %d %s", code, out)
+	}
+
+	var ids []int64
+	db.Select(&ids, `SELECT id FROM consent_log ORDER BY seq`)
+	tamper := func(q string, args ...any) {
+		t.Helper()
+		if _, err := db.Exec(`ALTER TABLE consent_log DISABLE TRIGGER USER`); err != nil {
+			t.Fatal(err)
+		}
+		defer db.Exec(`ALTER TABLE consent_log ENABLE TRIGGER USER`)
+		if _, err := db.Exec(q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	cases := []struct {
+		name, sql, undo string
+		want            string
+	}{
+		{"altered", `UPDATE consent_log SET source = 'api' WHERE id = $1`, `UPDATE consent_log SET source = 'form' WHERE id = $1`,
+			fmt.Sprintf("event %d (seq 3) was altered", ids[2])},
+		{"time altered", `UPDATE consent_log SET created_at = created_at - interval '1 day' WHERE id = $1`, `UPDATE consent_log SET created_at = created_at + interval '1 day' WHERE id = $1`,
+			fmt.Sprintf("event %d (seq 3) was altered", ids[2])},
+		{"removed", `DELETE FROM consent_log WHERE id = $1`, ``, "the event at seq 3 was removed"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tamper(c.sql, ids[2])
+			code, out := ta.consentVerify()
+			if code != 1 || !strings.Contains(out, "BROKEN") || !strings.Contains(out, c.want) {
+				t.Fatalf("verify: %d %s, want %q", code, out, c.want)
+			}
+			if c.undo != "" {
+				tamper(c.undo, ids[2])
+				if code, out := ta.consentVerify(); code != 0 {
+					t.Fatalf("after undoing: %d %s", code, out)
+				}
+			}
+		})
+	}
+	// An event slipped in with a made-up place in the chain.
+	tamper(`INSERT INTO consent_log (subscriber_id, list_id, action, source, seq, prev_hash, hash) VALUES (1, 1, 'confirm', 'link', 0, '\x00', '\x00')`)
+	if code, out := ta.consentVerify(); code != 1 || !strings.Contains(out, "inserted") {
+		t.Fatalf("insert: %d %s", code, out)
+	}
+}
+
+// TestPreferences: the signed preferences link shows the person's lists and
+// changes nothing; its POST corrects the name and leaves the unticked lists
+// (logged with source preferences); the exports hold the profile, the
+// subscriptions, the consent record with its texts and the campaigns, as JSON
+// and CSV; a tampered link changes nothing.
+func TestPreferences(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	key := ta.apiKey()
+	if _, err := ta.Lists.Create(context.Background(), lists.New{Slug: "offers", Name: "Offers"}); err != nil {
+		t.Fatal(err)
+	}
+	const addr = "prefs@example.com"
+	for _, l := range []string{"newsletter", "offers"} {
+		ta.postForm("/subscribe/"+l, url.Values{"email": {addr}, "name": {"Ann"}, "consent": {"yes"}})
+	}
+	for _, m := range ta.waitMail(addr, 2) {
+		ta.do("POST", link(t, m, "confirm"), "", "")
+	}
+	camp := ta.sendCampaign(key)
+	ta.waitCampaign(camp, "sent", 30*time.Second)
+	ta.waitMessagesDone(10 * time.Second)
+	var prefs string
+	for _, m := range ta.SMTP.To(addr) {
+		if strings.Contains(m.Part("text/plain"), "/preferences/") && strings.Contains(m.Part("text/html"), "/preferences/") {
+			prefs = strings.TrimPrefix(link(t, m, "preferences"), ta.URL())
+		}
+	}
+	if prefs == "" {
+		t.Fatal("no preferences link in both parts of the campaign mail")
+	}
+	events := ta.count(`SELECT count(*) FROM consent_log`)
+	p := ta.get(prefs)
+	if p.Status != 200 || !strings.Contains(p.Body, "Offers") || !strings.Contains(p.Body, `value="Ann"`) {
+		t.Fatalf("page: %d %.400s", p.Status, p.Body)
+	}
+	ta.get(prefs + "/erase")
+	ta.get(prefs + "/export?format=json")
+	if n := ta.count(`SELECT count(*) FROM consent_log`); n != events || ta.status(addr) == "none" {
+		t.Fatal("a GET changed something")
+	}
+	for _, bad := range []string{prefs[:len(prefs)-2] + "xx", "/preferences/abc"} {
+		if r := ta.postForm(bad, url.Values{"name": {"Mallory"}}); r.Status != 400 {
+			t.Fatalf("tampered %s: %d", bad, r.Status)
+		}
+	}
+	if r := ta.postForm(prefs, url.Values{"name": {strings.Repeat("x", 201)}, "list": {"newsletter", "offers"}}); r.Status != 422 || !strings.Contains(r.Body, "200 characters") {
+		t.Fatalf("long name: %d", r.Status)
+	}
+	r := ta.postForm(prefs, url.Values{"name": {"Ann Lee"}, "list": {"newsletter"}})
+	if r.Status != 200 || !strings.Contains(r.Body, "Saved") {
+		t.Fatalf("save: %d %.300s", r.Status, r.Body)
+	}
+	var name string
+	ta.Store.DB.Get(&name, `SELECT name FROM subscribers WHERE email = $1`, addr)
+	var states []string
+	ta.Store.DB.Select(&states, `SELECT l.slug || '=' || sn.status FROM subscriptions sn JOIN lists l ON l.id = sn.list_id JOIN subscribers s ON s.id = sn.subscriber_id WHERE s.email = $1 ORDER BY l.slug`, addr)
+	if name != "Ann Lee" || strings.Join(states, ",") != "newsletter=confirmed,offers=unsubscribed" {
+		t.Fatalf("after saving: %q %v", name, states)
+	}
+	if acts := ta.consentActions(addr); !strings.HasSuffix(acts, "rectify/preferences,unsubscribe/preferences") {
+		t.Fatalf("consent record: %s", acts)
+	}
+
+	jr := ta.do("POST", prefs+"/export?format=json", "", "")
+	if jr.Status != 200 || !strings.Contains(jr.Header.Get("Content-Disposition"), "attachment") {
+		t.Fatalf("json export: %d %v", jr.Status, jr.Header)
+	}
+	var x struct {
+		Profile       struct{ Email, Name string }
+		Subscriptions []struct{ List, Status string }
+		Consent       []struct {
+			Action string
+			Text   *string
+		}
+		Campaigns []struct{ ID int64 }
+	}
+	if err := json.Unmarshal([]byte(jr.Body), &x); err != nil {
+		t.Fatal(err)
+	}
+	texts := 0
+	for _, e := range x.Consent {
+		if e.Action == "signup" && e.Text != nil && strings.Contains(*e.Text, "I agree") {
+			texts++
+		}
+	}
+	if x.Profile.Email != addr || x.Profile.Name != "Ann Lee" || len(x.Subscriptions) != 2 || texts != 2 || len(x.Campaigns) != 1 || x.Campaigns[0].ID != camp {
+		t.Fatalf("json export: %+v", x)
+	}
+	cr := ta.do("POST", prefs+"/export?format=csv", "", "")
+	rows, err := csv.NewReader(strings.NewReader(cr.Body)).ReadAll()
+	if cr.Status != 200 || err != nil || !strings.HasPrefix(cr.Header.Get("Content-Type"), "text/csv") {
+		t.Fatalf("csv export: %d %v", cr.Status, err)
+	}
+	found := map[string]bool{}
+	for _, row := range rows {
+		found[row[0]+"."+row[2]+"="+row[3]] = true
+	}
+	for _, want := range []string{"profile.email=" + addr, "subscription.status=unsubscribed", "consent.action=rectify", fmt.Sprintf("campaign.status=sent")} {
+		if !found[want] {
+			t.Fatalf("csv export lacks %s:\n%s", want, cr.Body)
+		}
+	}
+	if r := ta.do("POST", prefs+"/export?format=xml", "", ""); r.Status != 422 {
+		t.Fatalf("format xml: %d", r.Status)
+	}
+}
+
+// TestAPIDataRights: export, restrict and erase through the API and the
+// admin pages, each in the audit log with its reason; a restricted subscriber
+// is kept but not mailed.
+func TestAPIDataRights(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	key := ta.apiKey()
+	ta.seed("newsletter", "rights", 3, "confirmed")
+	ids := map[string]int64{}
+	for i := 1; i <= 3; i++ {
+		var id int64
+		ta.Store.DB.Get(&id, `SELECT id FROM subscribers WHERE email = $1`, fmt.Sprintf("rights-%d@example.com", i))
+		ids[fmt.Sprint(i)] = id
+	}
+	sub := func(n string) string { return fmt.Sprintf("/api/v1/subscribers/%d", ids[n]) }
+
+	// Export.
+	r := ta.do("GET", sub("1")+"/export?format=csv", "", "", "Authorization", "Bearer "+key)
+	if r.Status != 200 || !strings.Contains(r.Body, "rights-1@example.com") {
+		t.Fatalf("export: %d %s", r.Status, r.Body)
+	}
+	if st, m := ta.api("GET", sub("1")+"/export?format=pdf", key, ""); st != 422 || m["field"] != "format" {
+		t.Fatalf("bad format: %d %v", st, m)
+	}
+	// Restrict: kept, not mailed.
+	if st, m := ta.api("POST", sub("2")+"/restrict", key, `{"restricted":true,"reason":"gossip"}`); st != 422 || m["field"] != "reason" {
+		t.Fatalf("bad reason: %d %v", st, m)
+	}
+	if st, m := ta.api("POST", sub("2")+"/restrict", key, `{"restricted":true,"reason":"accuracy"}`); st != 200 || m["restricted"] != true {
+		t.Fatalf("restrict: %d %v", st, m)
+	}
+	// Erase.
+	if st, m := ta.api("DELETE", sub("3")+"?reason=because", key, ""); st != 422 || m["field"] != "reason" {
+		t.Fatalf("bad erase reason: %d %v", st, m)
+	}
+	if r := ta.do("DELETE", sub("3")+"?reason=objection", "", "", "Authorization", "Bearer "+key); r.Status != 204 {
+		t.Fatalf("erase: %d %s", r.Status, r.Body)
+	}
+	if st, _ := ta.api("GET", sub("3"), key, ""); st != 404 {
+		t.Fatalf("erased subscriber: %d", st)
+	}
+	if st, _ := ta.api("DELETE", sub("3"), key, ""); st != 404 {
+		t.Fatalf("erase twice: %d", st)
+	}
+	camp := ta.sendCampaign(key)
+	ta.waitCampaign(camp, "sent", 30*time.Second)
+	if len(ta.SMTP.To("rights-1@example.com")) != 1 || len(ta.SMTP.To("rights-2@example.com")) != 0 || len(ta.SMTP.To("rights-3@example.com")) != 0 {
+		t.Fatal("the restricted or the erased subscriber was mailed, or the other was not")
+	}
+	if st, m := ta.api("POST", sub("2")+"/restrict", key, `{"restricted":false}`); st != 200 || m["restricted"] != false {
+		t.Fatalf("lift: %d %v", st, m)
+	}
+	var audit []string
+	ta.Store.DB.Select(&audit, `SELECT action || ' ' || target FROM audit_log WHERE user_email LIKE 'api key tests%' ORDER BY id`)
+	want := []string{
+		fmt.Sprintf("subscriber.export subscriber %s", fmt.Sprint(ids["1"])),
+		fmt.Sprintf("subscriber.restrict subscriber %d (reason: accuracy)", ids["2"]),
+		fmt.Sprintf("subscriber.erase subscriber %d (reason: objection)", ids["3"]),
+		fmt.Sprintf("subscriber.unrestrict subscriber %d (reason: request)", ids["2"]),
+	}
+	if strings.Join(audit, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("audit log:\n%s\nwant:\n%s", strings.Join(audit, "\n"), strings.Join(want, "\n"))
+	}
+	if st, m := ta.api("GET", "/api/v1/consent/verify", key, ""); st != 200 || m["ok"] != true {
+		t.Fatalf("verify: %d %v", st, m)
+	}
+
+	// The admin pages: an editor exports and restricts; erasing takes an owner who types erase.
+	editor, owner := ta.signedIn("editor"), ta.signedIn("owner")
+	page := fmt.Sprintf("/admin/subscribers/%d", ids["1"])
+	if r := editor.get(page + "/export?format=json"); r.Status != 200 || !strings.Contains(r.Body, `"email": "rights-1@example.com"`) {
+		t.Fatalf("admin export: %d %.200s", r.Status, r.Body)
+	}
+	if r := editor.post(page+"/restrict", url.Values{"restricted": {"yes"}, "reason": {"legal_claims"}}); r.Status != 303 {
+		t.Fatalf("admin restrict: %d", r.Status)
+	}
+	if r := editor.get(page); !strings.Contains(r.Body, `id="restricted"`) {
+		t.Fatal("the page does not say the subscriber is restricted")
+	}
+	if r := editor.post(page+"/erase", url.Values{"confirm": {"erase"}}); r.Status != 403 {
+		t.Fatalf("editor erase: %d", r.Status)
+	}
+	if r := owner.post(page+"/erase", url.Values{"confirm": {"yes"}}); r.Status != 422 || ta.count(`SELECT count(*) FROM subscribers WHERE id = $1`, ids["1"]) != 1 {
+		t.Fatalf("erase without typing erase: %d", r.Status)
+	}
+	if r := owner.post(page+"/erase", url.Values{"confirm": {"erase"}, "reason": {"request"}}); r.Status != 303 || ta.count(`SELECT count(*) FROM subscribers WHERE id = $1`, ids["1"]) != 0 {
+		t.Fatalf("owner erase: %d", r.Status)
+	}
+	if n := ta.count(`SELECT count(*) FROM audit_log WHERE action IN ('subscriber.export', 'subscriber.restrict', 'subscriber.erase') AND user_id IS NOT NULL`); n != 3 {
+		t.Fatalf("%d admin audit entries, want 3", n)
+	}
+}

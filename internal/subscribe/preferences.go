@@ -1,0 +1,134 @@
+package subscribe
+
+import (
+	"context"
+	"slices"
+
+	"github.com/envoi/envoi/internal/apperr"
+	"github.com/envoi/envoi/internal/model"
+	"github.com/envoi/envoi/internal/token"
+)
+
+// SourcePreferences: a change the person made on their preferences page.
+const SourcePreferences = "preferences"
+
+// PreferencesURL signs the link to a subscriber's preferences page (in every
+// campaign message as {{.PreferencesURL}}); it never expires. The token's id
+// is the subscriber's, not a subscription's.
+func (s *Service) PreferencesURL(subscriberID int64) string {
+	return s.BaseURL + "/preferences/" + s.Tokens.Sign(token.Preferences, subscriberID, 0)
+}
+
+// PreferencesSubscriber returns the subscriber a preferences token names.
+// Codes: bad_request.
+func (s *Service) PreferencesSubscriber(tok string) (int64, error) {
+	c, err := s.Tokens.Verify(token.Preferences, tok)
+	if err != nil {
+		return 0, ErrBadLink
+	}
+	return c.SubscriptionID, nil
+}
+
+// ErrGone: the preferences link is authentic but its subscriber is no more
+// (erased). Said only to the holder of the signed link.
+var ErrGone = apperr.New(apperr.NotFound, "There is nothing about you here any more: your data was erased.")
+
+// Preferences is what a subscriber's preferences page shows.
+type Preferences struct {
+	Subscriber model.Subscriber
+	Lists      []PreferenceList
+	Language   string // of the page: the first list's
+}
+
+// PreferenceList is one list the person is or was on.
+type PreferenceList struct {
+	Slug, Name, Status string
+}
+
+// Preferences returns the page a preferences token opens. It changes nothing.
+// Codes: bad_request, not_found (ErrGone).
+func (s *Service) Preferences(ctx context.Context, tok string) (Preferences, error) {
+	id, err := s.PreferencesSubscriber(tok)
+	if err != nil {
+		return Preferences{}, err
+	}
+	return s.preferences(ctx, id)
+}
+
+func (s *Service) preferences(ctx context.Context, id int64) (Preferences, error) {
+	sub, err := s.Store.SubscriberByID(ctx, id)
+	if apperr.ErrorCode(err) == apperr.NotFound {
+		return Preferences{}, ErrGone
+	}
+	if err != nil {
+		return Preferences{}, err
+	}
+	p := Preferences{Subscriber: sub, Language: "en"}
+	for i, m := range sub.Lists {
+		l, err := s.Lists.BySlug(ctx, "list", m.Slug)
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		if i == 0 {
+			p.Language = l.Language
+		}
+		p.Lists = append(p.Lists, PreferenceList{Slug: l.Slug, Name: l.Name, Status: m.Status})
+	}
+	return p, nil
+}
+
+// PreferencesUpdate is what the preferences form sends: the name, and the
+// lists to stay on (every other one is left).
+type PreferencesUpdate struct {
+	Name          string
+	Keep          []string
+	IP, UserAgent string
+}
+
+// UpdatePreferences applies the preferences form (a POST with the signed
+// token): a corrected name (rectification) and the lists left, each logged in
+// the consent log with source preferences. Codes: bad_request, not_found,
+// invalid (Field name).
+func (s *Service) UpdatePreferences(ctx context.Context, tok string, u PreferencesUpdate) (Preferences, error) {
+	id, err := s.PreferencesSubscriber(tok)
+	if err != nil {
+		return Preferences{}, err
+	}
+	p, err := s.preferences(ctx, id)
+	if err != nil {
+		return p, err
+	}
+	c := model.Consent{Source: SourcePreferences, IP: u.IP, UserAgent: u.UserAgent}
+	name, err := validName(u.Name)
+	if err != nil {
+		return p, err
+	}
+	if name != p.Subscriber.Name {
+		if err := s.Store.RenameSubscriber(ctx, id, name); err != nil {
+			return p, err
+		}
+		if err := s.Store.LogSubscriberEvent(ctx, id, "rectify", c); err != nil {
+			return p, err
+		}
+	}
+	var leave []int64
+	for _, m := range p.Lists {
+		if m.Status != model.StatusUnsubscribed && !slices.Contains(u.Keep, m.Slug) {
+			l, err := s.Lists.BySlug(ctx, "lists", m.Slug)
+			if err != nil {
+				return p, err
+			}
+			leave = append(leave, l.ID)
+		}
+	}
+	if len(leave) > 0 {
+		if err := s.Store.UnsubscribeSubscriber(ctx, id, leave, c); err != nil {
+			return p, err
+		}
+		s.Metrics.Unsubscribe(SourcePreferences)
+	}
+	if err := s.Store.Touch(ctx, id); err != nil {
+		return p, err
+	}
+	return s.preferences(ctx, id)
+}
