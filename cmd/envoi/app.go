@@ -182,7 +182,7 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 	powKey := sha256.Sum256([]byte("envoi proof-of-work key\x00" + c.SecretKey))
 	a.POW = &pow.Service{Key: powKey[:], MaxNumber: c.POWComplexity, Now: a.Now, Redis: a.Redis, Prefix: c.Queue, Log: a.Log}
 	a.Subscribe = &subscribe.Service{Store: st, Lists: a.Lists, Tokens: a.Tokens, Queue: a.Queue, Mail: a.Mail, Limits: a.Limits, POW: a.POW, Locale: a.Locale, Metrics: a.Metrics,
-		BaseURL: c.BaseURL, Org: c.Organization, ConfirmTTL: c.ConfirmTTL, Log: a.Log}
+		BaseURL: c.BaseURL, Org: c.Organization, ConfirmTTL: c.ConfirmTTL, RepermissionTTL: c.RetentionGrace, Log: a.Log}
 	a.GDPR = &gdpr.Service{Store: st, Subscribe: a.Subscribe, Users: a.Users, Log: a.Log}
 	a.Campaigns = &campaign.Service{Store: st, Queue: a.Queue, Templates: templates.FS, DefaultFrom: c.From,
 		Org: c.Organization, PostalAddress: c.PostalAddress, Log: a.Log}
@@ -314,12 +314,23 @@ func (a *App) StartWorker() error {
 	a.Sweeper.Delivery = a.Delivery
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
-	a.wg.Add(1)
+	a.wg.Add(2)
 	go func() {
 		defer a.wg.Done()
 		a.Sweeper.Run(ctx)
 	}()
+	go func() {
+		defer a.wg.Done()
+		a.GDPR.RetentionLoop(ctx, a.Retention(), a.Config.RetentionEvery)
+	}()
 	return nil
+}
+
+// Retention is the retention policy of the configuration.
+func (a *App) Retention() store.Retention {
+	c := a.Config
+	return store.Retention{Unconfirmed: c.RetentionUnconfirmed, Inactive: c.RetentionInactive, Grace: c.RetentionGrace,
+		Unsubscribed: c.RetentionUnsubscribed, ConsentProof: c.RetentionConsent}
 }
 
 // Close stops the web server (finishing requests), the worker (finishing or

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 
@@ -46,4 +47,24 @@ func hashKeyCmd(a *App, stdout io.Writer) int {
 	}
 	fmt.Fprintln(stdout, "ENVOI_HASH_KEY="+hex.EncodeToString(k.Bytes()))
 	return 0
+}
+
+// retentionCmd: envoi retention [--dry-run] runs the retention pass now, or
+// prints what each rule would do.
+func retentionCmd(ctx context.Context, a *App, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("retention", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dry := fs.Bool("dry-run", false, "print what each rule would do now, change nothing")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "usage: envoi retention [--dry-run]")
+		return 2
+	}
+	return withApp(ctx, a, stderr, func(a *App) error {
+		r, err := a.GDPR.RunRetention(ctx, a.Retention(), *dry)
+		if err != nil {
+			return err
+		}
+		r.Print(stdout)
+		return nil
+	})
 }

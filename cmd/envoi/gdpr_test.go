@@ -13,8 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/envoi/envoi/internal/gdpr"
 	"github.com/envoi/envoi/internal/lists"
 )
+
+var gdprActor = gdpr.Actor{Who: "tests", Source: "admin"}
 
 // pgDump returns a plain-SQL dump of the test's database.
 func (ta *testApp) pgDump() string {
@@ -490,5 +493,134 @@ func TestAPIDataRights(t *testing.T) {
 	}
 	if n := ta.count(`SELECT count(*) FROM audit_log WHERE action IN ('subscriber.export', 'subscriber.restrict', 'subscriber.erase') AND user_id IS NOT NULL`); n != 3 {
 		t.Fatalf("%d admin audit entries, want 3", n)
+	}
+}
+
+func (ta *testApp) retention(args ...string) string {
+	ta.t.Helper()
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), append([]string{"retention"}, args...), &out, &errb, func(k string) string { return ta.Env[k] }); code != 0 {
+		ta.t.Fatalf("envoi retention %v: %d %s", args, code, errb.String())
+	}
+	return out.String()
+}
+
+// TestRetention: envoi retention --dry-run prints what each rule would do and
+// changes nothing; the pass erases signups never confirmed after 30 days
+// (without suppressing them), deletes stale pending subscriptions of people on
+// other lists, reduces people who left every list 30 days ago to the
+// suppression hash, asks people inactive for 3 years again and erases those
+// who do not answer within 30 days (not those who confirm), leaves restricted
+// people alone, and purges the oldest consent events of people gone after 5
+// years, the chain still verifying.
+func TestRetention(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	ctx := context.Background()
+	if _, err := ta.Lists.Create(ctx, lists.New{Slug: "offers", Name: "Offers"}); err != nil {
+		t.Fatal(err)
+	}
+	confirm := func(addr string, n int) {
+		t.Helper()
+		ta.do("POST", link(t, ta.waitMail(addr, n)[n-1], "confirm"), "", "")
+	}
+	ta.signup("ret-never@example.com") // first in the chain: its events can be purged one day
+	for _, a := range []string{"ret-active@example.com", "ret-silent@example.com", "ret-left@example.com", "ret-two@example.com"} {
+		ta.signup(a)
+		confirm(a, 1)
+	}
+	ta.postForm("/subscribe/offers", url.Values{"email": {"ret-two@example.com"}, "consent": {"yes"}})
+	ta.signup("ret-restricted@example.com")
+	ta.do("POST", link(t, ta.waitMail("ret-left@example.com", 2)[1], "unsubscribe"), "", "")
+	ta.waitMessagesDone(10 * time.Second)
+	var restricted int64
+	ta.Store.DB.Get(&restricted, `SELECT id FROM subscribers WHERE email = 'ret-restricted@example.com'`)
+	if _, err := ta.GDPR.Restrict(ctx, restricted, true, "legal_claims", gdprActor); err != nil {
+		t.Fatal(err)
+	}
+	// A month passes for the pending and the unsubscribed.
+	db := ta.Store.DB
+	db.MustExec(`UPDATE subscribers SET created_at = created_at - interval '31 days'`)
+	db.MustExec(`UPDATE subscriptions SET created_at = created_at - interval '31 days', confirm_requested_at = confirm_requested_at - interval '31 days',
+    unsubscribed_at = unsubscribed_at - interval '31 days'`)
+
+	before := ta.count(`SELECT count(*) FROM subscribers`) + ta.count(`SELECT count(*) FROM subscriptions`) + ta.count(`SELECT count(*) FROM consent_log`)
+	dry := ta.retention("--dry-run")
+	for _, want := range []string{"retention dry run at", "  1            would be erased: signups not confirmed within 30 days",
+		"  1            would be deleted: pending subscriptions", "  0            would be asked again",
+		"  1            would be reduced to the suppression hash", "  0            would be purged"} {
+		if !strings.Contains(dry, want) {
+			t.Fatalf("dry run lacks %q:\n%s", want, dry)
+		}
+	}
+	if after := ta.count(`SELECT count(*) FROM subscribers`) + ta.count(`SELECT count(*) FROM subscriptions`) + ta.count(`SELECT count(*) FROM consent_log`); after != before {
+		t.Fatal("the dry run changed something")
+	}
+	out := ta.retention()
+	if !strings.Contains(out, "  1            erased: signups not confirmed") || !strings.Contains(out, "  1            reduced to the suppression hash") {
+		t.Fatalf("pass:\n%s", out)
+	}
+	left := func() string {
+		var es []string
+		db.Select(&es, `SELECT s.email || ':' || string_agg(l.slug || '=' || sn.status, '+' ORDER BY l.slug) FROM subscribers s
+JOIN subscriptions sn ON sn.subscriber_id = s.id JOIN lists l ON l.id = sn.list_id GROUP BY s.email ORDER BY s.email`)
+		return strings.Join(es, " ")
+	}
+	if got, want := left(), "ret-active@example.com:newsletter=confirmed ret-restricted@example.com:newsletter=unconfirmed ret-silent@example.com:newsletter=confirmed ret-two@example.com:newsletter=confirmed"; got != want {
+		t.Fatalf("after the first pass:\n%s\nwant\n%s", got, want)
+	}
+	reasons := func() string {
+		var rs []string
+		db.Select(&rs, `SELECT reason FROM suppressions ORDER BY reason`)
+		return strings.Join(rs, ",")
+	}
+	if r := reasons(); r != "unsubscribed" {
+		t.Fatalf("suppressions: %s (the never-confirmed one is not suppressed)", r)
+	}
+
+	// Three years without a sign of life.
+	db.MustExec(`UPDATE subscribers SET last_activity_at = last_activity_at - interval '3 years 1 day'`)
+	if out := ta.retention(); !strings.Contains(out, "  3            asked again") {
+		t.Fatalf("re-permission:\n%s", out)
+	}
+	if out := ta.retention(); !strings.Contains(out, "  0            asked again") {
+		t.Fatalf("asked twice:\n%s", out)
+	}
+	mail := ta.waitMail("ret-active@example.com", 3)[2] // after the confirmation and the welcome
+	if !strings.Contains(mail.Header("Subject"), "still want") || mail.Header("List-Unsubscribe") == "" {
+		t.Fatalf("re-permission mail: %q %v", mail.Header("Subject"), mail.Header("List-Unsubscribe"))
+	}
+	ta.waitMail("ret-silent@example.com", 3)
+	confirm("ret-active@example.com", 3)
+	if n := ta.count(`SELECT count(*) FROM subscribers WHERE email = 'ret-active@example.com' AND repermission_at IS NULL AND last_activity_at > now() - interval '1 hour'`); n != 1 {
+		t.Fatal("confirming the re-permission is not a sign of life")
+	}
+	db.MustExec(`UPDATE subscribers SET repermission_at = repermission_at - interval '31 days' WHERE repermission_at IS NOT NULL`)
+	if out := ta.retention(); !strings.Contains(out, "  2            erased: asked again more than 30 days ago") {
+		t.Fatalf("unanswered:\n%s", out)
+	}
+	if got, want := left(), "ret-active@example.com:newsletter=confirmed ret-restricted@example.com:newsletter=unconfirmed"; got != want {
+		t.Fatalf("after the re-permission:\n%s\nwant\n%s", got, want)
+	}
+	if r := reasons(); r != "inactive,inactive,unsubscribed" {
+		t.Fatalf("suppressions: %s", r)
+	}
+
+	// Five years on, the proofs of the people gone are purged from the chain's start.
+	ta.Clock.Advance(5*365*24*time.Hour + 48*time.Hour)
+	var firstActive int64
+	db.Get(&firstActive, `SELECT min(seq) FROM consent_log c JOIN subscribers s ON s.id = c.subscriber_id`)
+	r, err := ta.GDPR.RunRetention(ctx, ta.Retention(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ConsentPurged != firstActive-1 || r.ConsentPurged < 1 {
+		t.Fatalf("purged %d events, want the %d before the first of a present subscriber", r.ConsentPurged, firstActive-1)
+	}
+	if n := ta.count(`SELECT count(*) FROM consent_log WHERE seq < $1`, firstActive); n != 0 {
+		t.Fatalf("%d purgeable events left", n)
+	}
+	if code, out := ta.consentVerify(); code != 0 {
+		t.Fatalf("verify after the purge: %s", out)
 	}
 }

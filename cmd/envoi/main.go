@@ -41,6 +41,8 @@ Usage:
   envoi campaign watch ID          show a campaign's progress without changing anything
   envoi consent verify             walk the consent log's hash chain; name the first event altered,
                                    removed or inserted (exit 1)
+  envoi retention [--dry-run]      run the retention rules now (workers also run them every
+                                   ENVOI_RETENTION_INTERVAL), or print what each would do
   envoi hash-key                   print ENVOI_HASH_KEY to set before rotating ENVOI_SECRET_KEY
   envoi mailcatcher [--smtp ADDR] [--http ADDR]
                                    local SMTP server that keeps mail for viewing (development)
@@ -118,6 +120,8 @@ func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return campaignCmd(ctx, a, rest, stdout, stderr)
 	case "consent":
 		return consentCmd(ctx, a, rest, stdout, stderr)
+	case "retention":
+		return retentionCmd(ctx, a, rest, stdout, stderr)
 	case "hash-key":
 		return hashKeyCmd(a, stdout)
 	}

@@ -167,6 +167,14 @@ func (s *Service) RetentionLoop(ctx context.Context, p store.Retention, every ti
 	if every <= 0 {
 		return
 	}
+	// The first pass waits a little: a process that just started has other work.
+	first := time.NewTimer(min(every, time.Minute))
+	select {
+	case <-ctx.Done():
+		first.Stop()
+		return
+	case <-first.C:
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
