@@ -183,7 +183,12 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 	a.POW = &pow.Service{Key: powKey[:], MaxNumber: c.POWComplexity, Now: a.Now, Redis: a.Redis, Prefix: c.Queue, Log: a.Log}
 	a.Subscribe = &subscribe.Service{Store: st, Lists: a.Lists, Tokens: a.Tokens, Queue: a.Queue, Mail: a.Mail, Limits: a.Limits, POW: a.POW, Locale: a.Locale, Metrics: a.Metrics,
 		BaseURL: c.BaseURL, Org: c.Organization, ConfirmTTL: c.ConfirmTTL, RepermissionTTL: c.RetentionGrace, Log: a.Log}
-	a.GDPR = &gdpr.Service{Store: st, Subscribe: a.Subscribe, Users: a.Users, Log: a.Log}
+	a.GDPR = &gdpr.Service{Store: st, Subscribe: a.Subscribe, Users: a.Users, Log: a.Log, Controller: gdpr.Controller{
+		Organization: c.Organization, Contact: c.PrivacyContact, PostalAddress: c.PostalAddress, BaseURL: c.BaseURL,
+		SMTPHost: c.SMTP.Host, SMTPTLS: string(c.SMTP.TLS), DKIM: c.DKIMDomain != "", Retention: a.Retention()}}
+	if err := gdpr.ParseRegisterTemplates(templates.FS); err != nil {
+		return err
+	}
 	a.Campaigns = &campaign.Service{Store: st, Queue: a.Queue, Templates: templates.FS, DefaultFrom: c.From,
 		Org: c.Organization, PostalAddress: c.PostalAddress, Log: a.Log}
 	a.Delivery = &delivery.Service{Store: st, Queue: a.Queue, SMTP: a.SMTP, Mail: a.Mail,

@@ -624,3 +624,38 @@ JOIN subscriptions sn ON sn.subscriber_id = s.id JOIN lists l ON l.id = sn.list_
 		t.Fatalf("verify after the purge: %s", out)
 	}
 }
+
+// TestRegister: the record of processing activities (art. 30) names the
+// controller from the settings, one activity per list with its confirmed
+// subscribers and the retention periods, as JSON, as an HTML document and as
+// an owner's admin page.
+func TestRegister(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	key := ta.apiKey()
+	ta.seed("newsletter", "reg", 3, "confirmed")
+	st, m := ta.api("GET", "/api/v1/register", key, "")
+	if st != 200 || m["controller"].(map[string]any)["name"] != "Example News Ltd" {
+		t.Fatalf("register: %d %v", st, m)
+	}
+	acts := m["activities"].([]any)
+	first := acts[0].(map[string]any)
+	if len(acts) != 3 || !strings.Contains(first["name"].(string), "The Weekly Letter") || first["subscribers"] != 3.0 ||
+		!strings.Contains(fmt.Sprint(first["retention"]), "erased after 30 days") || !strings.Contains(fmt.Sprint(first["retention"]), "5 years") {
+		t.Fatalf("activities: %v", acts)
+	}
+	r := ta.do("GET", "/api/v1/register?format=html", "", "", "Authorization", "Bearer "+key)
+	if r.Status != 200 || !strings.Contains(r.Body, "<h1>Record of processing activities (GDPR art. 30)</h1>") || !strings.Contains(r.Body, "The Weekly Letter") {
+		t.Fatalf("html: %d %.300s", r.Status, r.Body)
+	}
+	if st, m := ta.api("GET", "/api/v1/register?format=pdf", key, ""); st != 422 || m["field"] != "format" {
+		t.Fatalf("pdf: %d %v", st, m)
+	}
+	owner := ta.signedIn("owner")
+	if p := owner.get("/admin/register"); p.Status != 200 || !strings.Contains(p.Body, "Example News Ltd") || !strings.Contains(p.Body, "3 confirmed today") {
+		t.Fatalf("admin page: %d", p.Status)
+	}
+	if d := owner.get("/admin/register/download?format=json"); d.Status != 200 || !strings.Contains(d.Header.Get("Content-Disposition"), "envoi-register.json") {
+		t.Fatalf("admin download: %d %v", d.Status, d.Header)
+	}
+}

@@ -28,6 +28,8 @@ var (
 func openAPI(t *testing.T) (*openapi3.T, routers.Router) {
 	t.Helper()
 	apiDocOnce.Do(func() {
+		// The record of processing's HTML form: checked as a string.
+		openapi3filter.RegisterBodyDecoder("text/html", openapi3filter.PlainBodyDecoder)
 		apiDoc, apiDocErr = openapi3.NewLoader().LoadFromData(api.OpenAPI)
 		if apiDocErr == nil {
 			apiDocErr = apiDoc.Validate(context.Background())

@@ -29,6 +29,8 @@ type Service struct {
 	Subscribe *subscribe.Service
 	Users     *auth.Users // the audit log
 	Log       *slog.Logger
+	// Controller is what the record of processing says about the organisation.
+	Controller Controller
 }
 
 // Actor is who acts for the controller (an admin or an API key), for the audit log.

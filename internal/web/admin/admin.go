@@ -128,6 +128,8 @@ func (h *Handler) Routes() []Route {
 		r("GET", "/admin/layouts/:name", viewer, "", h.layout),
 		r("GET", "/admin/layouts/:name/preview", viewer, "", h.layoutPreview),
 		r("GET", "/admin/settings", owner, "", h.settings),
+		r("GET", "/admin/register", owner, "", h.register),
+		r("GET", "/admin/register/download", owner, "", h.registerDownload),
 		r("POST", "/admin/settings/test", owner, "settings.test_mail", h.settingsTest),
 		r("GET", "/admin/users", owner, "", h.users),
 		r("POST", "/admin/users", owner, "user.create", h.createUser),

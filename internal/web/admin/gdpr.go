@@ -81,3 +81,23 @@ func (h *Handler) eraseSubscriber(c *gin.Context) {
 	h.flash(c, fmt.Sprintf("Subscriber %d erased: their data is gone; the consent log keeps its events without the address, and the address stays suppressed.", id))
 	c.Redirect(http.StatusSeeOther, "/admin/subscribers")
 }
+
+// register: GET /admin/register shows the record of processing activities (art. 30).
+func (h *Handler) register(c *gin.Context) {
+	r, err := h.GDPR.Register(c.Request.Context())
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	h.render(c, http.StatusOK, "register", gin.H{"Register": r})
+}
+
+// registerDownload: GET /admin/register/download?format=html|json.
+func (h *Handler) registerDownload(c *gin.Context) {
+	r, err := h.GDPR.Register(c.Request.Context())
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	h.Web.Attachment(c, gdpr.EncodeRegister(c.DefaultQuery("format", "html"), r))
+}

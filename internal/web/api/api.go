@@ -57,6 +57,7 @@ func (h *Handler) Register(r gin.IRouter) {
 	g.GET("/subscribers/:id/export", h.exportSubscriber)
 	g.POST("/subscribers/:id/restrict", h.restrictSubscriber)
 	g.GET("/consent/verify", h.verifyConsent)
+	g.GET("/register", h.register)
 	g.POST("/campaigns", h.createCampaign)
 	g.GET("/campaigns", h.campaigns)
 	g.GET("/campaigns/:id", h.campaign)

@@ -86,3 +86,18 @@ func (h *Handler) verifyConsent(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, out)
 }
+
+// register: GET /api/v1/register[?format=json|html] is the record of
+// processing activities (GDPR art. 30), generated from the settings and lists.
+func (h *Handler) register(c *gin.Context) {
+	r, err := h.GDPR.Register(c.Request.Context())
+	if err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	if f := c.DefaultQuery("format", "json"); f != "json" {
+		h.Web.Attachment(c, gdpr.EncodeRegister(f, r))
+		return
+	}
+	c.JSON(http.StatusOK, r)
+}
