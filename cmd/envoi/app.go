@@ -182,7 +182,8 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 	powKey := sha256.Sum256([]byte("envoi proof-of-work key\x00" + c.SecretKey))
 	a.POW = &pow.Service{Key: powKey[:], MaxNumber: c.POWComplexity, Now: a.Now, Redis: a.Redis, Prefix: c.Queue, Log: a.Log}
 	a.Subscribe = &subscribe.Service{Store: st, Lists: a.Lists, Tokens: a.Tokens, Queue: a.Queue, Mail: a.Mail, Limits: a.Limits, POW: a.POW, Locale: a.Locale, Metrics: a.Metrics,
-		BaseURL: c.BaseURL, Org: c.Organization, ConfirmTTL: c.ConfirmTTL, RepermissionTTL: c.RetentionGrace, Log: a.Log}
+		BaseURL: c.BaseURL, Org: c.Organization, PostalAddress: c.PostalAddress, PrivacyContact: c.PrivacyContact,
+		ConfirmTTL: c.ConfirmTTL, RepermissionTTL: c.RetentionGrace, Log: a.Log}
 	a.GDPR = &gdpr.Service{Store: st, Subscribe: a.Subscribe, Users: a.Users, Log: a.Log, Controller: gdpr.Controller{
 		Organization: c.Organization, Contact: c.PrivacyContact, PostalAddress: c.PostalAddress, BaseURL: c.BaseURL,
 		SMTPHost: c.SMTP.Host, SMTPTLS: string(c.SMTP.TLS), DKIM: c.DKIMDomain != "", Retention: a.Retention()}}

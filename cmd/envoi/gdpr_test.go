@@ -15,6 +15,7 @@ import (
 
 	"github.com/envoi/envoi/internal/gdpr"
 	"github.com/envoi/envoi/internal/lists"
+	"github.com/envoi/envoi/internal/token"
 )
 
 var gdprActor = gdpr.Actor{Who: "tests", Source: "admin"}
@@ -657,5 +658,77 @@ func TestRegister(t *testing.T) {
 	}
 	if d := owner.get("/admin/register/download?format=json"); d.Status != 200 || !strings.Contains(d.Header.Get("Content-Disposition"), "envoi-register.json") {
 		t.Fatalf("admin download: %d %v", d.Status, d.Header)
+	}
+}
+
+// TestListFields: a list declares the fields it collects, each with a
+// purpose; its form shows only those (and the purposes in its notice, which
+// the consent record keeps with the consent label); the API refuses any other
+// (422 naming the field); what was typed waits for the confirmation, then
+// shows in the subscriber, the export and the preferences page, which corrects it.
+func TestListFields(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	key := ta.apiKey()
+	for _, bad := range []string{
+		`{"fields":[{"name":"Bad Key","label":"X","purpose":"y"}]}`,
+		`{"fields":[{"name":"company","label":"Company"}]}`,
+		`{"fields":[{"name":"consent","label":"C","purpose":"p"}]}`,
+		`{"fields":[{"name":"email"}]}`,
+		`{"fields":[{"name":"company","label":"A","purpose":"p"},{"name":"company","label":"B","purpose":"q"}]}`,
+	} {
+		if st, m := ta.api("PATCH", "/api/v1/lists/newsletter", key, bad); st != 422 || m["field"] != "fields" {
+			t.Fatalf("%s: %d %v", bad, st, m)
+		}
+	}
+	st, m := ta.api("PATCH", "/api/v1/lists/newsletter", key, `{"fields":[{"name":"company","label":"Company","purpose":"to tailor the offers to your sector"}]}`)
+	if st != 200 || fmt.Sprint(m["fields"]) != "[map[label:Company name:company purpose:to tailor the offers to your sector]]" {
+		t.Fatalf("patch: %d %v", st, m)
+	}
+	page := ta.get("/subscribe/newsletter").Body
+	if strings.Contains(page, `id="name"`) || !strings.Contains(page, `name="field.company"`) || !strings.Contains(page, "Company: to tailor the offers to your sector") {
+		t.Fatalf("form:\n%s", page)
+	}
+	for _, c := range []struct{ body, field string }{
+		{`{"email":"f1@example.com","name":"Ann","lists":["newsletter"]}`, "name"},
+		{`{"email":"f1@example.com","lists":["newsletter"],"fields":{"fax":"123"}}`, "fax"},
+		{`{"email":"f1@example.com","lists":["newsletter"],"fields":{"company":"` + strings.Repeat("x", 201) + `"}}`, "company"},
+	} {
+		if st, m := ta.api("POST", "/api/v1/subscribers", key, c.body); st != 422 || m["field"] != c.field {
+			t.Fatalf("%s: %d %v, want 422 naming %s", c.body, st, m, c.field)
+		}
+	}
+	if n := ta.count(`SELECT count(*) FROM subscribers`); n != 0 {
+		t.Fatalf("refused signups wrote %d subscribers", n)
+	}
+	const addr = "fields@example.com"
+	if r := ta.postForm("/subscribe/newsletter", url.Values{"email": {addr}, "consent": {"yes"}, "field.company": {"Acme"}}); r.Status != 200 {
+		t.Fatalf("form: %d %s", r.Status, r.Body)
+	}
+	var fields string
+	ta.Store.DB.Get(&fields, `SELECT fields::text FROM subscribers WHERE email = $1`, addr)
+	if fields != "{}" {
+		t.Fatalf("before the confirmation the subscriber holds %s", fields)
+	}
+	var shown string
+	ta.Store.DB.Get(&shown, `SELECT t.body FROM consent_log c JOIN consent_texts t ON t.version = c.consent_text_version JOIN subscribers s ON s.id = c.subscriber_id WHERE s.email = $1`, addr)
+	if !strings.HasPrefix(shown, "I agree to receive") || !strings.Contains(shown, "Company: to tailor the offers to your sector") || !strings.Contains(shown, "Your rights:") {
+		t.Fatalf("consent record's text: %q", shown)
+	}
+	ta.do("POST", link(t, ta.waitMail(addr, 1)[0], "confirm"), "", "")
+	var id int64
+	ta.Store.DB.Get(&id, `SELECT id FROM subscribers WHERE email = $1`, addr)
+	if _, m := ta.api("GET", fmt.Sprintf("/api/v1/subscribers/%d", id), key, ""); fmt.Sprint(m["fields"]) != "map[company:Acme]" {
+		t.Fatalf("after the confirmation: %v", m)
+	}
+	prefs := "/preferences/" + ta.Subscribe.Tokens.Sign(token.Preferences, id, 0)
+	if p := ta.get(prefs); !strings.Contains(p.Body, `value="Acme"`) || strings.Contains(p.Body, `id="name"`) {
+		t.Fatalf("preferences page: %.500s", p.Body)
+	}
+	if r := ta.postForm(prefs, url.Values{"list": {"newsletter"}, "field.company": {"Beta"}}); r.Status != 200 {
+		t.Fatalf("save: %d", r.Status)
+	}
+	if x := ta.do("POST", prefs+"/export?format=json", "", ""); !strings.Contains(x.Body, `"company": "Beta"`) {
+		t.Fatalf("export: %s", x.Body)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -140,6 +141,9 @@ func writeCSV(w io.Writer, x Export) error {
 	row("profile", "", "suppressed_at", at(p.SuppressedAt))
 	row("profile", "", "suppressed_reason", p.SuppressedReason)
 	row("profile", "", "restricted_at", at(p.RestrictedAt))
+	for _, k := range slices.Sorted(maps.Keys(p.Fields)) {
+		row("profile", "field", k, p.Fields[k])
+	}
 	for _, sn := range x.Subscriptions {
 		row("subscription", sn.List, "list_name", sn.ListName)
 		row("subscription", sn.List, "status", sn.Status)

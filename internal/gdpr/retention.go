@@ -64,14 +64,15 @@ func (s *Service) RunRetention(ctx context.Context, p store.Retention, dryRun bo
 			*n = c
 			return err
 		}
-		for {
-			ids, err := s.Store.RetentionIDs(ctx, rule, cutoff, 1000)
+		for after := int64(0); ; {
+			ids, err := s.Store.RetentionIDs(ctx, rule, cutoff, after, 1000)
 			if err != nil || len(ids) == 0 {
 				return err
 			}
+			after = ids[len(ids)-1]
 			done, err := s.Store.EraseSubscribers(ctx, ids, "retention", "reason="+reason, suppress)
 			*n += int64(done)
-			if err != nil || done == 0 {
+			if err != nil {
 				return err
 			}
 		}
@@ -81,8 +82,8 @@ func (s *Service) RunRetention(ctx context.Context, p store.Retention, dryRun bo
 		if err := erase("unconfirmed", cutoff, "unconfirmed", "", &r.Unconfirmed); err != nil {
 			return r, fmt.Errorf("retention of unconfirmed signups: %w", err)
 		}
-		for {
-			ids, err := s.Store.RetentionIDs(ctx, "stale_pending", cutoff, 1000)
+		for after := int64(0); ; {
+			ids, err := s.Store.RetentionIDs(ctx, "stale_pending", cutoff, after, 1000)
 			if err != nil {
 				return r, fmt.Errorf("retention of pending subscriptions: %w", err)
 			}
@@ -97,6 +98,7 @@ func (s *Service) RunRetention(ctx context.Context, p store.Retention, dryRun bo
 				}
 				break
 			}
+			after = ids[len(ids)-1]
 			n, err := s.Store.DeleteSubscriptions(ctx, ids)
 			r.StalePending += n
 			if err != nil {
@@ -117,14 +119,15 @@ func (s *Service) RunRetention(ctx context.Context, p store.Retention, dryRun bo
 			}
 			r.Repermission = n
 		} else {
-			for {
-				ids, err := s.Store.RetentionIDs(ctx, "inactive", cutoff, 1000)
+			for after := int64(0); ; {
+				ids, err := s.Store.RetentionIDs(ctx, "inactive", cutoff, after, 1000)
 				if err != nil {
 					return r, fmt.Errorf("retention of inactive subscribers: %w", err)
 				}
 				if len(ids) == 0 {
 					break
 				}
+				after = ids[len(ids)-1]
 				msgs, err := s.Store.AskRepermission(ctx, ids)
 				if err != nil {
 					return r, err

@@ -169,14 +169,15 @@ type SubscriberExport struct {
 
 // ExportProfile is the subscriber row.
 type ExportProfile struct {
-	ID               int64      `db:"id" json:"id"`
-	Email            string     `db:"email" json:"email"`
-	Name             string     `db:"name" json:"name"`
-	CreatedAt        time.Time  `db:"created_at" json:"created_at"`
-	LastActivityAt   time.Time  `db:"last_activity_at" json:"last_activity_at"`
-	SuppressedAt     *time.Time `db:"suppressed_at" json:"suppressed_at"`
-	SuppressedReason string     `db:"suppressed_reason" json:"suppressed_reason"`
-	RestrictedAt     *time.Time `db:"restricted_at" json:"restricted_at"`
+	ID               int64        `db:"id" json:"id"`
+	Email            string       `db:"email" json:"email"`
+	Name             string       `db:"name" json:"name"`
+	CreatedAt        time.Time    `db:"created_at" json:"created_at"`
+	LastActivityAt   time.Time    `db:"last_activity_at" json:"last_activity_at"`
+	SuppressedAt     *time.Time   `db:"suppressed_at" json:"suppressed_at"`
+	SuppressedReason string       `db:"suppressed_reason" json:"suppressed_reason"`
+	RestrictedAt     *time.Time   `db:"restricted_at" json:"restricted_at"`
+	Fields           model.Values `db:"fields" json:"fields"`
 }
 
 // ExportSubscription is one list the person is or was on.
@@ -216,7 +217,7 @@ func (s *Store) ExportSubscriber(ctx context.Context, id int64) (SubscriberExpor
 		return x, mapErr(err)
 	}
 	defer tx.Rollback()
-	if err := tx.GetContext(ctx, &x.Profile, `SELECT id, email, name, created_at, last_activity_at, suppressed_at, suppressed_reason, restricted_at
+	if err := tx.GetContext(ctx, &x.Profile, `SELECT id, email, name, created_at, last_activity_at, suppressed_at, suppressed_reason, restricted_at, fields
 FROM subscribers WHERE id = $1`, id); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return x, apperr.New(apperr.NotFound, "There is no subscriber with this id.")
@@ -347,4 +348,25 @@ FROM consent_log ORDER BY seq, id`)
 		}
 	}
 	return r, nil
+}
+
+// SetSubscriberFields sets custom field values (an empty value removes the
+// field). Codes: not_found.
+func (s *Store) SetSubscriberFields(ctx context.Context, id int64, v model.Values) error {
+	set, drop := model.Values{}, pq.StringArray{}
+	for k, val := range v {
+		if val == "" {
+			drop = append(drop, k)
+		} else {
+			set[k] = val
+		}
+	}
+	res, err := s.DB.ExecContext(ctx, `UPDATE subscribers SET fields = (fields - $3::text[]) || $2::jsonb WHERE id = $1`, id, set, drop)
+	if err != nil {
+		return mapErr(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return apperr.New(apperr.NotFound, "There is no subscriber with this id.")
+	}
+	return nil
 }

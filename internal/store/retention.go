@@ -25,27 +25,27 @@ type Retention struct {
 const (
 	unconfirmedSQL = `
 SELECT s.id FROM subscribers s
-WHERE s.restricted_at IS NULL AND s.created_at < $1
+WHERE s.id > $3 AND s.restricted_at IS NULL AND s.created_at < $1
   AND NOT EXISTS (SELECT 1 FROM subscriptions sn WHERE sn.subscriber_id = s.id
       AND (sn.status <> 'unconfirmed' OR GREATEST(sn.created_at, sn.confirm_requested_at) >= $1))
 ORDER BY s.id LIMIT $2`
 	stalePendingSQL = `
 SELECT sn.id FROM subscriptions sn
-WHERE sn.status = 'unconfirmed' AND GREATEST(sn.created_at, sn.confirm_requested_at) < $1
+WHERE sn.id > $3 AND sn.status = 'unconfirmed' AND GREATEST(sn.created_at, sn.confirm_requested_at) < $1
   AND EXISTS (SELECT 1 FROM subscriptions o WHERE o.subscriber_id = sn.subscriber_id AND o.status <> 'unconfirmed')
 ORDER BY sn.id LIMIT $2`
 	inactiveSQL = `
 SELECT s.id FROM subscribers s
-WHERE s.last_activity_at < $1 AND s.repermission_at IS NULL AND s.restricted_at IS NULL AND s.suppressed_at IS NULL
+WHERE s.id > $3 AND s.last_activity_at < $1 AND s.repermission_at IS NULL AND s.restricted_at IS NULL AND s.suppressed_at IS NULL
   AND EXISTS (SELECT 1 FROM subscriptions sn WHERE sn.subscriber_id = s.id AND sn.status = 'confirmed')
 ORDER BY s.id LIMIT $2`
 	unansweredSQL = `
 SELECT s.id FROM subscribers s
-WHERE s.repermission_at < $1 AND s.last_activity_at < s.repermission_at AND s.restricted_at IS NULL
+WHERE s.id > $3 AND s.repermission_at < $1 AND s.last_activity_at < s.repermission_at AND s.restricted_at IS NULL
 ORDER BY s.id LIMIT $2`
 	unsubscribedSQL = `
 SELECT s.id FROM subscribers s
-WHERE s.restricted_at IS NULL
+WHERE s.id > $3 AND s.restricted_at IS NULL
   AND EXISTS (SELECT 1 FROM subscriptions sn WHERE sn.subscriber_id = s.id)
   AND NOT EXISTS (SELECT 1 FROM subscriptions sn WHERE sn.subscriber_id = s.id
       AND (sn.status <> 'unsubscribed' OR sn.unsubscribed_at >= $1))
@@ -55,23 +55,23 @@ ORDER BY s.id LIMIT $2`
 // retentionBatch is how many people one transaction of a rule handles.
 const retentionBatch = 1000
 
-// RetentionIDs returns up to limit ids a rule applies to at cutoff (for a
-// dry run, and for the pass). rule: unconfirmed, stale_pending, inactive,
-// unanswered, unsubscribed.
-func (s *Store) RetentionIDs(ctx context.Context, rule string, cutoff time.Time, limit int) ([]int64, error) {
+// RetentionIDs returns up to limit ids above after that a rule applies to at
+// cutoff, in order (keyset: a pass goes through the table once). rule:
+// unconfirmed, stale_pending, inactive, unanswered, unsubscribed.
+func (s *Store) RetentionIDs(ctx context.Context, rule string, cutoff time.Time, after int64, limit int) ([]int64, error) {
 	q := map[string]string{"unconfirmed": unconfirmedSQL, "stale_pending": stalePendingSQL, "inactive": inactiveSQL,
 		"unanswered": unansweredSQL, "unsubscribed": unsubscribedSQL}[rule]
 	if q == "" {
 		return nil, errors.New("unknown retention rule " + strconv.Quote(rule))
 	}
 	var ids []int64
-	err := s.DB.SelectContext(ctx, &ids, q, cutoff, limit)
+	err := s.DB.SelectContext(ctx, &ids, q, cutoff, limit, after)
 	return ids, mapErr(err)
 }
 
 // CountRetention counts who a rule applies to at cutoff.
 func (s *Store) CountRetention(ctx context.Context, rule string, cutoff time.Time) (int64, error) {
-	ids, err := s.RetentionIDs(ctx, rule, cutoff, 1<<31-1)
+	ids, err := s.RetentionIDs(ctx, rule, cutoff, 0, 1<<31-1)
 	return int64(len(ids)), err
 }
 

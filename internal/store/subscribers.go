@@ -18,13 +18,17 @@ type subscriberRow struct {
 	Suppressed       bool           `db:"suppressed"`
 	SuppressedReason string         `db:"suppressed_reason"`
 	Restricted       bool           `db:"restricted"`
+	Fields           model.Values   `db:"fields"`
 	Slugs            pq.StringArray `db:"slugs"`
 	Statuses         pq.StringArray `db:"statuses"`
 }
 
 func (r subscriberRow) subscriber() model.Subscriber {
 	s := model.Subscriber{ID: r.ID, Email: r.Email, Name: r.Name, Lists: []model.ListMembership{}, Suppressed: r.Suppressed,
-		SuppressedReason: r.SuppressedReason, Restricted: r.Restricted}
+		SuppressedReason: r.SuppressedReason, Restricted: r.Restricted, Fields: r.Fields}
+	if s.Fields == nil {
+		s.Fields = model.Values{}
+	}
 	for i := range r.Slugs {
 		s.Lists = append(s.Lists, model.ListMembership{Slug: r.Slugs[i], Status: r.Statuses[i]})
 	}
@@ -32,7 +36,7 @@ func (r subscriberRow) subscriber() model.Subscriber {
 }
 
 const subscriberWithListsSQL = `
-SELECT sr.id, sr.email, sr.name, sr.suppressed_at IS NOT NULL AS suppressed, sr.suppressed_reason, sr.restricted_at IS NOT NULL AS restricted,
+SELECT sr.id, sr.email, sr.name, sr.suppressed_at IS NOT NULL AS suppressed, sr.suppressed_reason, sr.restricted_at IS NOT NULL AS restricted, sr.fields,
        COALESCE(array_agg(l.slug ORDER BY l.slug) FILTER (WHERE l.id IS NOT NULL), '{}') AS slugs,
        COALESCE(array_agg(sn.status ORDER BY l.slug) FILTER (WHERE l.id IS NOT NULL), '{}') AS statuses
 FROM subscribers sr

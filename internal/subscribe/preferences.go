@@ -2,7 +2,11 @@ package subscribe
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/envoi/envoi/internal/apperr"
 	"github.com/envoi/envoi/internal/model"
@@ -38,6 +42,16 @@ type Preferences struct {
 	Subscriber model.Subscriber
 	Lists      []PreferenceList
 	Language   string // of the page: the first list's
+	// Name: one of the lists collects the name; Fields: the custom fields
+	// the lists collect, with the person's values.
+	Name   bool
+	Fields []PreferenceField
+}
+
+// PreferenceField is a custom field on the preferences page.
+type PreferenceField struct {
+	model.Field
+	Value string
 }
 
 // PreferenceList is one list the person is or was on.
@@ -73,7 +87,14 @@ func (s *Service) preferences(ctx context.Context, id int64) (Preferences, error
 			p.Language = l.Language
 		}
 		p.Lists = append(p.Lists, PreferenceList{Slug: l.Slug, Name: l.Name, Status: m.Status})
+		p.Name = p.Name || l.Fields.Has(model.FieldName)
+		for _, f := range l.Fields.Custom() {
+			if !slices.ContainsFunc(p.Fields, func(x PreferenceField) bool { return x.Name == f.Name }) {
+				p.Fields = append(p.Fields, PreferenceField{Field: f, Value: sub.Fields[f.Name]})
+			}
+		}
 	}
+	p.Name = p.Name || sub.Name != ""
 	return p, nil
 }
 
@@ -82,6 +103,7 @@ func (s *Service) preferences(ctx context.Context, id int64) (Preferences, error
 type PreferencesUpdate struct {
 	Name          string
 	Keep          []string
+	Fields        map[string]string // the custom fields' corrected values
 	IP, UserAgent string
 }
 
@@ -103,9 +125,24 @@ func (s *Service) UpdatePreferences(ctx context.Context, tok string, u Preferenc
 	if err != nil {
 		return p, err
 	}
-	if name != p.Subscriber.Name {
+	values := model.Values{}
+	changed := false
+	for _, f := range p.Fields {
+		v := strings.TrimSpace(u.Fields[f.Name])
+		if utf8.RuneCountInString(v) > MaxFieldLength || strings.IndexFunc(v, unicode.IsControl) >= 0 || !utf8.ValidString(v) {
+			return p, apperr.FieldError(f.Name, fmt.Sprintf("Keep this under %d characters, without special characters.", MaxFieldLength))
+		}
+		values[f.Name] = v
+		changed = changed || v != f.Value
+	}
+	if name != p.Subscriber.Name || changed {
 		if err := s.Store.RenameSubscriber(ctx, id, name); err != nil {
 			return p, err
+		}
+		if changed {
+			if err := s.Store.SetSubscriberFields(ctx, id, values); err != nil {
+				return p, err
+			}
 		}
 		if err := s.Store.LogSubscriberEvent(ctx, id, "rectify", c); err != nil {
 			return p, err

@@ -40,8 +40,14 @@ func (h *Handler) preferencesSubmit(c *gin.Context) {
 		h.Web.Fail(c, apperr.New(apperr.BadRequest, "The form data is malformed."))
 		return
 	}
+	fields := map[string]string{}
+	for k, vs := range c.Request.PostForm {
+		if name, ok := strings.CutPrefix(k, "field."); ok && len(vs) > 0 {
+			fields[name] = vs[0]
+		}
+	}
 	p, err := h.Subscribe.UpdatePreferences(c.Request.Context(), c.Param("token"), subscribe.PreferencesUpdate{
-		Name: c.Request.PostForm.Get("name"), Keep: c.Request.PostForm["list"], IP: c.ClientIP(), UserAgent: c.Request.UserAgent(),
+		Name: c.Request.PostForm.Get("name"), Keep: c.Request.PostForm["list"], Fields: fields, IP: c.ClientIP(), UserAgent: c.Request.UserAgent(),
 	})
 	if e, ok := apperr.As(err); ok && e.Code == apperr.Invalid {
 		h.renderPreferences(c, http.StatusUnprocessableEntity, p, map[string]string{e.Field: e.Message}, "")
