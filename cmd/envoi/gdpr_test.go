@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -730,5 +731,71 @@ func TestListFields(t *testing.T) {
 	}
 	if x := ta.do("POST", prefs+"/export?format=json", "", ""); !strings.Contains(x.Body, `"company": "Beta"`) {
 		t.Fatalf("export: %s", x.Body)
+	}
+}
+
+// TestEmailChange: a change of address asked from the preferences page
+// changes nothing until the link mailed to the new address is POSTed; a
+// second ask within 15 minutes mails nothing; a taken address is refused at
+// confirmation, and the answer to the ask is the same for it.
+func TestEmailChange(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	const old, next, taken = "old-addr@example.com", "new-addr@example.com", "taken@example.com"
+	for _, a := range []string{old, taken} {
+		ta.signup(a)
+		ta.do("POST", link(t, ta.waitMail(a, 1)[0], "confirm"), "", "")
+	}
+	var id int64
+	ta.Store.DB.Get(&id, `SELECT id FROM subscribers WHERE email = $1`, old)
+	prefs := "/preferences/" + ta.Subscribe.Tokens.Sign(token.Preferences, id, 0)
+	if r := ta.postForm(prefs+"/email", url.Values{"email": {"not an address"}}); r.Status != 422 || !strings.Contains(r.Body, "new-email-error") {
+		t.Fatalf("bad address: %d", r.Status)
+	}
+	r1 := ta.postForm(prefs+"/email", url.Values{"email": {next}})
+	if r1.Status != 200 || !strings.Contains(r1.Body, `id="email-sent"`) {
+		t.Fatalf("ask: %d %.300s", r1.Status, r1.Body)
+	}
+	m := ta.waitMail(next, 1)[0]
+	if !strings.Contains(m.Header("Subject"), "new address") || strings.Contains(m.Part("text/plain"), old) {
+		t.Fatalf("mail to the new address: %q\n%s", m.Header("Subject"), m.Part("text/plain"))
+	}
+	re := regexp.MustCompile(`https?://[^\s"<>]+/email/[A-Za-z0-9_-]+`)
+	u := strings.TrimPrefix(re.FindString(m.Part("text/plain")), ta.URL())
+	if u == "" {
+		t.Fatal("no link in the mail")
+	}
+	if p := ta.get(u); p.Status != 200 || ta.count(`SELECT count(*) FROM subscribers WHERE email = $1`, old) != 1 {
+		t.Fatalf("the GET changed the address or failed: %d", p.Status)
+	}
+	if r := ta.postForm(prefs+"/email", url.Values{"email": {"other@example.com"}}); r.Status != 200 || !strings.Contains(r.Body, `id="email-sent"`) {
+		t.Fatalf("second ask: %d", r.Status)
+	}
+	if r := ta.do("POST", u, "", ""); r.Status != 200 || !strings.Contains(r.Body, "changed") {
+		t.Fatalf("confirm: %d %.300s", r.Status, r.Body)
+	}
+	if ta.count(`SELECT count(*) FROM subscribers WHERE id = $1 AND email = $2 AND email_hash = $3`, id, next, ta.Store.Pseudo.Email(next)) != 1 {
+		t.Fatal("the address did not change")
+	}
+	if acts := ta.consentActions(next); !strings.HasSuffix(acts, "email_change/link") {
+		t.Fatalf("consent record: %s", acts)
+	}
+	if r := ta.do("POST", u, "", ""); r.Status != 400 {
+		t.Fatalf("the link twice: %d", r.Status)
+	}
+	ta.waitMessagesDone(10 * time.Second)
+	if len(ta.SMTP.To("other@example.com")) != 0 {
+		t.Fatal("a second ask within 15 minutes mailed")
+	}
+
+	// A taken address: the ask answers alike; the confirmation refuses.
+	ta.Clock.Advance(16 * time.Minute)
+	if r := ta.postForm(prefs+"/email", url.Values{"email": {taken}}); r.Status != 200 || !strings.Contains(r.Body, `id="email-sent"`) {
+		t.Fatalf("ask for a taken address: %d", r.Status)
+	}
+	m = ta.waitMail(taken, 3)[2] // after its confirmation and welcome
+	u = strings.TrimPrefix(re.FindString(m.Part("text/plain")), ta.URL())
+	if r := ta.do("POST", u, "", ""); r.Status != 409 || ta.count(`SELECT count(*) FROM subscribers WHERE id = $1 AND email = $2`, id, next) != 1 {
+		t.Fatalf("taken: %d", r.Status)
 	}
 }

@@ -46,6 +46,8 @@ const (
 	KindWelcome = "welcome"
 	// KindRepermission asks a long-inactive subscriber whether they still want the list (retention).
 	KindRepermission = "repermission"
+	// KindEmailChange asks a new address to confirm a change of address.
+	KindEmailChange = "email_change"
 )
 
 // List is a mailing list. Every list is double opt-in.

@@ -2,14 +2,18 @@ package subscribe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/envoi/envoi/internal/address"
 	"github.com/envoi/envoi/internal/apperr"
+	"github.com/envoi/envoi/internal/mail"
 	"github.com/envoi/envoi/internal/model"
+	"github.com/envoi/envoi/internal/store"
 	"github.com/envoi/envoi/internal/token"
 )
 
@@ -168,4 +172,71 @@ func (s *Service) UpdatePreferences(ctx context.Context, tok string, u Preferenc
 		return p, err
 	}
 	return s.preferences(ctx, id)
+}
+
+// RequestEmailChange asks for a change of address from the preferences page:
+// a link goes to the new address, and only its POST changes anything. The
+// answer is the same whatever the new address (taken, or asked for within
+// the last 15 minutes: no mail). Codes: bad_request, not_found, invalid
+// (Field email), too_many.
+func (s *Service) RequestEmailChange(ctx context.Context, tok, newEmail, ip string) error {
+	id, err := s.PreferencesSubscriber(tok)
+	if err != nil {
+		return err
+	}
+	e, err := address.Normalize(newEmail)
+	if err != nil {
+		return apperr.FieldError("email", err.Error())
+	}
+	if err := s.Limits.Signup(ctx, ip, e[strings.LastIndexByte(e, '@')+1:]); err != nil {
+		return err
+	}
+	msg, err := s.Store.RequestEmailChange(ctx, id, e)
+	if err != nil {
+		return err
+	}
+	s.enqueue(ctx, msg)
+	return nil
+}
+
+// EmailChangeMail builds the mail asking a new address to confirm a change;
+// due is false when the change was applied or replaced since.
+func (s *Service) EmailChangeMail(sub model.Subscription, ch store.EmailChange) (mail.Message, error) {
+	l := mail.List{Slug: sub.ListSlug, Name: sub.ListName, Language: sub.ListLanguage}
+	exp := ch.RequestedAt.Add(s.ConfirmTTL)
+	return s.Mail.EmailChange(ch.NewEmail, l, s.BaseURL+"/email/"+s.Tokens.Sign(token.EmailChange, ch.ID, s.ConfirmTTL), exp)
+}
+
+// EmailChangeLink checks a change-of-address link for its page. It changes
+// nothing. Codes: bad_request, expired.
+func (s *Service) EmailChangeLink(tok string) error {
+	c, err := s.Tokens.Verify(token.EmailChange, tok)
+	switch {
+	case errors.Is(err, token.ErrExpired):
+		return ErrExpiredEmailLink
+	case err != nil || c.SubscriptionID == 0:
+		return ErrBadLink
+	}
+	return nil
+}
+
+// ErrExpiredEmailLink: a change-of-address link past its time.
+var ErrExpiredEmailLink = apperr.New(apperr.Expired, "This link to change your address has expired: ask again from your preferences page.")
+
+// ConfirmEmailChange applies a change of address (the POST of the link mailed
+// to the new address), logged as email_change. Codes: bad_request, expired,
+// conflict (the address is another subscriber's).
+func (s *Service) ConfirmEmailChange(ctx context.Context, tok, ip, userAgent string) error {
+	c, err := s.Tokens.Verify(token.EmailChange, tok)
+	switch {
+	case errors.Is(err, token.ErrExpired):
+		return ErrExpiredEmailLink
+	case err != nil:
+		return ErrBadLink
+	}
+	_, err = s.Store.ApplyEmailChange(ctx, c.SubscriptionID, s.ConfirmTTL, model.Consent{Source: SourceLink, IP: ip, UserAgent: userAgent})
+	if apperr.ErrorCode(err) == apperr.NotFound {
+		return ErrBadLink
+	}
+	return err
 }

@@ -97,3 +97,47 @@ func (h *Handler) preferencesErase(c *gin.Context) {
 	}
 	h.Web.Render(c, http.StatusOK, "erased", gin.H{})
 }
+
+// preferencesEmail: POST /preferences/:token/email (email) mails a link to
+// the new address; the page says the same whatever happens to it.
+func (h *Handler) preferencesEmail(c *gin.Context) {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, MaxFormBytes)
+	err := h.Subscribe.RequestEmailChange(c.Request.Context(), c.Param("token"), c.PostForm("email"), c.ClientIP())
+	if e, ok := apperr.As(err); ok && e.Code == apperr.Invalid {
+		p, perr := h.Subscribe.Preferences(c.Request.Context(), c.Param("token"))
+		if perr != nil {
+			h.Web.Fail(c, perr)
+			return
+		}
+		h.renderPreferences(c, http.StatusUnprocessableEntity, p, map[string]string{"new_email": e.Message}, "")
+		return
+	}
+	if err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	p, err := h.Subscribe.Preferences(c.Request.Context(), c.Param("token"))
+	if err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	h.renderPreferences(c, http.StatusOK, p, nil, "email")
+}
+
+// emailChangePage: GET /email/:token shows a button; it changes nothing.
+func (h *Handler) emailChangePage(c *gin.Context) {
+	if err := h.Subscribe.EmailChangeLink(c.Param("token")); err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	h.Web.Render(c, http.StatusOK, "email_change", gin.H{"Token": c.Param("token")})
+}
+
+// emailChangeSubmit: POST /email/:token applies the change of address.
+func (h *Handler) emailChangeSubmit(c *gin.Context) {
+	if err := h.Subscribe.ConfirmEmailChange(c.Request.Context(), c.Param("token"), c.ClientIP(), c.Request.UserAgent()); err != nil {
+		h.Web.Fail(c, err)
+		return
+	}
+	h.Web.Render(c, http.StatusOK, "email_changed", gin.H{})
+}

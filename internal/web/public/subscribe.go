@@ -176,6 +176,9 @@ func (h *Handler) Register(r gin.IRouter) {
 	r.POST("/preferences/:token", h.preferencesSubmit)
 	r.POST("/preferences/:token/export", h.preferencesExport)
 	r.POST("/preferences/:token/erase", h.preferencesErase)
+	r.POST("/preferences/:token/email", h.preferencesEmail)
+	r.GET("/email/:token", h.emailChangePage)
+	r.POST("/email/:token", h.emailChangeSubmit)
 }
 
 // subscribeForm: GET /subscribe/:slug shows the signup form.
