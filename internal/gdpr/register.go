@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"sync"
 	"time"
 
 	"github.com/envoi/envoi/internal/apperr"
@@ -147,16 +148,21 @@ func describe(l model.List) string {
 	return ": " + l.Description
 }
 
-// registerDoc is the standalone HTML document of the register.
-var registerDoc *template.Template
+// registerDoc is the standalone HTML document of the register, parsed once
+// per process (every App of the tests opens with the same embedded files).
+var (
+	registerOnce sync.Once
+	registerDoc  *template.Template
+	registerErr  error
+)
 
-// ParseRegisterTemplates reads the register's HTML templates (templates.FS).
+// ParseRegisterTemplates reads the register's HTML templates (templates.FS),
+// the first time it is called.
 func ParseRegisterTemplates(fsys fs.FS) error {
-	t, err := template.ParseFS(fsys, "gdpr/register.html.tmpl", "admin/partial_register.html.tmpl")
-	if err == nil {
-		registerDoc = t
-	}
-	return err
+	registerOnce.Do(func() {
+		registerDoc, registerErr = template.ParseFS(fsys, "gdpr/register.html.tmpl", "admin/partial_register.html.tmpl")
+	})
+	return registerErr
 }
 
 // EncodeRegister writes the register as a download: json, or html (a
