@@ -39,6 +39,8 @@ Usage:
   envoi campaign send ID [--at RFC3339 | --now] [--no-wait]
                                    start (or schedule) a campaign and show its progress
   envoi campaign watch ID          show a campaign's progress without changing anything
+  envoi import --list SLUG [--consent-text-file F] FILE
+                                   import subscribers from CSV (- for stdin); --resume ID goes on
   envoi mailcatcher [--smtp ADDR] [--http ADDR]
                                    local SMTP server that keeps mail for viewing (development)
   envoi config                     print the effective configuration, secrets masked
@@ -113,6 +115,8 @@ func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return userCmd(ctx, a, rest, stdin, stdout, stderr)
 	case "campaign":
 		return campaignCmd(ctx, a, rest, stdout, stderr)
+	case "import":
+		return importCmd(ctx, a, rest, stdin, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "envoi: unknown command %q\n\n%s", cmd, usage)
 	return 2

@@ -30,6 +30,7 @@ import (
 	"github.com/envoi/envoi/internal/auth"
 	"github.com/envoi/envoi/internal/campaign"
 	"github.com/envoi/envoi/internal/delivery"
+	"github.com/envoi/envoi/internal/imports"
 	"github.com/envoi/envoi/internal/lists"
 	"github.com/envoi/envoi/internal/model"
 	"github.com/envoi/envoi/internal/subscribe"
@@ -56,6 +57,7 @@ type Handler struct {
 	Subscribe *subscribe.Service
 	Campaigns *campaign.Service
 	Delivery  *delivery.Service
+	Imports   *imports.Service
 	Sessions  *scs.SessionManager
 	Settings  Settings
 	// Languages a list's pages and mails may be in: tag and name.
@@ -102,6 +104,10 @@ func (h *Handler) Routes() []Route {
 		r("POST", "/admin/subscribers/:id", editor, "subscriber.rename", h.renameSubscriber),
 		r("POST", "/admin/subscribers/:id/suppress", editor, "subscriber.suppress", h.suppressSubscriber),
 		r("POST", "/admin/subscribers/:id/unsubscribe", editor, "subscriber.unsubscribe", h.unsubscribeSubscriber),
+		r("GET", "/admin/imports", viewer, "", h.importsPage),
+		r("POST", "/admin/imports", editor, "import.start", h.startImport),
+		r("GET", "/admin/imports/:id", viewer, "", h.importPage),
+		r("GET", "/admin/imports/:id/progress", viewer, "", h.importProgress),
 		r("GET", "/admin/campaigns", viewer, "", h.campaigns),
 		r("GET", "/admin/campaigns/new", editor, "", h.newCampaign),
 		r("POST", "/admin/campaigns", editor, "campaign.create", h.createCampaign),
@@ -279,6 +285,9 @@ func (w *sessionWriter) WriteString(s string) (int, error) {
 	w.commit()
 	return w.ResponseWriter.WriteString(s)
 }
+
+// Unwrap lets http.ResponseController reach the connection (an import's upload extends its deadlines).
+func (w *sessionWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 const (
 	keyUser    = "user_id"

@@ -15,6 +15,7 @@ import (
 	"github.com/envoi/envoi/internal/auth"
 	"github.com/envoi/envoi/internal/campaign"
 	"github.com/envoi/envoi/internal/delivery"
+	"github.com/envoi/envoi/internal/imports"
 	"github.com/envoi/envoi/internal/lists"
 	"github.com/envoi/envoi/internal/subscribe"
 	"github.com/envoi/envoi/internal/web"
@@ -28,6 +29,7 @@ type Handler struct {
 	Subscribe *subscribe.Service
 	Campaigns *campaign.Service
 	Delivery  *delivery.Service
+	Imports   *imports.Service
 }
 
 // OpenAPI is the API's description (OpenAPI 3.1), served at /api/v1/openapi.json.
@@ -63,6 +65,9 @@ func (h *Handler) Register(r gin.IRouter) {
 	g.POST("/campaigns/:id/test", h.testCampaign)
 	g.POST("/layouts", h.saveLayout)
 	g.GET("/layouts", h.layouts)
+	g.POST("/imports", h.createImport)
+	g.GET("/imports", h.importsList)
+	g.GET("/imports/:id", h.importStatus)
 	g.GET("/apikeys", h.apiKeys)
 	g.POST("/apikeys", h.createAPIKey)
 	g.DELETE("/apikeys/:id", h.revokeAPIKey)
