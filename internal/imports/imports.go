@@ -216,7 +216,7 @@ func (s *Service) Run(ctx context.Context, id int64, progress func(model.Import)
 				return im, err
 			}
 		}
-		res, err := s.Store.ImportChunk(ctx, id, n)
+		res, err := s.chunk(ctx, id, n)
 		if err != nil {
 			return im, fmt.Errorf("import %d: %w", id, err)
 		}
@@ -242,6 +242,20 @@ func (s *Service) Run(ctx context.Context, id int64, progress func(model.Import)
 			return im, nil
 		}
 	}
+}
+
+// chunk runs one chunk, taking it again after a failure (a chunk rolls back
+// whole: a concurrent signup of one of its addresses, a deadlock) up to twice.
+func (s *Service) chunk(ctx context.Context, id int64, n int) (store.ChunkResult, error) {
+	var err error
+	for try := 0; try < 3; try++ {
+		var res store.ChunkResult
+		if res, err = s.Store.ImportChunk(ctx, id, n); err == nil || ctx.Err() != nil {
+			return res, err
+		}
+		s.Log.Warn("import chunk failed; taking it again", slog.Int64("import_id", id), slog.Int("try", try+1), slog.Any("error", err))
+	}
+	return store.ChunkResult{}, err
 }
 
 // Import returns an import with its kept error lines. Codes: not_found.
