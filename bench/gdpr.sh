@@ -8,7 +8,7 @@
 source "$(dirname "$0")/common.sh"
 N=${BENCH_IMPORT_ROWS:-1000000}
 
-DB=envoi_bench_gdpr
+DB=envoi_bench_import  # not envoi_bench_gdpr: bench/gdpr_rights.sh uses that one
 psql "$ENVOI_ADMIN_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 export ENVOI_DATABASE_URL="${ENVOI_ADMIN_DATABASE_URL/\/postgres\?/\/$DB?}"
 export ENVOI_REDIS_URL="$ENVOI_SERVICES_REDIS_URL"

@@ -85,7 +85,7 @@ func importCmd(ctx context.Context, a *App, args []string, stdin io.Reader, stdo
 			code = 1
 		}
 		return nil
-	})
+	}, OpenOptions{MaxConns: 2 + imports.DefaultWorkers}) // staging reads consent texts beside its COPY; the chunks run side by side
 	if rc != 0 {
 		return rc
 	}

@@ -465,7 +465,7 @@ func TestImportResume(t *testing.T) {
 	}
 	ta.Store.DB.MustExec(`INSERT INTO consent_texts (version, body) VALUES ('v-shop', 'Yes.')`)
 	svc := *ta.Imports
-	svc.ChunkSize = 7
+	svc.ChunkSize, svc.Workers = 7, 1
 	im, err := svc.Stage(ctx, imports.Request{List: "newsletter", Source: imports.SourceCLI}, strings.NewReader(b.String()))
 	if err != nil || im.Staged != n {
 		t.Fatalf("stage: %+v %v", im, err)
@@ -485,7 +485,7 @@ func TestImportResume(t *testing.T) {
 	if mid.State != model.ImportRunning || mid.Processed != 21 || ta.count(`SELECT count(*) FROM import_rows`) != n-21 {
 		t.Fatalf("after 3 chunks: %s, %d processed, %d staged left", mid.State, mid.Processed, ta.count(`SELECT count(*) FROM import_rows`))
 	}
-	svc.BeforeChunk = nil
+	svc.BeforeChunk, svc.Workers = nil, 3 // the rest three chunks at a time
 	done, err := svc.Run(ctx, im.ID, nil)
 	if err != nil || done.State != model.ImportDone {
 		t.Fatalf("resume: %+v %v", done, err)

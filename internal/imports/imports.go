@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -39,6 +40,11 @@ const (
 // held for long (~0.3 s) and that a restart redoes little.
 const DefaultChunkSize = 10000
 
+// DefaultWorkers is how many chunks run at once: two keep two cores busy (a
+// chunk's subscribers, subscriptions and mails run beside another chunk's
+// consent events; only these wait for each other, on the chain's head).
+const DefaultWorkers = 2
+
 // MaxConsentTextLength is the longest consent text an import may carry.
 const MaxConsentTextLength = 10000
 
@@ -50,6 +56,9 @@ type Service struct {
 	Log   *slog.Logger
 	// ChunkSize is the rows per transaction of Run; 0 for DefaultChunkSize.
 	ChunkSize int
+	// Workers is how many chunks Run runs at once (each on its own
+	// connection); 0 for DefaultWorkers.
+	Workers int
 	// BeforeChunk, when set, runs before each chunk of Run; an error stops Run
 	// there, as a crash would (tests interrupt imports with it).
 	BeforeChunk func(ctx context.Context, importID int64) error
@@ -198,48 +207,98 @@ func (s *Service) enqueue(ctx context.Context, id int64) {
 }
 
 // Run processes a staged import to its end, chunk by chunk, each chunk one
-// transaction; progress is called after each (nil for none). Run again after
-// a crash or an error, it goes on from the last committed chunk. It returns
-// the import as it ended. Codes: not_found.
+// transaction, Workers chunks at a time; progress is called after each (nil
+// for none; never two calls at once). Run again after a crash or an error, it
+// goes on from the last committed chunks. It returns the import as it ended.
+// Codes: not_found.
 func (s *Service) Run(ctx context.Context, id int64, progress func(model.Import)) (model.Import, error) {
+	t0 := time.Now()
 	im, err := s.Store.StartImport(ctx, id)
 	if err != nil || im.Finished() {
 		return im, err
 	}
-	n := s.ChunkSize
+	s.Log.Debug("import started", slog.Int64("import_id", id), slog.Int64("duplicates", im.Duplicates), slog.Duration("took", time.Since(t0)))
+	n, workers := s.ChunkSize, s.Workers
 	if n <= 0 {
 		n = DefaultChunkSize
 	}
-	for {
-		if s.BeforeChunk != nil {
-			if err := s.BeforeChunk(ctx, id); err != nil {
-				return im, err
-			}
+	if workers <= 0 {
+		workers = DefaultWorkers
+	}
+	for round := 0; ; round++ {
+		if err := s.chunks(ctx, id, n, workers, progress); err != nil {
+			return im, err
 		}
-		res, err := s.chunk(ctx, id, n)
+		var left bool
+		im, left, err = s.Store.FinishImport(ctx, id)
 		if err != nil {
 			return im, fmt.Errorf("import %d: %w", id, err)
 		}
-		im = res.Import
-		for _, m := range res.MessageIDs {
-			if s.Queue == nil {
-				break
-			}
-			if err := s.Queue.EnqueueTransactional(ctx, m); err != nil {
-				// The ledger row stays queued: the sweeper sends it.
-				s.Log.Warn("enqueue confirmation failed; the sweeper will retry", slog.Int64("message_id", m), slog.Any("error", err))
-				break
-			}
-		}
-		if progress != nil {
-			progress(im)
-		}
-		if res.Rows == 0 || im.Finished() {
+		if !left || round == 10 {
 			if im.State == model.ImportDone {
 				s.Log.Info("import done", slog.Int64("import_id", id), slog.Int64("confirmed_with_proof", im.ConfirmedWithProof),
-					slog.Int64("awaiting_confirmation", im.AwaitingConfirmation), slog.Int64("suppressed", im.Suppressed))
+					slog.Int64("awaiting_confirmation", im.AwaitingConfirmation), slog.Int64("suppressed", im.Suppressed),
+					slog.Duration("took", time.Since(t0)))
 			}
 			return im, nil
+		}
+	}
+}
+
+// chunks runs workers loops of chunks until none finds a free row; the first
+// error stops them all.
+func (s *Service) chunks(ctx context.Context, id int64, n, workers int, progress func(model.Import)) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var mu sync.Mutex // progress and BeforeChunk, one call at a time
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if s.BeforeChunk != nil {
+					mu.Lock()
+					err := s.BeforeChunk(ctx, id)
+					mu.Unlock()
+					if err != nil {
+						cancel(err)
+						return
+					}
+				}
+				t0 := time.Now()
+				res, err := s.chunk(ctx, id, n)
+				if err != nil {
+					cancel(fmt.Errorf("import %d: %w", id, err))
+					return
+				}
+				s.Log.Debug("import chunk", slog.Int64("import_id", id), slog.Int64("rows", res.Rows), slog.Duration("took", time.Since(t0)))
+				s.enqueueMails(ctx, res.MessageIDs)
+				if res.Rows == 0 {
+					return
+				}
+				if progress != nil {
+					mu.Lock()
+					progress(res.Import)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+// enqueueMails hands a chunk's confirmation mails to the queue; one that
+// fails stays queued in the ledger, for the sweeper.
+func (s *Service) enqueueMails(ctx context.Context, ids []int64) {
+	if s.Queue == nil {
+		return
+	}
+	for _, m := range ids {
+		if err := s.Queue.EnqueueTransactional(ctx, m); err != nil {
+			s.Log.Warn("enqueue confirmation failed; the sweeper will retry", slog.Int64("message_id", m), slog.Any("error", err))
+			return
 		}
 	}
 }

@@ -191,7 +191,7 @@ WHERE id = $1 RETURNING `+importColumns, id, dups, now))
 const importChunkSQL = `
 WITH r AS (
     DELETE FROM import_rows
-    WHERE ctid = ANY (ARRAY(SELECT ctid FROM import_rows WHERE import_id = $1 ORDER BY line LIMIT $2))
+    WHERE ctid = ANY (ARRAY(SELECT ctid FROM import_rows WHERE import_id = $1 ORDER BY line LIMIT $2 FOR UPDATE SKIP LOCKED))
     RETURNING line, email, name, consented_at, consent_source, consent_text_version, email_hash
 ), cur AS (
     SELECT r.*, sr.id AS subscriber_id, (COALESCE(sr.suppressed, false) OR sp.hit IS NOT NULL) AS suppressed,
@@ -221,6 +221,7 @@ WITH r AS (
     SELECT sid, email, name, email_hash, $4, $4, COALESCE(consented_at, $4) FROM w
     WHERE sid IS NOT NULL AND subscriber_id IS NULL
     ON CONFLICT DO NOTHING
+    RETURNING 1
 ), sn AS (
     INSERT INTO subscriptions (subscriber_id, list_id, status, confirmed_at, confirm_requested_at, created_at, updated_at)
     SELECT sid, $3, CASE WHEN outcome = 'proof' THEN 'confirmed' ELSE 'unconfirmed' END,
@@ -258,33 +259,83 @@ WITH r AS (
     ORDER BY line
     RETURNING 1
 )
+-- In this order (each subquery runs when first read): the subscribers,
+-- subscriptions and mails first, the consent events last, so that the
+-- chain's head is held from the first event to the commit only.
 SELECT (SELECT count(*) FROM r) AS taken,
+       (SELECT count(*) FROM sub) AS new_subscribers,
+       COALESCE((SELECT array_agg(id ORDER BY id) FROM msg), '{}') AS messages,
        (SELECT count(*) FROM d WHERE outcome = 'suppressed') AS suppressed,
        (SELECT count(*) FROM d WHERE outcome = 'already') AS already,
        (SELECT count(*) FROM d WHERE outcome = 'unsubscribed') AS unsubscribed,
        (SELECT count(*) FROM d WHERE outcome = 'proof') AS proof,
        (SELECT count(*) FROM d WHERE outcome = 'pending') AS pending,
-       (SELECT count(*) FROM logged) AS logged,
-       COALESCE((SELECT array_agg(id ORDER BY id) FROM msg), '{}') AS messages`
+       (SELECT count(*) FROM logged) AS logged`
 
 // ChunkResult is what one chunk of an import did.
 type ChunkResult struct {
 	Import     model.Import
-	Rows       int64   // rows taken from staging; 0 when the import is over
+	Rows       int64   // rows taken from staging; 0 when none was free
 	MessageIDs []int64 // confirmation mails queued in the ledger
 }
 
-// ImportChunk processes the next rows (at most n) of a running import in one
-// transaction (importChunkSQL) and adds to its counts. When no row is left it
-// marks the import done, or failed if rows went missing (import_rows is
-// unlogged: a PostgreSQL crash empties it). An import not running is returned
-// as it is, with Rows 0. Codes: not_found.
+// ImportChunk processes the next free rows (at most n) of a running import
+// in one transaction (importChunkSQL) and adds to its counts. Several may run
+// at once: each takes rows no other holds (SKIP LOCKED), and the import's row
+// is locked only by the counts' update at the end. An import not running, or
+// with no free row, gives Rows 0; FinishImport then ends it. Codes: not_found.
 func (s *Store) ImportChunk(ctx context.Context, id int64, n int) (ChunkResult, error) {
 	var res ChunkResult
 	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
 		res = ChunkResult{}
 		im := &res.Import
-		if err := tx.GetContext(ctx, im, `SELECT `+importColumns+` FROM imports WHERE id = $1 FOR UPDATE`, id); err != nil {
+		if err := tx.GetContext(ctx, im, `SELECT `+importColumns+` FROM imports WHERE id = $1`, id); err != nil {
+			return mapErr(err)
+		}
+		var listID sql.NullInt64
+		if err := tx.GetContext(ctx, &listID, `SELECT list_id FROM imports WHERE id = $1`, id); err != nil {
+			return mapErr(err)
+		}
+		if im.State != model.ImportRunning || !listID.Valid {
+			return nil
+		}
+		// The staging rows are unlogged (a crash of PostgreSQL loses them and
+		// fails the import anyway), so waiting for each chunk's WAL to reach the
+		// disk buys nothing; a chunk stays atomic.
+		if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			return mapErr(err)
+		}
+		now := s.Now()
+		var c struct {
+			Taken, New, Suppressed, Already, Unsubscribed, Proof, Pending, Logged int64
+			Messages                                                              pq.Int64Array
+		}
+		if err := tx.QueryRowxContext(ctx, importChunkSQL, id, n, listID.Int64, now, im.ListSlug, ConfirmInterval.Seconds()).Scan(
+			&c.Taken, &c.New, &c.Messages, &c.Suppressed, &c.Already, &c.Unsubscribed, &c.Proof, &c.Pending, &c.Logged); err != nil {
+			return mapErr(err)
+		}
+		res.Rows, res.MessageIDs = c.Taken, c.Messages
+		if c.Taken == 0 {
+			return nil
+		}
+		return mapErr(tx.GetContext(ctx, im, `UPDATE imports SET processed = processed + $2, suppressed = suppressed + $3,
+    already_confirmed = already_confirmed + $4, kept_unsubscribed = kept_unsubscribed + $5, confirmed_with_proof = confirmed_with_proof + $6,
+    awaiting_confirmation = awaiting_confirmation + $7, repermission_queued = repermission_queued + $8, updated_at = $9
+WHERE id = $1 RETURNING `+importColumns, id, c.Taken, c.Suppressed, c.Already, c.Unsubscribed, c.Proof, c.Pending, len(c.Messages), now))
+	})
+	return res, err
+}
+
+// FinishImport ends a running import whose chunks found no free row: done
+// when every staged row was taken, failed when rows went missing (import_rows
+// is unlogged: a PostgreSQL crash empties it) or the list was deleted. It
+// reports whether rows are still staged (a chunk that was running rolled
+// back): then more chunks are due. Codes: not_found.
+func (s *Store) FinishImport(ctx context.Context, id int64) (model.Import, bool, error) {
+	var im model.Import
+	left := false
+	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
+		if err := tx.GetContext(ctx, &im, `SELECT `+importColumns+` FROM imports WHERE id = $1 FOR UPDATE`, id); err != nil {
 			return mapErr(err)
 		}
 		if im.State != model.ImportRunning {
@@ -296,31 +347,19 @@ func (s *Store) ImportChunk(ctx context.Context, id int64, n int) (ChunkResult, 
 		}
 		now := s.Now()
 		if !listID.Valid {
-			return s.failImportTx(ctx, tx, im, "The list was deleted during the import.", now)
+			return s.failImportTx(ctx, tx, &im, "The list was deleted during the import.", now)
 		}
-		var c struct {
-			Taken, Suppressed, Already, Unsubscribed, Proof, Pending, Logged int64
-			Messages                                                         pq.Int64Array
-		}
-		if err := tx.QueryRowxContext(ctx, importChunkSQL, id, n, listID.Int64, now, im.ListSlug, ConfirmInterval.Seconds()).Scan(
-			&c.Taken, &c.Suppressed, &c.Already, &c.Unsubscribed, &c.Proof, &c.Pending, &c.Logged, &c.Messages); err != nil {
+		if err := tx.GetContext(ctx, &left, `SELECT EXISTS (SELECT 1 FROM import_rows WHERE import_id = $1)`, id); err != nil || left {
 			return mapErr(err)
 		}
-		res.Rows, res.MessageIDs = c.Taken, c.Messages
-		if c.Taken == 0 {
-			if im.Processed < im.Staged {
-				return s.failImportTx(ctx, tx, im, fmt.Sprintf("%d staged rows were lost (PostgreSQL restarted after a crash?). "+
-					"Run the import again: rows already imported are recognized.", im.Staged-im.Processed), now)
-			}
-			return mapErr(tx.GetContext(ctx, im, `UPDATE imports SET state = 'done', finished_at = $2, updated_at = $2
-WHERE id = $1 RETURNING `+importColumns, id, now))
+		if im.Processed < im.Staged {
+			return s.failImportTx(ctx, tx, &im, fmt.Sprintf("%d staged rows were lost (PostgreSQL restarted after a crash?). "+
+				"Run the import again: rows already imported are recognized.", im.Staged-im.Processed), now)
 		}
-		return mapErr(tx.GetContext(ctx, im, `UPDATE imports SET processed = processed + $2, suppressed = suppressed + $3,
-    already_confirmed = already_confirmed + $4, kept_unsubscribed = kept_unsubscribed + $5, confirmed_with_proof = confirmed_with_proof + $6,
-    awaiting_confirmation = awaiting_confirmation + $7, repermission_queued = repermission_queued + $8, updated_at = $9
-WHERE id = $1 RETURNING `+importColumns, id, c.Taken, c.Suppressed, c.Already, c.Unsubscribed, c.Proof, c.Pending, len(c.Messages), now))
+		return mapErr(tx.GetContext(ctx, &im, `UPDATE imports SET state = 'done', finished_at = $2, updated_at = $2
+WHERE id = $1 RETURNING `+importColumns, id, now))
 	})
-	return res, err
+	return im, left, err
 }
 
 func (s *Store) failImportTx(ctx context.Context, tx *sqlx.Tx, im *model.Import, why string, now time.Time) error {
