@@ -255,8 +255,7 @@ WITH r AS (
            CASE WHEN outcome = 'proof'
                 THEN 'import=' || $1::bigint || '; source=' || consent_source || '; consented_at=' || to_char(consented_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
                 ELSE 'import=' || $1::bigint || '; no proof of consent: confirmation asked' END
-    FROM w WHERE sid IS NOT NULL
-    ORDER BY line
+    FROM w WHERE sid IS NOT NULL -- in the staging's physical order (about the file's; sorting cost 5% of a chunk)
     RETURNING 1
 )
 -- In this order (each subquery runs when first read): the subscribers,
