@@ -4,7 +4,7 @@ package templates
 
 import "embed"
 
-// FS holds pages/, partials/, mail/ and admin/.
+// FS holds pages/, partials/, mail/, admin/ and gdpr/ (the record of processing as a document).
 //
-//go:embed pages partials mail admin
+//go:embed pages partials mail admin gdpr
 var FS embed.FS

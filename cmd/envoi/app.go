@@ -25,6 +25,7 @@ import (
 	"github.com/envoi/envoi/internal/campaign"
 	"github.com/envoi/envoi/internal/config"
 	"github.com/envoi/envoi/internal/delivery"
+	"github.com/envoi/envoi/internal/gdpr"
 	"github.com/envoi/envoi/internal/imports"
 	"github.com/envoi/envoi/internal/jobs"
 	"github.com/envoi/envoi/internal/limits"
@@ -78,6 +79,7 @@ type App struct {
 	Users          *auth.Users
 	Lists          *lists.Service
 	Subscribe      *subscribe.Service
+	GDPR           *gdpr.Service
 	Campaigns      *campaign.Service
 	Delivery       *delivery.Service
 	Imports        *imports.Service
@@ -182,7 +184,14 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 	powKey := sha256.Sum256([]byte("envoi proof-of-work key\x00" + c.SecretKey))
 	a.POW = &pow.Service{Key: powKey[:], MaxNumber: c.POWComplexity, Now: a.Now, Redis: a.Redis, Prefix: c.Queue, Log: a.Log}
 	a.Subscribe = &subscribe.Service{Store: st, Lists: a.Lists, Tokens: a.Tokens, Queue: a.Queue, Mail: a.Mail, Limits: a.Limits, POW: a.POW, Locale: a.Locale, Metrics: a.Metrics,
-		BaseURL: c.BaseURL, Org: c.Organization, ConfirmTTL: c.ConfirmTTL, Log: a.Log}
+		BaseURL: c.BaseURL, Org: c.Organization, PostalAddress: c.PostalAddress, PrivacyContact: c.PrivacyContact,
+		ConfirmTTL: c.ConfirmTTL, RepermissionTTL: c.RetentionGrace, Log: a.Log}
+	a.GDPR = &gdpr.Service{Store: st, Subscribe: a.Subscribe, Users: a.Users, Log: a.Log, Controller: gdpr.Controller{
+		Organization: c.Organization, Contact: c.PrivacyContact, PostalAddress: c.PostalAddress, BaseURL: c.BaseURL,
+		SMTPHost: c.SMTP.Host, SMTPTLS: string(c.SMTP.TLS), DKIM: c.DKIMDomain != "", Retention: a.Retention()}}
+	if err := gdpr.ParseRegisterTemplates(templates.FS); err != nil {
+		return err
+	}
 	a.Campaigns = &campaign.Service{Store: st, Queue: a.Queue, Templates: templates.FS, DefaultFrom: c.From,
 		Org: c.Organization, PostalAddress: c.PostalAddress, Log: a.Log}
 	a.Delivery = &delivery.Service{Store: st, Queue: a.Queue, SMTP: a.SMTP, Mail: a.Mail,
@@ -214,8 +223,8 @@ func (a *App) StartWeb() error {
 	if u, err := url.Parse(a.Config.BaseURL); err == nil {
 		base = strings.ToLower(u.Scheme + "://" + u.Host)
 	}
-	(&public.Handler{Web: srv, Subscribe: a.Subscribe, FormOrigins: a.Config.FormOrigins, BaseOrigin: base}).Register(srv.Engine)
-	(&api.Handler{Web: srv, Auth: a.Auth, Lists: a.Lists, Subscribe: a.Subscribe, Campaigns: a.Campaigns,
+	(&public.Handler{Web: srv, Subscribe: a.Subscribe, GDPR: a.GDPR, FormOrigins: a.Config.FormOrigins, BaseOrigin: base}).Register(srv.Engine)
+	(&api.Handler{Web: srv, Auth: a.Auth, Lists: a.Lists, Subscribe: a.Subscribe, GDPR: a.GDPR, Campaigns: a.Campaigns,
 		Delivery: a.Delivery, Imports: a.Imports}).Register(srv.Engine)
 	if a.Config.MetricsAddr == "" {
 		srv.Engine.GET("/metrics", gin.WrapH(a.Metrics.Handler()))
@@ -268,7 +277,7 @@ func (a *App) adminHandler(srv *web.Server) *admin.Handler {
 	for _, tag := range a.Locale.Languages() {
 		langs = append(langs, admin.Language{Tag: tag, Name: a.Locale.Name(tag)})
 	}
-	return &admin.Handler{Languages: langs, Queues: queues, Web: srv, Users: a.Users, Auth: a.Auth, Lists: a.Lists, Subscribe: a.Subscribe, Campaigns: a.Campaigns,
+	return &admin.Handler{Languages: langs, Queues: queues, Web: srv, Users: a.Users, Auth: a.Auth, Lists: a.Lists, Subscribe: a.Subscribe, GDPR: a.GDPR, Campaigns: a.Campaigns,
 		Delivery: a.Delivery, Imports: a.Imports, Sessions: sm, Log: a.Log, Settings: admin.Settings{BaseURL: c.BaseURL, From: c.From,
 			Organization: c.Organization, PrivacyContact: c.PrivacyContact, PostalAddress: c.PostalAddress,
 			SMTP: fmt.Sprintf("%s:%d (TLS: %s)", c.SMTP.Host, c.SMTP.Port, c.SMTP.TLS), DKIM: dkim, TestAddresses: c.TestAddresses}}
@@ -314,10 +323,14 @@ func (a *App) StartWorker() error {
 	a.Sweeper.Delivery = a.Delivery
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
-	a.wg.Add(1)
+	a.wg.Add(2)
 	go func() {
 		defer a.wg.Done()
 		a.Sweeper.Run(ctx)
+	}()
+	go func() {
+		defer a.wg.Done()
+		a.GDPR.RetentionLoop(ctx, a.Retention(), a.Config.RetentionEvery)
 	}()
 	a.wg.Add(1)
 	go func() {
@@ -325,6 +338,13 @@ func (a *App) StartWorker() error {
 		a.Imports.RunSweeper(ctx, 30*time.Second, 2*time.Minute)
 	}()
 	return nil
+}
+
+// Retention is the retention policy of the configuration.
+func (a *App) Retention() store.Retention {
+	c := a.Config
+	return store.Retention{Unconfirmed: c.RetentionUnconfirmed, Inactive: c.RetentionInactive, Grace: c.RetentionGrace,
+		Unsubscribed: c.RetentionUnsubscribed, ConsentProof: c.RetentionConsent}
 }
 
 // Close stops the web server (finishing requests), the worker (finishing or

@@ -41,6 +41,11 @@ Usage:
   envoi campaign watch ID          show a campaign's progress without changing anything
   envoi import --list SLUG [--consent-text-file F] FILE
                                    import subscribers from CSV (- for stdin); --resume ID goes on
+  envoi consent verify             walk the consent log's hash chain; name the first event altered,
+                                   removed or inserted (exit 1)
+  envoi retention [--dry-run]      run the retention rules now (workers also run them every
+                                   ENVOI_RETENTION_INTERVAL), or print what each would do
+  envoi hash-key                   print ENVOI_HASH_KEY to set before rotating ENVOI_SECRET_KEY
   envoi mailcatcher [--smtp ADDR] [--http ADDR]
                                    local SMTP server that keeps mail for viewing (development)
   envoi config                     print the effective configuration, secrets masked
@@ -117,6 +122,12 @@ func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return campaignCmd(ctx, a, rest, stdout, stderr)
 	case "import":
 		return importCmd(ctx, a, rest, stdin, stdout, stderr)
+	case "consent":
+		return consentCmd(ctx, a, rest, stdout, stderr)
+	case "retention":
+		return retentionCmd(ctx, a, rest, stdout, stderr)
+	case "hash-key":
+		return hashKeyCmd(a, stdout)
 	}
 	fmt.Fprintf(stderr, "envoi: unknown command %q\n\n%s", cmd, usage)
 	return 2

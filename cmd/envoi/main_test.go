@@ -144,9 +144,9 @@ func (ta *testApp) waitMail(rcpt string, n int) []mailcatcher.Message {
 	return got
 }
 
-var linkRE = regexp.MustCompile(`https?://[^\s"<>]+/(confirm|unsubscribe)/[A-Za-z0-9_-]+`)
+var linkRE = regexp.MustCompile(`https?://[^\s"<>]+/(confirm|unsubscribe|preferences)/[A-Za-z0-9_-]+`)
 
-// link returns the first confirm or unsubscribe link in a message's text part.
+// link returns the first confirm, unsubscribe or preferences link in a message's text part.
 func link(t *testing.T, m mailcatcher.Message, kind string) string {
 	t.Helper()
 	for _, l := range linkRE.FindAllStringSubmatch(m.Part("text/plain"), -1) {

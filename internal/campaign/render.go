@@ -48,7 +48,7 @@ var sample = Fields{
 	List:           ListFields{"Newsletter"},
 	Campaign:       CampaignFields{"Sample", "Sample"},
 	UnsubscribeURL: "https://example.com/unsubscribe/x",
-	PreferencesURL: "https://example.com/unsubscribe/x",
+	PreferencesURL: "https://example.com/preferences/x",
 }
 
 // Compiled is a campaign ready to render per recipient. Safe for concurrent use.
@@ -190,7 +190,7 @@ func restoreActions(s string, actions []string) string {
 func textTemplate(layout *htmltemplate.Template, placeholderHTML string, actions []string, l LayoutFields) (*texttemplate.Template, error) {
 	var page bytes.Buffer
 	err := layout.Execute(&page, map[string]any{
-		"Content": htmltemplate.HTML(placeholderHTML), "Subject": "", "UnsubscribeURL": "ENVOIUNSUBSCRIBEX",
+		"Content": htmltemplate.HTML(placeholderHTML), "Subject": "", "UnsubscribeURL": "ENVOIUNSUBSCRIBEX", "PreferencesURL": "ENVOIPREFERENCESX",
 		"ListName": "ENVOILISTNAMEX", "Org": l.Org, "PostalAddress": l.PostalAddress,
 	})
 	if err != nil {
@@ -205,6 +205,7 @@ func textTemplate(layout *htmltemplate.Template, placeholderHTML string, actions
 	text = strings.ReplaceAll(text, "{{", `{{"{{"}}`)
 	text = restoreActions(text, actions)
 	text = strings.ReplaceAll(text, "ENVOIUNSUBSCRIBEX", "{{.UnsubscribeURL}}")
+	text = strings.ReplaceAll(text, "ENVOIPREFERENCESX", "{{.PreferencesURL}}")
 	text = strings.ReplaceAll(text, "ENVOILISTNAMEX", "{{.List.Name}}")
 	return texttemplate.New("text").Option("missingkey=error").Parse(text)
 }
@@ -216,7 +217,7 @@ func textTemplate(layout *htmltemplate.Template, placeholderHTML string, actions
 func pageTemplate(layout *htmltemplate.Template, placeholderHTML string, actions []string, l LayoutFields) (*htmltemplate.Template, error) {
 	var page bytes.Buffer
 	err := layout.Execute(&page, map[string]any{
-		"Content": htmltemplate.HTML(placeholderHTML), "Subject": "ENVOISUBJECTX", "UnsubscribeURL": "ENVOIUNSUBSCRIBEX",
+		"Content": htmltemplate.HTML(placeholderHTML), "Subject": "ENVOISUBJECTX", "UnsubscribeURL": "ENVOIUNSUBSCRIBEX", "PreferencesURL": "ENVOIPREFERENCESX",
 		"ListName": "ENVOILISTNAMEX", "Org": l.Org, "PostalAddress": l.PostalAddress,
 	})
 	if err != nil {
@@ -224,7 +225,7 @@ func pageTemplate(layout *htmltemplate.Template, placeholderHTML string, actions
 	}
 	src := strings.ReplaceAll(page.String(), "{{", `{{"{{"}}`)
 	src = restoreActions(src, actions)
-	src = strings.NewReplacer("ENVOIUNSUBSCRIBEX", "{{.UnsubscribeURL}}", "ENVOILISTNAMEX", "{{.List.Name}}",
+	src = strings.NewReplacer("ENVOIUNSUBSCRIBEX", "{{.UnsubscribeURL}}", "ENVOIPREFERENCESX", "{{.PreferencesURL}}", "ENVOILISTNAMEX", "{{.List.Name}}",
 		"ENVOISUBJECTX", "{{.Subject}}").Replace(src)
 	return htmltemplate.New("page").Option("missingkey=error").Parse(src)
 }
@@ -287,7 +288,10 @@ func Compile(c model.Campaign, layoutSrc string, l LayoutFields) (*Compiled, err
 
 // footer is what Envoi adds to a layout that has no unsubscribe link of its own.
 const footer = `<p style="font-size:12px;color:#52606d;margin:16px 0 0">You receive this because you subscribed to “{{.ListName}}” from {{.Org}}.
-<a href="{{.UnsubscribeURL}}" style="color:#52606d">Unsubscribe</a> with one click.{{with .PostalAddress}}<br>{{.}}{{end}}</p>`
+<a href="{{.UnsubscribeURL}}" style="color:#52606d">Unsubscribe</a> with one click.` + prefsFooter + `{{with .PostalAddress}}<br>{{.}}{{end}}</p>`
+
+// prefsFooter is the preferences link (lists, data, erasure) every message carries.
+const prefsFooter = `<br><a href="{{.PreferencesURL}}" style="color:#52606d">Your subscriptions and your data</a>`
 
 // parseLayout checks a layout's source: it must show {{.Content}}; a missing
 // unsubscribe link is added as a footer; CSS from <style> blocks is inlined
@@ -296,11 +300,18 @@ func parseLayout(src string, sanitize bool) (*htmltemplate.Template, error) {
 	if !strings.Contains(src, "{{.Content}}") {
 		return nil, apperr.FieldError("html", "A layout must show the campaign body with {{.Content}}.")
 	}
-	if !strings.Contains(src, "{{.UnsubscribeURL}}") {
+	add := ""
+	switch {
+	case !strings.Contains(src, "{{.UnsubscribeURL}}"):
+		add = footer
+	case !strings.Contains(src, "{{.PreferencesURL}}"):
+		add = `<p style="font-size:12px;color:#52606d;margin:8px 0 0">` + strings.TrimPrefix(prefsFooter, "<br>") + `</p>`
+	}
+	if add != "" {
 		if i := strings.LastIndex(strings.ToLower(src), "</body>"); i >= 0 {
-			src = src[:i] + footer + src[i:]
+			src = src[:i] + add + src[i:]
 		} else {
-			src += footer
+			src += add
 		}
 	}
 	if strings.Contains(strings.ToLower(src), "<style") {
@@ -347,7 +358,7 @@ func CheckLayout(src string) error {
 	}
 	var b bytes.Buffer
 	if err := t.Execute(&b, map[string]any{"Content": htmltemplate.HTML("<p>x</p>"), "Subject": "s",
-		"UnsubscribeURL": sample.UnsubscribeURL, "ListName": "l", "Org": "o", "PostalAddress": "p"}); err != nil {
+		"UnsubscribeURL": sample.UnsubscribeURL, "PreferencesURL": sample.PreferencesURL, "ListName": "l", "Org": "o", "PostalAddress": "p"}); err != nil {
 		return apperr.FieldError("html", "The layout fails on sample data: "+err.Error())
 	}
 	return checkRendered("html", b.String())
@@ -475,7 +486,7 @@ func (cc *Compiled) renderTo(html, text io.Writer, sc *Scratch, f Fields, l Layo
 	html, text = &sc.boundHTML, &sc.boundText
 	f.Campaign = CampaignFields{Name: cc.Campaign.Name, Subject: cc.Campaign.Subject}
 	// No CR reaches the parts but as a line end (see mail.QPWriter).
-	f.Subscriber.Name, f.List.Name, f.UnsubscribeURL = noCR(f.Subscriber.Name), noCR(f.List.Name), noCR(f.UnsubscribeURL)
+	f.Subscriber.Name, f.List.Name, f.UnsubscribeURL, f.PreferencesURL = noCR(f.Subscriber.Name), noCR(f.List.Name), noCR(f.UnsubscribeURL), noCR(f.PreferencesURL)
 	sc.subject.Reset()
 	if err := cc.subject.Execute(&sc.subject, f); err != nil {
 		return "", apperr.FieldError("subject", "The subject has a template error: "+err.Error())
@@ -490,7 +501,7 @@ func (cc *Compiled) renderTo(html, text io.Writer, sc *Scratch, f Fields, l Layo
 			return "", renderError("text_body", "text body", err)
 		}
 		if _, err := io.WriteString(text, "\n\n--\nYou receive this because you subscribed to “"+f.List.Name+"” from "+l.Org+
-			".\nUnsubscribe with one click: "+f.UnsubscribeURL+"\n"+l.PostalAddress+"\n"); err != nil {
+			".\nUnsubscribe with one click: "+f.UnsubscribeURL+"\nYour subscriptions and your data: "+f.PreferencesURL+"\n"+l.PostalAddress+"\n"); err != nil {
 			return "", renderError("text_body", "text body", err)
 		}
 	} else if err := cc.derivedText.Execute(text, f); err != nil {

@@ -50,7 +50,7 @@ var reader = Fields{
 	Subscriber:     SubscriberFields{Name: "Ann <Lee>", Email: "ann@example.com"},
 	List:           ListFields{Name: "The Weekly Letter"},
 	UnsubscribeURL: "https://news.example.com/unsubscribe/TOKEN",
-	PreferencesURL: "https://news.example.com/unsubscribe/TOKEN",
+	PreferencesURL: "https://news.example.com/preferences/TOKEN",
 }
 
 func TestRenderGolden(t *testing.T) {

@@ -58,11 +58,14 @@ type Config struct {
 	TrustedProxies                                            []string
 	FormOrigins                                               []string // scheme://host[:port]; empty: any
 	ConfirmTTL                                                time.Duration
-	WorkerConcurrency                                         int
-	SendRate                                                  int
-	LogFormat                                                 string
-	LogLevel                                                  string
-	DebugAddr                                                 string
+	// Retention periods (0: the rule is off) and how often the pass runs.
+	RetentionUnconfirmed, RetentionInactive, RetentionGrace time.Duration
+	RetentionUnsubscribed, RetentionConsent, RetentionEvery time.Duration
+	WorkerConcurrency                                       int
+	SendRate                                                int
+	LogFormat                                               string
+	LogLevel                                                string
+	DebugAddr                                               string
 }
 
 // Option documents one variable; Options drives Load, the README table and `envoi config`.
@@ -95,6 +98,12 @@ var Options = []Option{
 	{"ENVOI_DKIM_KEY_FILE", "", false, "PEM file with the DKIM private key (RSA 2048+ or Ed25519, PKCS#1 or PKCS#8)."},
 	{"ENVOI_TEST_ADDRESSES", "", false, "Comma-separated addresses (the team's own) that may receive campaign test sends without being subscribers."},
 	{"ENVOI_CONFIRM_TTL", "168h", false, "How long a confirmation link stays valid (Go duration)."},
+	{"ENVOI_RETENTION_UNCONFIRMED", "720h", false, "Signups not confirmed after this long are erased (30 days, as the confirmation mail says); 0 turns the rule off."},
+	{"ENVOI_RETENTION_INACTIVE", "26280h", false, "Subscribers with no sign of life (confirmation, click, preference change; opens do not count) for this long get a re-permission mail (3 years, the CNIL's guidance); 0 turns the rule off."},
+	{"ENVOI_RETENTION_GRACE", "720h", false, "How long a re-permission mail's link works; who has not answered by then is erased (30 days)."},
+	{"ENVOI_RETENTION_UNSUBSCRIBED", "720h", false, "People who left every list this long ago are reduced to the keyed hash on the suppression list (30 days); 0 turns the rule off."},
+	{"ENVOI_RETENTION_CONSENT", "43800h", false, "Consent events of people no longer subscribers are kept this long as proof, then purged (5 years, the limitation period); 0 keeps them."},
+	{"ENVOI_RETENTION_INTERVAL", "1h", false, "How often a worker runs the retention pass (one at a time across workers); 0 only by envoi retention."},
 	{"ENVOI_WORKER_CONCURRENCY", "100", false, "Jobs a worker process runs at once (each campaign batch is one job sending one message at a time, each confirmation or welcome one job; they share the SMTP connections and their database statements are grouped)."},
 	{"ENVOI_SEND_RATE", "0", false, "Most campaign messages per second, shared by every worker through Redis; 0 for no limit."},
 	{"ENVOI_SIGNUP_LIMIT_PER_IP", "30", false, "Most signups (form, API) and confirmation resends a minute from one client IP (an IPv6 client by its /64); 0 turns the limit off."},
@@ -239,6 +248,23 @@ func Load(getenv func(string) string) (Config, error) {
 		bad("ENVOI_DKIM_DOMAIN", "DKIM needs all three of ENVOI_DKIM_DOMAIN, ENVOI_DKIM_SELECTOR and ENVOI_DKIM_KEY_FILE")
 	}
 
+	retention := func(name string, into *time.Duration, min time.Duration) {
+		d, err := time.ParseDuration(get(name))
+		if err != nil || d < 0 || (d > 0 && d < min) {
+			bad(name, "must be a Go duration of at least %v, like 720h, or 0 to turn it off", min)
+			return
+		}
+		*into = d
+	}
+	retention("ENVOI_RETENTION_UNCONFIRMED", &c.RetentionUnconfirmed, 24*time.Hour)
+	retention("ENVOI_RETENTION_INACTIVE", &c.RetentionInactive, 24*time.Hour)
+	retention("ENVOI_RETENTION_GRACE", &c.RetentionGrace, 24*time.Hour)
+	retention("ENVOI_RETENTION_UNSUBSCRIBED", &c.RetentionUnsubscribed, time.Hour)
+	retention("ENVOI_RETENTION_CONSENT", &c.RetentionConsent, 24*time.Hour)
+	retention("ENVOI_RETENTION_INTERVAL", &c.RetentionEvery, time.Minute)
+	if c.RetentionInactive > 0 && c.RetentionGrace == 0 {
+		bad("ENVOI_RETENTION_GRACE", "must not be 0 while ENVOI_RETENTION_INACTIVE is on")
+	}
 	if d, err := time.ParseDuration(get("ENVOI_CONFIRM_TTL")); err != nil || d < time.Hour || d > 90*24*time.Hour {
 		bad("ENVOI_CONFIRM_TTL", "must be a duration from 1h to 2160h, like 168h")
 	} else {

@@ -234,6 +234,10 @@ func (s *Service) SendTest(ctx context.Context, id int64, emails []string) error
 
 // deliver renders and sends one campaign message.
 func (s *Service) deliver(ctx context.Context, cc *campaign.Compiled, r model.Recipient, unsub string) (Outcome, error) {
+	prefs := s.TestUnsubscribeURL
+	if r.SubscriberID > 0 {
+		prefs = s.Subscribe.PreferencesURL(r.SubscriberID)
+	}
 	// The message was just claimed: it must be out, or given up, well before
 	// another sender may take the claim for stale (StaleAfter), including any
 	// wait for a free SMTP connection.
@@ -245,7 +249,7 @@ func (s *Service) deliver(ctx context.Context, cc *campaign.Compiled, r model.Re
 		Subscriber:     campaign.SubscriberFields{Name: r.Name, Email: r.Email},
 		List:           campaign.ListFields{Name: r.ListName},
 		UnsubscribeURL: unsub,
-		PreferencesURL: unsub,
+		PreferencesURL: prefs,
 	})
 	if err != nil {
 		return Permanent, err

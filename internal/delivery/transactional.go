@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/envoi/envoi/internal/apperr"
+	"github.com/envoi/envoi/internal/mail"
 	"github.com/envoi/envoi/internal/model"
 	"github.com/envoi/envoi/internal/queue"
 	"github.com/envoi/envoi/internal/store"
@@ -63,10 +64,27 @@ func (s *Service) SendTransactional(ctx context.Context, id int64) error {
 	return nil
 }
 
+// transactionalMail builds a ledger message; a change of address reads its
+// request (the new address), which is gone once applied or replaced.
+func (s *Service) transactionalMail(ctx context.Context, cl store.TransactionalClaimed) (mail.Message, bool, error) {
+	if cl.Message.Kind != model.KindEmailChange {
+		return s.Subscribe.TransactionalMail(cl.Message, cl.Subscription)
+	}
+	ch, err := s.Store.EmailChangeOfMessage(ctx, cl.Message.ID)
+	if apperr.ErrorCode(err) == apperr.NotFound {
+		return mail.Message{}, false, nil
+	}
+	if err != nil {
+		return mail.Message{}, false, err
+	}
+	m, err := s.Subscribe.EmailChangeMail(cl.Subscription, ch)
+	return m, true, err
+}
+
 func (s *Service) sendTransactional(ctx context.Context, cl store.TransactionalClaimed) (Outcome, error) {
 	ctx, cancel := context.WithTimeout(ctx, sendWithin)
 	defer cancel()
-	msg, due, err := s.Subscribe.TransactionalMail(cl.Message, cl.Subscription)
+	msg, due, err := s.transactionalMail(ctx, cl)
 	switch {
 	case err != nil:
 		return Permanent, err
@@ -76,7 +94,12 @@ func (s *Service) sendTransactional(ctx context.Context, cl store.TransactionalC
 	start := time.Now()
 	err = s.SMTP.SendBytes(ctx, msg.From, msg.To, msg.Raw)
 	s.Metrics.SMTP("transactional", time.Since(start))
-	return OutcomeOf(err), redact(err, cl.Subscription.Email, fmt.Sprintf("subscriber %d", cl.Subscription.SubscriberID))
+	o, who := OutcomeOf(err), fmt.Sprintf("subscriber %d", cl.Subscription.SubscriberID)
+	err = redact(err, cl.Subscription.Email, who)
+	for _, to := range msg.To { // a change of address goes to the new one
+		err = redact(err, to, who)
+	}
+	return o, err
 }
 
 // SweepTransactional enqueues every message still queued after age: tasks lost

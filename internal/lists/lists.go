@@ -5,6 +5,7 @@ package lists
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -104,6 +105,9 @@ type Patch struct {
 	ConsentText *string `json:"consent_text"`
 	// Language of the list's public pages and system mails: a tag of Languages.
 	Language *string `json:"language"`
+	// Fields the list collects besides the address: "name" and custom ones,
+	// each with a purpose (replaces them all).
+	Fields *model.Fields `json:"fields"`
 }
 
 // Update changes a list's name or description. Codes: not_found, invalid.
@@ -133,6 +137,13 @@ func (s *Service) Update(ctx context.Context, slug string, p Patch) (model.List,
 		l.WelcomeEnabled = *p.WelcomeEnabled
 	}
 	var errs apperr.FieldErrors
+	if p.Fields != nil {
+		fs, err := CheckFields(*p.Fields)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		l.Fields = fs
+	}
 	if err := checkNameDescription(l.Name, l.Description); err != nil {
 		errs = append(errs, err.(*apperr.Error))
 	}
@@ -163,6 +174,48 @@ func (s *Service) Update(ctx context.Context, slug string, p Patch) (model.List,
 	l, err = s.Store.UpdateList(ctx, slug, l)
 	s.forget(slug)
 	return l, err
+}
+
+// MaxFields is how many custom fields a list may collect.
+const MaxFields = 10
+
+var fieldNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
+
+// CheckFields validates a list's declared fields: "name" or custom keys
+// (lower case letters, digits, underscores), each once, each custom one with
+// a label and every one with a purpose of at most 300 characters (the name's
+// may be empty: the form then says what it is for). Codes: invalid (Field fields).
+func CheckFields(fs model.Fields) (model.Fields, *apperr.Error) {
+	out := model.Fields{}
+	seen := map[string]bool{}
+	bad := func(msg string) (model.Fields, *apperr.Error) { return nil, apperr.FieldError("fields", msg) }
+	for _, f := range fs {
+		f.Name, f.Label, f.Purpose = strings.TrimSpace(f.Name), strings.TrimSpace(f.Label), strings.TrimSpace(f.Purpose)
+		switch {
+		case f.Name == "email":
+			return bad("The address is always collected: do not declare it.")
+		case slices.Contains([]string{"consent", "website", "altcha", "lists", "fields", "tracking_consent"}, f.Name):
+			return bad("\"" + f.Name + "\" is a name the form uses itself: choose another.")
+		case !fieldNameRE.MatchString(f.Name):
+			return bad(fmt.Sprintf("A field's name is 1 to 32 lower-case letters, digits and underscores, starting with a letter, like \"company\" (got %q).", f.Name))
+		case seen[f.Name]:
+			return bad("The field \"" + f.Name + "\" is declared twice.")
+		case f.Name != model.FieldName && f.Label == "":
+			return bad("The field \"" + f.Name + "\" needs a label for the form.")
+		case f.Name != model.FieldName && f.Purpose == "":
+			return bad("The field \"" + f.Name + "\" needs a purpose: say why you collect it (the form shows it).")
+		case utf8.RuneCountInString(f.Label) > 100 || utf8.RuneCountInString(f.Purpose) > 300:
+			return bad("Keep a field's label under 100 characters and its purpose under 300.")
+		case strings.ContainsAny(f.Label+f.Purpose, "\r\n"):
+			return bad("A field's label and purpose are one line each.")
+		}
+		seen[f.Name] = true
+		out = append(out, f)
+	}
+	if len(out.Custom()) > MaxFields {
+		return bad(fmt.Sprintf("A list collects at most %d custom fields.", MaxFields))
+	}
+	return out, nil
 }
 
 // Delete deletes a list with its subscriptions, unless a campaign to it is

@@ -63,7 +63,7 @@ func args(kv ...any) map[string]any {
 }
 
 // Kinds of message with templates.
-var kinds = []string{"confirm", "welcome", "test"}
+var kinds = []string{"confirm", "welcome", "test", "repermission", "email_change"}
 
 // NewBuilder parses the mail templates from fsys (templates.FS).
 func NewBuilder(fsys fs.FS, b Builder) (*Builder, error) {
@@ -134,6 +134,21 @@ func (b *Builder) Welcome(to Subscriber, l List, unsubscribeURL string) (Message
 		}
 	}
 	return b.render("welcome", to, d, unsubscribeURL, nil)
+}
+
+// Repermission asks a long-inactive subscriber whether they still want a
+// list (retention): a confirm link, and the list headers (it is list mail).
+func (b *Builder) Repermission(to Subscriber, l List, confirmURL string, expires time.Time, unsubscribeURL string) (Message, error) {
+	d := data{Subscriber: to, List: l, ConfirmURL: confirmURL, Expires: expires.Format("2 January 2006"), UnsubscribeURL: unsubscribeURL}
+	return b.render("repermission", to, d, unsubscribeURL, nil)
+}
+
+// EmailChange asks a new address to confirm that it replaces a subscriber's
+// (it goes to the new address; like Confirm, it carries no text the requester typed).
+func (b *Builder) EmailChange(newAddress string, l List, confirmURL string, expires time.Time) (Message, error) {
+	to := Subscriber{Email: newAddress}
+	d := data{Subscriber: to, List: l, ConfirmURL: confirmURL, Expires: expires.Format("2 January 2006 15:04 MST")}
+	return b.render("email_change", to, d, "", []string{"Auto-Submitted", "auto-generated"})
 }
 
 // Test builds the settings page's test message to a team member.

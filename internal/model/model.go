@@ -4,7 +4,12 @@
 // internal/model).
 package model
 
-import "time"
+import (
+	"database/sql/driver"
+	"encoding/json"
+	"fmt"
+	"time"
+)
 
 // Subscription statuses.
 const (
@@ -39,6 +44,10 @@ const (
 const (
 	KindConfirm = "confirm"
 	KindWelcome = "welcome"
+	// KindRepermission asks a long-inactive subscriber whether they still want the list (retention).
+	KindRepermission = "repermission"
+	// KindEmailChange asks a new address to confirm a change of address.
+	KindEmailChange = "email_change"
 )
 
 // List is a mailing list. Every list is double opt-in.
@@ -55,8 +64,11 @@ type List struct {
 	// Language is the tag of the list's public pages and system mails (en, fr…).
 	Language string `db:"language" json:"language"`
 	// ProofOfWork: the signup form asks the browser for a proof-of-work answer.
-	ProofOfWork bool      `db:"proof_of_work" json:"proof_of_work"`
-	CreatedAt   time.Time `db:"created_at" json:"created_at"`
+	ProofOfWork bool `db:"proof_of_work" json:"proof_of_work"`
+	// Fields are the subscriber fields the list collects besides the address
+	// (the name, custom ones), each with its purpose.
+	Fields    Fields    `db:"fields" json:"fields"`
+	CreatedAt time.Time `db:"created_at" json:"created_at"`
 }
 
 // ListMembership is one list a subscriber is on, with the status there.
@@ -75,6 +87,10 @@ type Subscriber struct {
 	// objection, never mailed until a fresh confirmed opt-in.
 	Suppressed       bool   `db:"-" json:"suppressed"`
 	SuppressedReason string `db:"-" json:"suppressed_reason"`
+	// Restricted: processing restricted (GDPR art. 18): kept, never mailed.
+	Restricted bool `db:"-" json:"restricted"`
+	// Fields are the custom fields' values (the lists' declared fields).
+	Fields Values `db:"-" json:"fields"`
 }
 
 // SubscriberPage is one page of a list's subscribers. Next is the cursor of
@@ -271,4 +287,93 @@ type ConsentEvent struct {
 	UserAgent   string    `db:"user_agent" json:"user_agent"`
 	TextVersion string    `db:"consent_text_version" json:"text_version"`
 	Text        *string   `db:"text" json:"text"`
+	Detail      string    `db:"detail" json:"detail,omitempty"`
+}
+
+// File is something to download (an export), or the error that made it fail.
+type File struct {
+	Name, ContentType string
+	Body              []byte
+	Err               error
+}
+
+// FieldName is the built-in field a list may collect: the subscriber's name.
+const FieldName = "name"
+
+// Field is one subscriber field a list collects, with why.
+type Field struct {
+	Name    string `json:"name"`    // "name", or a custom field's key
+	Label   string `json:"label"`   // what the form shows; "" for the name's default
+	Purpose string `json:"purpose"` // why it is collected, shown on the form
+}
+
+// Fields are a list's declared fields, stored as JSON.
+type Fields []Field
+
+// Has says whether the fields include one by name.
+func (fs Fields) Has(name string) bool {
+	for _, f := range fs {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Get returns the field by name (zero when not declared).
+func (fs Fields) Get(name string) Field {
+	for _, f := range fs {
+		if f.Name == name {
+			return f
+		}
+	}
+	return Field{}
+}
+
+// Custom are the fields but the name.
+func (fs Fields) Custom() Fields {
+	var out Fields
+	for _, f := range fs {
+		if f.Name != FieldName {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Scan reads the JSON column.
+func (fs *Fields) Scan(src any) error { return scanJSON(src, fs) }
+
+// Value writes the JSON column.
+func (fs Fields) Value() (driver.Value, error) {
+	if fs == nil {
+		fs = Fields{}
+	}
+	return json.Marshal(fs)
+}
+
+// Values are a subscriber's custom field values, stored as JSON.
+type Values map[string]string
+
+// Scan reads the JSON column.
+func (v *Values) Scan(src any) error { return scanJSON(src, v) }
+
+// Value writes the JSON column.
+func (v Values) Value() (driver.Value, error) {
+	if v == nil {
+		v = Values{}
+	}
+	return json.Marshal(v)
+}
+
+func scanJSON(src, dst any) error {
+	switch b := src.(type) {
+	case []byte:
+		return json.Unmarshal(b, dst)
+	case string:
+		return json.Unmarshal([]byte(b), dst)
+	case nil:
+		return nil
+	}
+	return fmt.Errorf("cannot read %T as JSON", src)
 }

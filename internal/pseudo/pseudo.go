@@ -60,3 +60,6 @@ func (k Key) UserAgent(ua string) []byte {
 	}
 	return k.sum("ua", ua)
 }
+
+// Bytes is the key itself (to print it for ENVOI_HASH_KEY).
+func (k Key) Bytes() []byte { return append([]byte(nil), k.k...) }

@@ -86,12 +86,16 @@ GROUP BY sr.id ORDER BY sr.id`, f.Q, f.ListID, f.Status, f.After, f.Limit+1, lik
 // consent text each event was made under.
 func (s *Store) ConsentEvents(ctx context.Context, subscriberID int64) ([]model.ConsentEvent, error) {
 	es := []model.ConsentEvent{}
-	err := s.DB.SelectContext(ctx, &es, `
-SELECT c.created_at, l.slug AS list_slug, c.action, c.source, host(c.ip) AS ip, c.user_agent, c.consent_text_version, t.body AS text
-FROM consent_log c JOIN lists l ON l.id = c.list_id LEFT JOIN consent_texts t ON t.version = c.consent_text_version
-WHERE c.subscriber_id = $1 ORDER BY c.created_at, c.id`, subscriberID)
+	err := s.DB.SelectContext(ctx, &es, consentEventsSQL, subscriberID)
 	return es, mapErr(err)
 }
+
+// consentEventsSQL reads a subscriber's consent events; the list is named as
+// it was (the event outlives the list).
+const consentEventsSQL = `
+SELECT c.created_at, c.list_slug, c.action, c.source, host(c.ip) AS ip, c.user_agent, c.consent_text_version, t.body AS text, c.detail
+FROM consent_log c LEFT JOIN consent_texts t ON t.version = c.consent_text_version
+WHERE c.subscriber_id = $1 ORDER BY c.created_at, c.id`
 
 // CountAudience counts the confirmed subscribers of the campaign's lists
 // (each person once): who would be sent it now.

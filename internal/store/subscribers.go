@@ -17,13 +17,18 @@ type subscriberRow struct {
 	Name             string         `db:"name"`
 	Suppressed       bool           `db:"suppressed"`
 	SuppressedReason string         `db:"suppressed_reason"`
+	Restricted       bool           `db:"restricted"`
+	Fields           model.Values   `db:"fields"`
 	Slugs            pq.StringArray `db:"slugs"`
 	Statuses         pq.StringArray `db:"statuses"`
 }
 
 func (r subscriberRow) subscriber() model.Subscriber {
 	s := model.Subscriber{ID: r.ID, Email: r.Email, Name: r.Name, Lists: []model.ListMembership{}, Suppressed: r.Suppressed,
-		SuppressedReason: r.SuppressedReason}
+		SuppressedReason: r.SuppressedReason, Restricted: r.Restricted, Fields: r.Fields}
+	if s.Fields == nil {
+		s.Fields = model.Values{}
+	}
 	for i := range r.Slugs {
 		s.Lists = append(s.Lists, model.ListMembership{Slug: r.Slugs[i], Status: r.Statuses[i]})
 	}
@@ -31,7 +36,7 @@ func (r subscriberRow) subscriber() model.Subscriber {
 }
 
 const subscriberWithListsSQL = `
-SELECT sr.id, sr.email, sr.name, sr.suppressed_at IS NOT NULL AS suppressed, sr.suppressed_reason,
+SELECT sr.id, sr.email, sr.name, sr.suppressed_at IS NOT NULL AS suppressed, sr.suppressed_reason, sr.restricted_at IS NOT NULL AS restricted, sr.fields,
        COALESCE(array_agg(l.slug ORDER BY l.slug) FILTER (WHERE l.id IS NOT NULL), '{}') AS slugs,
        COALESCE(array_agg(sn.status ORDER BY l.slug) FILTER (WHERE l.id IS NOT NULL), '{}') AS statuses
 FROM subscribers sr
@@ -90,13 +95,18 @@ func (s *Store) SuppressSubscriber(ctx context.Context, subscriberID int64, reas
 	}
 	// The address's keyed hash goes on the suppression list too: it outlives an
 	// erasure, and imports skip it.
+	var email string
+	if err := s.DB.GetContext(ctx, &email, `SELECT email FROM subscribers WHERE id = $1`, subscriberID); err != nil {
+		return mapErr(err)
+	}
 	_, err := s.DB.ExecContext(ctx, `
 WITH u AS (
-    UPDATE subscribers SET suppressed_at = COALESCE(suppressed_at, $2), suppressed_reason = $3 WHERE id = $1 RETURNING email_hash
+    UPDATE subscribers SET suppressed_at = COALESCE(suppressed_at, $2), suppressed_reason = $3, email_hash = COALESCE(email_hash, $4)
+    WHERE id = $1 RETURNING email_hash
 )
 INSERT INTO suppressions (email_hash, reason, created_at) SELECT email_hash, $3, $2 FROM u WHERE email_hash IS NOT NULL
 ON CONFLICT (email_hash) DO UPDATE SET reason = EXCLUDED.reason`,
-		subscriberID, s.Now(), reason)
+		subscriberID, s.Now(), reason, s.Pseudo.Email(email))
 	return mapErr(err)
 }
 

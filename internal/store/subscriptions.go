@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -26,6 +27,7 @@ type SignupParams struct {
 	Name    string
 	ListID  int64
 	Consent model.Consent
+	Fields  model.Values // custom fields the list collects; they wait with the request as the name does
 }
 
 // SignupResult says what a signup did. It is never shown to the requester.
@@ -50,8 +52,8 @@ type SignupResult struct {
 const signupsSQL = `
 WITH req AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $10::bytea[],
-                         $11::bytea[], $12::bytea[], $13::bytea[])
-        WITH ORDINALITY AS r(email, name, list_id, source, ip, user_agent, text_version, inbox, email_hash, ip_hash, ua_hash, n)
+                         $11::bytea[], $12::bytea[], $13::bytea[], $14::text[])
+        WITH ORDINALITY AS r(email, name, list_id, source, ip, user_agent, text_version, inbox, email_hash, ip_hash, ua_hash, fields, n)
 ), inbox AS (
     -- The right to mail this inbox about this list, at most once per ConfirmInterval
     -- whatever the address's spelling; a row comes back only when this statement got it.
@@ -72,8 +74,8 @@ WITH req AS (
     RETURNING id, email
 ), sn AS (
     -- The proposed row carries the inbox's answer: a claim txid only when granted.
-    INSERT INTO subscriptions (subscriber_id, list_id, confirm_requested_at, confirm_claim_txid, pending_name, created_at, updated_at)
-    SELECT sub.id, req.list_id, CASE WHEN g.granted THEN $8::timestamptz END, CASE WHEN g.granted THEN txid_current() END, req.name, $8, $8
+    INSERT INTO subscriptions (subscriber_id, list_id, confirm_requested_at, confirm_claim_txid, pending_name, pending_fields, created_at, updated_at)
+    SELECT sub.id, req.list_id, CASE WHEN g.granted THEN $8::timestamptz END, CASE WHEN g.granted THEN txid_current() END, req.name, req.fields::jsonb, $8, $8
     FROM req JOIN sub ON lower(sub.email) = lower(req.email)
     CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM inbox i WHERE i.inbox_hash = req.inbox AND i.list_id = req.list_id) AS granted) g
     ON CONFLICT (subscriber_id, list_id) DO UPDATE SET
@@ -81,6 +83,9 @@ WITH req AS (
         pending_name = CASE WHEN EXCLUDED.confirm_claim_txid IS NOT NULL AND subscriptions.status <> 'confirmed' AND (subscriptions.confirm_requested_at IS NULL
             OR subscriptions.confirm_requested_at <= $8::timestamptz - make_interval(secs => $9))
             THEN EXCLUDED.pending_name ELSE subscriptions.pending_name END,
+        pending_fields = CASE WHEN EXCLUDED.confirm_claim_txid IS NOT NULL AND subscriptions.status <> 'confirmed' AND (subscriptions.confirm_requested_at IS NULL
+            OR subscriptions.confirm_requested_at <= $8::timestamptz - make_interval(secs => $9))
+            THEN EXCLUDED.pending_fields ELSE subscriptions.pending_fields END,
         confirm_claim_txid = CASE WHEN EXCLUDED.confirm_claim_txid IS NOT NULL AND subscriptions.status <> 'confirmed' AND (subscriptions.confirm_requested_at IS NULL
             OR subscriptions.confirm_requested_at <= $8::timestamptz - make_interval(secs => $9))
             THEN txid_current() ELSE subscriptions.confirm_claim_txid END,
@@ -126,14 +131,20 @@ func (s *Store) Signups(ctx context.Context, ps []SignupParams) ([]SignupResult,
 		make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n)
 	lists := make(pq.Int64Array, n)
 	inboxes, ehs, ihs, uhs := make(pq.ByteaArray, n), make(pq.ByteaArray, n), make(pq.ByteaArray, n), make(pq.ByteaArray, n)
+	fields := make(pq.StringArray, n)
 	for i, p := range ps {
 		sum := sha256.Sum256([]byte(address.InboxKey(p.Email)))
 		emails[i], names[i], lists[i], inboxes[i] = p.Email, p.Name, p.ListID, sum[:]
 		ua := truncate(p.Consent.UserAgent, 500)
 		srcs[i], ips[i], uas[i], vers[i] = p.Consent.Source, p.Consent.IP, ua, p.Consent.TextVersion
 		ehs[i], ihs[i], uhs[i] = s.Pseudo.Email(p.Email), s.Pseudo.IP(p.Consent.IP), s.Pseudo.UserAgent(ua)
+		fields[i] = "{}"
+		if len(p.Fields) > 0 {
+			b, _ := json.Marshal(p.Fields)
+			fields[i] = string(b)
+		}
 	}
-	rows, err := st.QueryContext(ctx, emails, names, lists, srcs, ips, uas, vers, s.Now(), ConfirmInterval.Seconds(), inboxes, ehs, ihs, uhs)
+	rows, err := st.QueryContext(ctx, emails, names, lists, srcs, ips, uas, vers, s.Now(), ConfirmInterval.Seconds(), inboxes, ehs, ihs, uhs, fields)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -233,6 +244,11 @@ func (s *Store) ConfirmSubscription(ctx context.Context, id int64, issuedAt time
 			return mapErr(err)
 		}
 		sub := &r.Subscription
+		now := s.Now()
+		// A confirmation is a sign of life, and the answer to a re-permission mail.
+		if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET last_activity_at = $2, repermission_at = NULL WHERE id = $1`, sub.SubscriberID, now); err != nil {
+			return mapErr(err)
+		}
 		switch {
 		case sub.Status == model.StatusConfirmed:
 			r.AlreadyConfirmed = true
@@ -240,14 +256,20 @@ func (s *Store) ConfirmSubscription(ctx context.Context, id int64, issuedAt time
 		case sub.Status == model.StatusUnsubscribed && sub.UnsubscribedAt != nil && sub.UnsubscribedAt.After(issuedAt):
 			return ErrStaleConfirm
 		}
-		now := s.Now()
 		var pendingName string
-		if err := tx.GetContext(ctx, &pendingName, `SELECT pending_name FROM subscriptions WHERE id = $1`, id); err != nil {
+		var pendingFields []byte
+		if err := tx.QueryRowxContext(ctx, `SELECT pending_name, pending_fields FROM subscriptions WHERE id = $1`, id).Scan(&pendingName, &pendingFields); err != nil {
 			return mapErr(err)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET status = 'confirmed', confirmed_at = $2, unsubscribed_at = NULL, updated_at = $2,
-    pending_name = '' WHERE id = $1`, id, now); err != nil {
+    pending_name = '', pending_fields = '{}' WHERE id = $1`, id, now); err != nil {
 			return mapErr(err)
+		}
+		// The confirmation applies the custom fields typed with the signup too.
+		if string(pendingFields) != "{}" && len(pendingFields) > 0 {
+			if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET fields = fields || $2::jsonb WHERE id = $1`, sub.SubscriberID, pendingFields); err != nil {
+				return mapErr(err)
+			}
 		}
 		// A fresh confirmed opt-in lifts a past suppression (a link older than
 		// the unsubscription that came with it is refused above: ErrStaleConfirm).

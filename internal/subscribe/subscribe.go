@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,19 +49,24 @@ const MaxNameLength = 200
 
 // Service runs the double opt-in flow. Build it once; safe for concurrent use.
 type Service struct {
-	Store      *store.Store
-	Lists      *lists.Service
-	Tokens     *token.Signer
-	Queue      *queue.Client
-	Mail       *mail.Builder
-	Limits     *limits.Limiter  // nil: no limits (CLI, some tests)
-	POW        *pow.Service     // the challenges of lists with proof_of_work
-	Locale     *locale.Catalog  // the lists' languages (consent text); nil: English
-	Metrics    *metrics.Metrics // nil: none
-	BaseURL    string
-	Org        string
-	ConfirmTTL time.Duration
-	Log        *slog.Logger
+	Store   *store.Store
+	Lists   *lists.Service
+	Tokens  *token.Signer
+	Queue   *queue.Client
+	Mail    *mail.Builder
+	Limits  *limits.Limiter  // nil: no limits (CLI, some tests)
+	POW     *pow.Service     // the challenges of lists with proof_of_work
+	Locale  *locale.Catalog  // the lists' languages (consent text); nil: English
+	Metrics *metrics.Metrics // nil: none
+	BaseURL string
+	Org     string
+	// PostalAddress and PrivacyContact are the privacy notice's.
+	PostalAddress, PrivacyContact string
+	ConfirmTTL                    time.Duration
+	// RepermissionTTL is how long a re-permission mail's link works: the
+	// retention's grace before an inactive subscriber is erased.
+	RepermissionTTL time.Duration
+	Log             *slog.Logger
 
 	savedTexts sync.Map // consent text version -> struct{}
 	once       sync.Once
@@ -95,13 +101,19 @@ type Request struct {
 	// ProofOfWork is the form's "altcha" field: the solved challenge, for
 	// lists that ask for one (pow).
 	ProofOfWork string
+	// Fields are the custom fields typed (key: the field's name).
+	Fields map[string]string
 }
 
 // Validated is a request that passed validation.
 type Validated struct {
-	Email string
-	Name  string
+	Email  string
+	Name   string
+	Fields model.Values
 }
+
+// MaxFieldLength is the longest custom field value, in characters.
+const MaxFieldLength = 200
 
 // Validate checks a request and normalizes its fields. Codes: invalid, with Field
 // set to email, name or consent and a message for the person who typed it;
@@ -119,12 +131,24 @@ func Validate(r Request) (Validated, error) {
 	} else if !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0 {
 		errs = append(errs, apperr.FieldError("name", "The name contains characters that cannot be used."))
 	}
+	fields := model.Values{}
+	for _, k := range slices.Sorted(maps.Keys(r.Fields)) {
+		v := strings.TrimSpace(r.Fields[k])
+		switch {
+		case utf8.RuneCountInString(v) > MaxFieldLength:
+			errs = append(errs, apperr.FieldError(k, fmt.Sprintf("Keep this under %d characters.", MaxFieldLength)))
+		case !utf8.ValidString(v) || strings.IndexFunc(v, unicode.IsControl) >= 0:
+			errs = append(errs, apperr.FieldError(k, "This contains characters that cannot be used."))
+		case v != "":
+			fields[k] = v
+		}
+	}
 	if r.Source == SourceForm && !r.Consent {
 		errs = append(errs, apperr.FieldError("consent", "Tick the box to agree to receive this newsletter; we cannot subscribe you without it."))
 	}
 	switch len(errs) {
 	case 0:
-		return Validated{Email: email, Name: name}, nil
+		return Validated{Email: email, Name: name, Fields: fields}, nil
 	case 1:
 		return Validated{}, errs[0]
 	}
@@ -140,6 +164,54 @@ func (s *Service) ConsentText(l model.List) string {
 		return s.Locale.For(l.Language).T("consent.default", map[string]any{"List": l.Name, "Org": s.Org})
 	}
 	return fmt.Sprintf("I agree to receive “%s” by email from %s. I can unsubscribe at any time with the link in every message.", l.Name, s.Org)
+}
+
+// NoticeItem is one line of the privacy notice shown with a form.
+type NoticeItem struct{ Label, Text string }
+
+// Notice is the privacy notice of a list's form (GDPR art. 13): who, what
+// for, each field collected and why, what is kept, how to leave, the rights.
+// It is versioned with the consent label: the consent record keeps both.
+func (s *Service) Notice(l model.List) []NoticeItem {
+	t := locale.T{Lang: locale.Default}
+	if s.Locale != nil {
+		t = s.Locale.For(l.Language)
+	}
+	who := s.Org
+	if s.PostalAddress != "" {
+		who += ", " + s.PostalAddress
+	}
+	items := []NoticeItem{{t.T("notice.who"), who + "."}, {t.T("notice.what"), t.T("notice.what.body", l)}}
+	if len(l.Fields) > 0 {
+		var parts []string
+		for _, f := range l.Fields {
+			label, purpose := f.Label, f.Purpose
+			if f.Name == model.FieldName {
+				if label == "" {
+					label = t.T("subscribe.name")
+				}
+				if purpose == "" {
+					purpose = t.T("notice.fields.name")
+				}
+			}
+			parts = append(parts, label+": "+purpose)
+		}
+		items = append(items, NoticeItem{t.T("notice.fields"), strings.Join(parts, "; ") + "."})
+	}
+	return append(items, NoticeItem{t.T("notice.keep"), t.T("notice.keep.body")}, NoticeItem{t.T("notice.leave"), t.T("notice.leave.body")},
+		NoticeItem{t.T("notice.rights"), t.T("notice.rights.body", map[string]any{"Contact": s.PrivacyContact})})
+}
+
+// shownText is what the consent record keeps of a form: the consent label and
+// the privacy notice under it, as shown.
+func (s *Service) shownText(l model.List) string {
+	var b strings.Builder
+	b.WriteString(s.ConsentText(l))
+	b.WriteString("\n\n")
+	for _, it := range s.Notice(l) {
+		b.WriteString(it.Label + " " + it.Text + "\n")
+	}
+	return strings.TrimSpace(b.String())
 }
 
 // consentVersion stores the text once and returns its version (a hash of it).
@@ -160,6 +232,7 @@ func (s *Service) consentVersion(ctx context.Context, text string) (string, erro
 type Form struct {
 	List        model.List
 	ConsentText string
+	Notice      []NoticeItem
 }
 
 // Form returns the signup form of a list. Codes: not_found.
@@ -168,7 +241,7 @@ func (s *Service) Form(ctx context.Context, slug string) (Form, error) {
 	if err != nil {
 		return Form{}, err
 	}
-	return Form{List: l, ConsentText: s.ConsentText(l)}, nil
+	return Form{List: l, ConsentText: s.ConsentText(l), Notice: s.Notice(l)}, nil
 }
 
 // SignupForm records a signup from a list's public form and returns the form,
@@ -205,6 +278,10 @@ func (s *Service) signup(ctx context.Context, lists []model.List, r Request) err
 		s.Metrics.Signup("invalid")
 		return err
 	}
+	if err := checkDeclared(lists, v); err != nil {
+		s.Metrics.Signup("invalid")
+		return err
+	}
 	if err := s.checkProofOfWork(ctx, lists, r); err != nil {
 		s.Metrics.Signup("proof_of_work")
 		return err
@@ -222,17 +299,44 @@ func (s *Service) signup(ctx context.Context, lists []model.List, r Request) err
 	for _, l := range lists {
 		c := model.Consent{Source: r.Source, IP: r.IP, UserAgent: r.UserAgent}
 		if r.Source == SourceForm {
-			if c.TextVersion, err = s.consentVersion(ctx, s.ConsentText(l)); err != nil {
+			if c.TextVersion, err = s.consentVersion(ctx, s.shownText(l)); err != nil {
 				return fmt.Errorf("save consent text: %w", err)
 			}
 		} else {
 			c.TextVersion = "api"
 		}
-		res, err := g.Do(store.SignupParams{Email: v.Email, Name: v.Name, ListID: l.ID, Consent: c})
+		p := store.SignupParams{Email: v.Email, ListID: l.ID, Consent: c, Fields: model.Values{}}
+		if l.Fields.Has(model.FieldName) {
+			p.Name = v.Name
+		}
+		for k, val := range v.Fields {
+			if l.Fields.Has(k) {
+				p.Fields[k] = val
+			}
+		}
+		res, err := g.Do(p)
 		if err != nil {
 			return fmt.Errorf("signup to list %s: %w", l.Slug, err)
 		}
 		s.enqueue(ctx, res.MessageID)
+	}
+	return nil
+}
+
+// checkDeclared refuses what none of the lists collects: a name for lists
+// without the name field, a custom field none of them declares. Codes:
+// invalid, naming the field.
+func checkDeclared(ls []model.List, v Validated) error {
+	declared := func(name string) bool {
+		return slices.ContainsFunc(ls, func(l model.List) bool { return l.Fields.Has(name) })
+	}
+	if v.Name != "" && !declared(model.FieldName) {
+		return apperr.FieldError("name", "This list does not collect a name: leave it out.")
+	}
+	for _, k := range slices.Sorted(maps.Keys(v.Fields)) {
+		if k == model.FieldName || !declared(k) {
+			return apperr.FieldError(k, "This list does not collect “"+k+"”: leave it out.")
+		}
 	}
 	return nil
 }
@@ -272,6 +376,14 @@ func (s *Service) checkProofOfWork(ctx context.Context, ls []model.List, r Reque
 
 // enqueue hands a ledger message to the queue. A failure is only logged: the row
 // stays queued in PostgreSQL and the worker's sweeper enqueues it again.
+// Enqueue queues ledger messages for the worker (those that fail to queue
+// are found by the sweeper).
+func (s *Service) Enqueue(ctx context.Context, messageIDs ...int64) {
+	for _, id := range messageIDs {
+		s.enqueue(ctx, id)
+	}
+}
+
 func (s *Service) enqueue(ctx context.Context, messageID int64) {
 	if messageID == 0 {
 		return
@@ -405,6 +517,17 @@ func (s *Service) TransactionalMail(m model.TransactionalMessage, sub model.Subs
 		}
 		msg, err = s.Mail.Welcome(to, l, s.UnsubscribeURL(sub.ID))
 		return msg, true, err
+	case model.KindRepermission:
+		if sub.Status != model.StatusConfirmed {
+			return msg, false, nil
+		}
+		ttl := s.RepermissionTTL
+		if ttl <= 0 {
+			ttl = 30 * 24 * time.Hour
+		}
+		exp := s.Tokens.Now().Add(ttl)
+		msg, err = s.Mail.Repermission(to, l, s.BaseURL+"/confirm/"+s.Tokens.Sign(token.Confirm, sub.ID, ttl), exp, s.UnsubscribeURL(sub.ID))
+		return msg, true, err
 	}
 	return msg, false, fmt.Errorf("unknown message kind %q", m.Kind)
 }
@@ -525,17 +648,29 @@ func (s *Service) ConsentRecord(ctx context.Context, subscriberID int64) ([]mode
 // Rename corrects a subscriber's name (by an admin: an authenticated request).
 // Codes: not_found, invalid (Field name).
 func (s *Service) Rename(ctx context.Context, id int64, name string) (model.Subscriber, error) {
-	name = strings.TrimSpace(name)
-	if utf8.RuneCountInString(name) > MaxNameLength {
-		return model.Subscriber{}, apperr.FieldError("name", fmt.Sprintf("Keep the name under %d characters.", MaxNameLength))
-	}
-	if !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0 {
-		return model.Subscriber{}, apperr.FieldError("name", "The name contains characters that cannot be used.")
+	name, err := validName(name)
+	if err != nil {
+		return model.Subscriber{}, err
 	}
 	if err := s.Store.RenameSubscriber(ctx, id, name); err != nil {
 		return model.Subscriber{}, err
 	}
+	if err := s.Store.LogSubscriberEvent(ctx, id, "rectify", model.Consent{Source: "admin"}); err != nil {
+		return model.Subscriber{}, err
+	}
 	return s.Store.SubscriberByID(ctx, id)
+}
+
+// validName trims a name and checks it as a correction. Codes: invalid (Field name).
+func validName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if utf8.RuneCountInString(name) > MaxNameLength {
+		return "", apperr.FieldError("name", fmt.Sprintf("Keep the name under %d characters.", MaxNameLength))
+	}
+	if !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return "", apperr.FieldError("name", "The name contains characters that cannot be used.")
+	}
+	return name, nil
 }
 
 // Suppression reasons a person's request may give.

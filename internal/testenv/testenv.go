@@ -241,6 +241,8 @@ func Env(t testing.TB, smtp *mailcatcher.Catcher) map[string]string {
 		"ENVOI_LOG_LEVEL":               "warn",
 		// Proof-of-work challenges small enough for tests to solve at once.
 		"ENVOI_POW_COMPLEXITY": "2000",
+		// The scheduled retention pass stays off: tests run it themselves.
+		"ENVOI_RETENTION_INTERVAL": "0",
 	}
 }
 

@@ -22,6 +22,8 @@ const (
 	Confirm     Purpose = 1
 	Unsubscribe Purpose = 2
 	Preferences Purpose = 3
+	// EmailChange confirms a change of address; its id is the request's.
+	EmailChange Purpose = 4
 )
 
 func (p Purpose) String() string {
@@ -32,6 +34,8 @@ func (p Purpose) String() string {
 		return "unsubscribe"
 	case Preferences:
 		return "preferences"
+	case EmailChange:
+		return "email_change"
 	}
 	return "unknown"
 }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/envoi/envoi/internal/apperr"
 	"github.com/envoi/envoi/internal/locale"
+	"github.com/envoi/envoi/internal/model"
 	"github.com/envoi/envoi/internal/requestid"
 	"github.com/envoi/envoi/static"
 	"github.com/envoi/envoi/templates"
@@ -195,6 +196,18 @@ func (s *Server) Render(c *gin.Context, status int, page string, data gin.H) {
 	if err := s.pages[page].ExecuteTemplate(c.Writer, "base", data); err != nil {
 		s.Log.Error("render page", slog.String("page", page), slog.Any("error", err))
 	}
+}
+
+// Attachment answers a file to download (an export), never cached.
+func (s *Server) Attachment(c *gin.Context, f model.File) {
+	if f.Err != nil {
+		s.Fail(c, f.Err)
+		return
+	}
+	c.Header("Content-Disposition", `attachment; filename="`+f.Name+`"`)
+	c.Header("Cache-Control", "no-store")
+	c.Header("X-Content-Type-Options", "nosniff")
+	c.Data(http.StatusOK, f.ContentType, f.Body)
 }
 
 // statuses maps error codes to HTTP statuses; anything unknown is a 500.

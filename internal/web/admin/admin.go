@@ -30,6 +30,7 @@ import (
 	"github.com/envoi/envoi/internal/auth"
 	"github.com/envoi/envoi/internal/campaign"
 	"github.com/envoi/envoi/internal/delivery"
+	"github.com/envoi/envoi/internal/gdpr"
 	"github.com/envoi/envoi/internal/imports"
 	"github.com/envoi/envoi/internal/lists"
 	"github.com/envoi/envoi/internal/model"
@@ -55,6 +56,7 @@ type Handler struct {
 	Auth      *auth.Service
 	Lists     *lists.Service
 	Subscribe *subscribe.Service
+	GDPR      *gdpr.Service
 	Campaigns *campaign.Service
 	Delivery  *delivery.Service
 	Imports   *imports.Service
@@ -108,6 +110,10 @@ func (h *Handler) Routes() []Route {
 		r("POST", "/admin/imports", editor, "import.start", h.startImport),
 		r("GET", "/admin/imports/:id", viewer, "", h.importPage),
 		r("GET", "/admin/imports/:id/progress", viewer, "", h.importProgress),
+		// The GDPR service writes these three to the audit log itself, with the reason.
+		r("GET", "/admin/subscribers/:id/export", editor, "", h.exportSubscriber),
+		r("POST", "/admin/subscribers/:id/restrict", editor, "", h.restrictSubscriber),
+		r("POST", "/admin/subscribers/:id/erase", owner, "", h.eraseSubscriber),
 		r("GET", "/admin/campaigns", viewer, "", h.campaigns),
 		r("GET", "/admin/campaigns/new", editor, "", h.newCampaign),
 		r("POST", "/admin/campaigns", editor, "campaign.create", h.createCampaign),
@@ -128,6 +134,8 @@ func (h *Handler) Routes() []Route {
 		r("GET", "/admin/layouts/:name", viewer, "", h.layout),
 		r("GET", "/admin/layouts/:name/preview", viewer, "", h.layoutPreview),
 		r("GET", "/admin/settings", owner, "", h.settings),
+		r("GET", "/admin/register", owner, "", h.register),
+		r("GET", "/admin/register/download", owner, "", h.registerDownload),
 		r("POST", "/admin/settings/test", owner, "settings.test_mail", h.settingsTest),
 		r("GET", "/admin/users", owner, "", h.users),
 		r("POST", "/admin/users", owner, "user.create", h.createUser),

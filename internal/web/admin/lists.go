@@ -134,7 +134,7 @@ func (h *Handler) renderList(c *gin.Context, status int, l model.List, errs map[
 		consent = f.ConsentText
 	}
 	h.render(c, status, "list", gin.H{"List": l, "Errors": errs, "Snippet": snippet(h.Settings.BaseURL, l, consent), "DefaultConsent": h.Subscribe.ConsentText(model.List{Name: l.Name, Language: l.Language}), "Languages": h.Languages,
-		"FormURL": h.Settings.BaseURL + "/subscribe/" + l.Slug})
+		"FormURL": h.Settings.BaseURL + "/subscribe/" + l.Slug, "FieldLines": fieldLines(l.Fields)})
 }
 
 // snippet is the HTML a marketer pastes into their site: the same fields as
@@ -147,7 +147,17 @@ func snippet(base string, l model.List, consent string) string {
 	}
 	fmt.Fprintf(&b, "<form method=\"post\" action=\"%s/subscribe/%s\"%s>\n", base, l.Slug, pow)
 	b.WriteString("  <label>Email address <input type=\"email\" name=\"email\" required maxlength=\"254\" autocomplete=\"email\"></label>\n")
-	b.WriteString("  <label>Name (optional) <input type=\"text\" name=\"name\" maxlength=\"200\" autocomplete=\"name\"></label>\n")
+	if l.Fields.Has(model.FieldName) {
+		label := l.Fields.Get(model.FieldName).Label
+		if label == "" {
+			label = "Name"
+		}
+		fmt.Fprintf(&b, "  <label>%s (optional) <input type=\"text\" name=\"name\" maxlength=\"200\" autocomplete=\"name\"></label>\n", template.HTMLEscapeString(label))
+	}
+	for _, f := range l.Fields.Custom() {
+		fmt.Fprintf(&b, "  <label>%s (optional: %s) <input type=\"text\" name=\"field.%s\" maxlength=\"200\"></label>\n",
+			template.HTMLEscapeString(f.Label), template.HTMLEscapeString(f.Purpose), f.Name)
+	}
 	b.WriteString("  <div style=\"position:absolute;left:-10000px\" aria-hidden=\"true\"><input type=\"text\" name=\"website\" tabindex=\"-1\" autocomplete=\"off\"></div>\n")
 	fmt.Fprintf(&b, "  <label><input type=\"checkbox\" name=\"consent\" value=\"yes\" required> %s</label>\n", template.HTMLEscapeString(consent))
 	if l.ProofOfWork {
@@ -171,6 +181,11 @@ func (h *Handler) updateList(c *gin.Context) {
 	if lang != "" {
 		patch.Language = &lang
 	}
+	rawFields, withFields := c.GetPostForm("fields")
+	if withFields {
+		fs := parseFields(rawFields)
+		patch.Fields = &fs
+	}
 	l, err := h.Lists.Update(c.Request.Context(), c.Param("slug"), patch)
 	if fe := formErrors(err); fe != nil {
 		old, err2 := h.Lists.BySlug(c.Request.Context(), "slug", c.Param("slug"))
@@ -183,6 +198,9 @@ func (h *Handler) updateList(c *gin.Context) {
 		if lang != "" {
 			old.Language = lang
 		}
+		if withFields {
+			old.Fields = parseFields(rawFields)
+		}
 		h.renderList(c, http.StatusUnprocessableEntity, old, fe)
 		return
 	}
@@ -192,6 +210,31 @@ func (h *Handler) updateList(c *gin.Context) {
 	}
 	h.flash(c, "List saved.")
 	c.Redirect(http.StatusSeeOther, "/admin/lists/"+l.Slug)
+}
+
+// parseFields reads the fields box: one field a line, "name | label | purpose".
+func parseFields(raw string) model.Fields {
+	fs := model.Fields{}
+	for _, line := range strings.Split(raw, "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		parts := strings.SplitN(line, "|", 3)
+		for len(parts) < 3 {
+			parts = append(parts, "")
+		}
+		fs = append(fs, model.Field{Name: strings.TrimSpace(parts[0]), Label: strings.TrimSpace(parts[1]), Purpose: strings.TrimSpace(parts[2])})
+	}
+	return fs
+}
+
+// FieldLines writes fields as the fields box shows them.
+func fieldLines(fs model.Fields) string {
+	var b strings.Builder
+	for _, f := range fs {
+		b.WriteString(f.Name + " | " + f.Label + " | " + f.Purpose + "\n")
+	}
+	return b.String()
 }
 
 // deleteList: POST /admin/lists/:slug/delete (confirm = the slug).

@@ -15,8 +15,10 @@ import (
 	"github.com/envoi/envoi/internal/auth"
 	"github.com/envoi/envoi/internal/campaign"
 	"github.com/envoi/envoi/internal/delivery"
+	"github.com/envoi/envoi/internal/gdpr"
 	"github.com/envoi/envoi/internal/imports"
 	"github.com/envoi/envoi/internal/lists"
+	"github.com/envoi/envoi/internal/model"
 	"github.com/envoi/envoi/internal/subscribe"
 	"github.com/envoi/envoi/internal/web"
 )
@@ -27,6 +29,7 @@ type Handler struct {
 	Auth      *auth.Service
 	Lists     *lists.Service
 	Subscribe *subscribe.Service
+	GDPR      *gdpr.Service
 	Campaigns *campaign.Service
 	Delivery  *delivery.Service
 	Imports   *imports.Service
@@ -52,6 +55,11 @@ func (h *Handler) Register(r gin.IRouter) {
 	g.GET("/subscribers/:id/consent", h.subscriberConsent)
 	g.POST("/subscribers/:id/suppress", h.suppressSubscriber)
 	g.POST("/subscribers/:id/unsubscribe", h.unsubscribeSubscriber)
+	g.DELETE("/subscribers/:id", h.eraseSubscriber)
+	g.GET("/subscribers/:id/export", h.exportSubscriber)
+	g.POST("/subscribers/:id/restrict", h.restrictSubscriber)
+	g.GET("/consent/verify", h.verifyConsent)
+	g.GET("/register", h.register)
 	g.POST("/campaigns", h.createCampaign)
 	g.GET("/campaigns", h.campaigns)
 	g.GET("/campaigns/:id", h.campaign)
@@ -91,7 +99,19 @@ func (h *Handler) requireAPIKey(c *gin.Context) {
 		h.Web.Fail(c, err)
 		return
 	}
+	c.Set("apikey", k)
 	c.Next()
+}
+
+// actor is the API key making the request, for the audit log.
+func actor(c *gin.Context) gdpr.Actor {
+	a := gdpr.Actor{Who: "api key", IP: c.ClientIP(), Source: "api"}
+	if k, ok := c.Get("apikey"); ok {
+		if k, ok := k.(model.APIKey); ok {
+			a.Who = "api key " + k.Name + " (" + k.Prefix + "…)"
+		}
+	}
+	return a
 }
 
 // intParam reads an optional whole-number query parameter within [min, max].

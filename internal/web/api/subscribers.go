@@ -72,15 +72,16 @@ func (h *Handler) deleteList(c *gin.Context) {
 // the form, for each list; 202 whatever the address's state.
 func (h *Handler) createSubscriber(c *gin.Context) {
 	var in struct {
-		Email string   `json:"email"`
-		Name  string   `json:"name"`
-		Lists []string `json:"lists"`
+		Email  string            `json:"email"`
+		Name   string            `json:"name"`
+		Lists  []string          `json:"lists"`
+		Fields map[string]string `json:"fields"`
 	}
 	if err := web.BindJSON(c, &in); err != nil {
 		h.Web.Fail(c, err)
 		return
 	}
-	err := h.Subscribe.Signup(c.Request.Context(), in.Lists, subscribe.Request{Email: in.Email, Name: in.Name,
+	err := h.Subscribe.Signup(c.Request.Context(), in.Lists, subscribe.Request{Email: in.Email, Name: in.Name, Fields: in.Fields,
 		Source: subscribe.SourceAPI, IP: c.ClientIP(), UserAgent: c.Request.UserAgent()})
 	if err != nil {
 		h.Web.Fail(c, err)

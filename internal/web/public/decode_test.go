@@ -3,6 +3,7 @@ package public
 import (
 	"bytes"
 	"mime/multipart"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -27,6 +28,9 @@ func TestDecodeSignup(t *testing.T) {
 		{"JSONConsentString", "application/json", `{"email":"j@example.com","consent":"yes"}`, signupForm{Email: "j@example.com", Consent: true, JSON: true}, ""},
 		{"Honeypot", "application/x-www-form-urlencoded", "email=a%40example.com&consent=yes&website=http%3A%2F%2Fspam", signupForm{Email: "a@example.com", Consent: true, Trap: true}, ""},
 		{"ConsentOffByDefault", "application/x-www-form-urlencoded", "email=a%40example.com&consent=no", signupForm{Email: "a@example.com"}, ""},
+		{"FormFields", "application/x-www-form-urlencoded", "email=a%40example.com&field.company=Acme&field.city=Lyon", signupForm{Email: "a@example.com", Fields: map[string]string{"company": "Acme", "city": "Lyon"}}, ""},
+		{"JSONFields", "application/json", `{"email":"j@example.com","fields":{"company":"Acme"}}`, signupForm{Email: "j@example.com", JSON: true, Fields: map[string]string{"company": "Acme"}}, ""},
+		{"ErrJSONFieldNotText", "application/json", `{"email":"j@example.com","fields":{"company":1}}`, signupForm{JSON: true}, apperr.BadRequest},
 		{"ErrJSON", "application/json", `{"email":`, signupForm{JSON: true}, apperr.BadRequest},
 		{"ErrJSONWrongType", "application/json", `{"email":42}`, signupForm{JSON: true}, apperr.BadRequest},
 		{"ErrTooLarge", "application/x-www-form-urlencoded", "name=" + strings.Repeat("x", MaxFormBytes), signupForm{}, "too_large"},
@@ -40,7 +44,7 @@ func TestDecodeSignup(t *testing.T) {
 			if code := apperr.ErrorCode(err); code != tt.code {
 				t.Fatalf("code = %q (%v), want %q", code, err, tt.code)
 			}
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("got %+v, want %+v", got, tt.want)
 			}
 		})
@@ -62,7 +66,11 @@ func FuzzDecodeSignup(f *testing.F) {
 			}
 			return
 		}
-		if len(got.Email)+len(got.Name) > len(body)+16 {
+		n := len(got.Email) + len(got.Name)
+		for k, v := range got.Fields {
+			n += len(k) + len(v)
+		}
+		if n > len(body)+16 {
 			t.Fatalf("decoded more than was sent: %+v from %q", got, body)
 		}
 	})

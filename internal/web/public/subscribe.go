@@ -17,6 +17,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/envoi/envoi/internal/apperr"
+	"github.com/envoi/envoi/internal/gdpr"
 	"github.com/envoi/envoi/internal/subscribe"
 	"github.com/envoi/envoi/internal/web"
 )
@@ -34,6 +35,8 @@ type signupForm struct {
 	Trap bool
 	// Altcha is the solved proof-of-work challenge (lists with proof_of_work).
 	Altcha string
+	// Fields are the custom fields: form keys "field.NAME", JSON "fields".
+	Fields map[string]string
 }
 
 var errBadJSON = apperr.New(apperr.BadRequest, `The request body is not valid JSON: send {"email": "…", "name": "…", "consent": true}.`)
@@ -58,15 +61,16 @@ func decodeSignup(contentType string, body io.Reader) (signupForm, error) {
 	switch mt {
 	case "application/json":
 		var v struct {
-			Email   *string `json:"email"`
-			Name    *string `json:"name"`
-			Consent any     `json:"consent"`
-			Altcha  string  `json:"altcha"`
+			Email   *string           `json:"email"`
+			Name    *string           `json:"name"`
+			Consent any               `json:"consent"`
+			Altcha  string            `json:"altcha"`
+			Fields  map[string]string `json:"fields"`
 		}
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return signupForm{JSON: true}, errBadJSON
 		}
-		f := signupForm{JSON: true, Consent: truthy(v.Consent), Altcha: v.Altcha}
+		f := signupForm{JSON: true, Consent: truthy(v.Consent), Altcha: v.Altcha, Fields: v.Fields}
 		if v.Email != nil {
 			f.Email = *v.Email
 		}
@@ -103,8 +107,17 @@ func unsupported(contentType string) error {
 }
 
 func formFromValues(v url.Values) signupForm {
-	return signupForm{Email: v.Get("email"), Name: v.Get("name"), Consent: truthy(v.Get("consent")), Trap: strings.TrimSpace(v.Get("website")) != "",
+	f := signupForm{Email: v.Get("email"), Name: v.Get("name"), Consent: truthy(v.Get("consent")), Trap: strings.TrimSpace(v.Get("website")) != "",
 		Altcha: v.Get("altcha")}
+	for k, vs := range v {
+		if name, ok := strings.CutPrefix(k, "field."); ok && len(vs) > 0 {
+			if f.Fields == nil {
+				f.Fields = map[string]string{}
+			}
+			f.Fields[name] = vs[0]
+		}
+	}
+	return f
 }
 
 func truthy(v any) bool {
@@ -124,6 +137,7 @@ func truthy(v any) bool {
 type Handler struct {
 	Web       *web.Server
 	Subscribe *subscribe.Service
+	GDPR      *gdpr.Service
 	// FormOrigins, when set, are the only sites (besides Envoi's own, BaseOrigin)
 	// whose pages may post the signup form (ENVOI_FORM_ORIGINS).
 	FormOrigins []string
@@ -158,6 +172,13 @@ func (h *Handler) Register(r gin.IRouter) {
 	r.POST("/unsubscribe/test", h.unsubscribeTest)
 	r.GET("/unsubscribe/:token", h.unsubscribePage)
 	r.POST("/unsubscribe/:token", h.unsubscribeSubmit)
+	r.GET("/preferences/:token", h.preferencesPage)
+	r.POST("/preferences/:token", h.preferencesSubmit)
+	r.POST("/preferences/:token/export", h.preferencesExport)
+	r.POST("/preferences/:token/erase", h.preferencesErase)
+	r.POST("/preferences/:token/email", h.preferencesEmail)
+	r.GET("/email/:token", h.emailChangePage)
+	r.POST("/email/:token", h.emailChangeSubmit)
 }
 
 // subscribeForm: GET /subscribe/:slug shows the signup form.
@@ -167,7 +188,7 @@ func (h *Handler) subscribeForm(c *gin.Context) {
 		h.Web.Fail(c, err)
 		return
 	}
-	h.Web.Render(c, http.StatusOK, "subscribe", gin.H{"List": f.List, "ConsentText": f.ConsentText, "Form": signupForm{}, "Errors": map[string]string(nil),
+	h.Web.Render(c, http.StatusOK, "subscribe", gin.H{"List": f.List, "ConsentText": f.ConsentText, "Notice": f.Notice, "Form": signupForm{}, "Errors": map[string]string(nil),
 		"Lang": f.List.Language})
 }
 
@@ -195,7 +216,7 @@ func (h *Handler) subscribeSubmit(c *gin.Context) {
 	}
 	f, err := h.Subscribe.SignupForm(c.Request.Context(), c.Param("slug"), subscribe.Request{
 		Email: in.Email, Name: in.Name, Consent: in.Consent, Source: subscribe.SourceForm,
-		IP: c.ClientIP(), UserAgent: c.Request.UserAgent(), Trap: in.Trap, ProofOfWork: in.Altcha,
+		IP: c.ClientIP(), UserAgent: c.Request.UserAgent(), Trap: in.Trap, ProofOfWork: in.Altcha, Fields: in.Fields,
 	})
 	if e, ok := apperr.As(err); ok && e.Code == apperr.Invalid && !in.JSON {
 		errs := map[string]string{e.Field: e.Message}
@@ -205,7 +226,7 @@ func (h *Handler) subscribeSubmit(c *gin.Context) {
 				errs[fe.Field] = fe.Message
 			}
 		}
-		data := gin.H{"List": f.List, "ConsentText": f.ConsentText, "Form": in, "Lang": f.List.Language}
+		data := gin.H{"List": f.List, "ConsentText": f.ConsentText, "Notice": f.Notice, "Form": in, "Lang": f.List.Language}
 		t := h.Web.Translator(c, data)
 		for k, m := range errs {
 			errs[k] = t.T(m) // the services' messages are in English; the catalog has them
