@@ -509,3 +509,36 @@ func TestImportResume(t *testing.T) {
 		t.Fatalf("run after done: %+v %v", again, err)
 	}
 }
+
+// TestImportSweep: an import whose task was lost (Redis emptied, a worker
+// killed before it took it) is queued again by the sweeper and a worker
+// finishes it; an upload that broke off with its process is marked failed.
+func TestImportSweep(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	ctx := context.Background()
+	svc := *ta.Imports
+	svc.Queue = nil // staged, never queued: as if the task was lost
+	im, err := svc.Stage(ctx, imports.Request{List: "newsletter", Source: imports.SourceAPI},
+		strings.NewReader("email\nlost-1@example.com\nlost-2@example.com\n"))
+	if err != nil || im.State != model.ImportQueued {
+		t.Fatalf("stage: %+v %v", im, err)
+	}
+	ta.Store.DB.MustExec(`INSERT INTO imports (list_id, list_slug, source, created_at, updated_at)
+SELECT id, slug, 'api', now() - interval '1 hour', now() - interval '1 hour' FROM lists WHERE slug = 'newsletter'`)
+	ta.Store.DB.MustExec(`UPDATE imports SET updated_at = now() - interval '10 minutes'`)
+	if n, err := ta.Imports.Sweep(ctx, 2*time.Minute); err != nil || n != 1 {
+		t.Fatalf("sweep: %d %v", n, err)
+	}
+	ta.waitFor(20*time.Second, func() error {
+		st, err := ta.Imports.Import(ctx, im.ID)
+		if err != nil || st.State != model.ImportDone || st.AwaitingConfirmation != 2 {
+			return fmt.Errorf("import %+v %v", st.Import, err)
+		}
+		return nil
+	})
+	if n := ta.count(`SELECT count(*) FROM imports WHERE state = 'failed' AND error LIKE 'The upload%'`); n != 1 {
+		t.Errorf("%d abandoned uploads marked failed", n)
+	}
+	ta.waitMail("lost-2@example.com", 1)
+}
