@@ -504,9 +504,10 @@ func TestImportResume(t *testing.T) {
 			t.Errorf("%s: %d, want %d", q, got, want)
 		}
 	}
-	// Run again on a finished import: nothing more.
-	if again, err := svc.Run(ctx, im.ID, nil); err != nil || again.State != model.ImportDone || ta.count(`SELECT count(*) FROM consent_log`) != n {
-		t.Fatalf("run after done: %+v %v", again, err)
+	// Run again on a finished import (here through the CLI): nothing more.
+	code, out, errOut := ta.envoi("import", "--resume", strconv.FormatInt(im.ID, 10))
+	if code != 0 || !strings.Contains(out, ": done") || !strings.Contains(out, "confirmed with proof of consent: 40") || ta.count(`SELECT count(*) FROM consent_log`) != n {
+		t.Fatalf("resume after done: %d\n%s%s", code, out, errOut)
 	}
 }
 
