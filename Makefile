@@ -32,6 +32,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzQPWriter$$' -fuzztime $(FUZZTIME) ./internal/mail
 	$(GO) test -run '^$$' -fuzz '^FuzzDialogue$$' -fuzztime $(FUZZTIME) ./internal/send
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/pow
+	$(GO) test -run '^$$' -fuzz '^FuzzImportRow$$' -fuzztime $(FUZZTIME) ./internal/imports
 
 migrate: build
 	@eval "$$(scripts/services.sh)"; $(BIN) migrate

@@ -26,6 +26,7 @@ import (
 	"github.com/envoi/envoi/internal/config"
 	"github.com/envoi/envoi/internal/delivery"
 	"github.com/envoi/envoi/internal/gdpr"
+	"github.com/envoi/envoi/internal/imports"
 	"github.com/envoi/envoi/internal/jobs"
 	"github.com/envoi/envoi/internal/limits"
 	"github.com/envoi/envoi/internal/lists"
@@ -81,6 +82,7 @@ type App struct {
 	GDPR           *gdpr.Service
 	Campaigns      *campaign.Service
 	Delivery       *delivery.Service
+	Imports        *imports.Service
 	Worker         *jobs.Worker
 	Sweeper        *delivery.Sweeper
 
@@ -196,6 +198,7 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 		Limiter:   &send.RateLimiter{Redis: a.Redis, Key: c.Queue + ":send-rate", Rate: c.SendRate},
 		Campaigns: a.Campaigns, Subscribe: a.Subscribe, TestUnsubscribeURL: c.BaseURL + "/unsubscribe/test",
 		TestAddresses: c.TestAddresses, Inspector: queue.NewInspector(a.RedisOpt, c.Queue), Metrics: a.Metrics, Log: a.Log}
+	a.Imports = &imports.Service{Store: st, Lists: a.Lists, Queue: a.Queue, Log: a.Log}
 	a.Metrics.QueueDepth(c.Queue, func() (map[string]int, error) {
 		h, err := a.Delivery.Inspector.Health()
 		return map[string]int{"pending": h.Pending, "active": h.Active, "scheduled": h.Scheduled, "retry": h.Retry, "archived": h.Archived}, err
@@ -222,7 +225,7 @@ func (a *App) StartWeb() error {
 	}
 	(&public.Handler{Web: srv, Subscribe: a.Subscribe, GDPR: a.GDPR, FormOrigins: a.Config.FormOrigins, BaseOrigin: base}).Register(srv.Engine)
 	(&api.Handler{Web: srv, Auth: a.Auth, Lists: a.Lists, Subscribe: a.Subscribe, GDPR: a.GDPR, Campaigns: a.Campaigns,
-		Delivery: a.Delivery}).Register(srv.Engine)
+		Delivery: a.Delivery, Imports: a.Imports}).Register(srv.Engine)
 	if a.Config.MetricsAddr == "" {
 		srv.Engine.GET("/metrics", gin.WrapH(a.Metrics.Handler()))
 	}
@@ -275,7 +278,7 @@ func (a *App) adminHandler(srv *web.Server) *admin.Handler {
 		langs = append(langs, admin.Language{Tag: tag, Name: a.Locale.Name(tag)})
 	}
 	return &admin.Handler{Languages: langs, Queues: queues, Web: srv, Users: a.Users, Auth: a.Auth, Lists: a.Lists, Subscribe: a.Subscribe, GDPR: a.GDPR, Campaigns: a.Campaigns,
-		Delivery: a.Delivery, Sessions: sm, Log: a.Log, Settings: admin.Settings{BaseURL: c.BaseURL, From: c.From,
+		Delivery: a.Delivery, Imports: a.Imports, Sessions: sm, Log: a.Log, Settings: admin.Settings{BaseURL: c.BaseURL, From: c.From,
 			Organization: c.Organization, PrivacyContact: c.PrivacyContact, PostalAddress: c.PostalAddress,
 			SMTP: fmt.Sprintf("%s:%d (TLS: %s)", c.SMTP.Host, c.SMTP.Port, c.SMTP.TLS), DKIM: dkim, TestAddresses: c.TestAddresses}}
 }
@@ -310,7 +313,7 @@ func (a *App) URL() string { return "http://" + a.Listener.Addr().String() }
 // StartWorker runs the job worker and the delivery sweeper in the background.
 // A Sweeper set before the call keeps its intervals (tests).
 func (a *App) StartWorker() error {
-	a.Worker = &jobs.Worker{Delivery: a.Delivery, Queue: a.Config.Queue, Log: a.Log, Concurrency: a.Config.WorkerConcurrency}
+	a.Worker = &jobs.Worker{Delivery: a.Delivery, Imports: a.Imports, Queue: a.Config.Queue, Log: a.Log, Concurrency: a.Config.WorkerConcurrency}
 	if err := a.Worker.Start(a.RedisOpt); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
@@ -328,6 +331,11 @@ func (a *App) StartWorker() error {
 	go func() {
 		defer a.wg.Done()
 		a.GDPR.RetentionLoop(ctx, a.Retention(), a.Config.RetentionEvery)
+	}()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.Imports.RunSweeper(ctx, 30*time.Second, 2*time.Minute)
 	}()
 	return nil
 }

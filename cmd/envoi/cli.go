@@ -15,6 +15,9 @@ func withApp(ctx context.Context, a *App, stderr io.Writer, fn func(*App) error,
 	o := OpenOptions{MaxConns: 2}
 	for _, x := range opts {
 		o.Migrate = x.Migrate
+		if x.MaxConns > 0 {
+			o.MaxConns = x.MaxConns
+		}
 	}
 	defer a.Close()
 	if err := a.Open(ctx, o); err != nil {

@@ -39,6 +39,8 @@ Usage:
   envoi campaign send ID [--at RFC3339 | --now] [--no-wait]
                                    start (or schedule) a campaign and show its progress
   envoi campaign watch ID          show a campaign's progress without changing anything
+  envoi import --list SLUG [--consent-text-file F] FILE
+                                   import subscribers from CSV (- for stdin); --resume ID goes on
   envoi consent verify             walk the consent log's hash chain; name the first event altered,
                                    removed or inserted (exit 1)
   envoi retention [--dry-run]      run the retention rules now (workers also run them every
@@ -118,6 +120,8 @@ func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return userCmd(ctx, a, rest, stdin, stdout, stderr)
 	case "campaign":
 		return campaignCmd(ctx, a, rest, stdout, stderr)
+	case "import":
+		return importCmd(ctx, a, rest, stdin, stdout, stderr)
 	case "consent":
 		return consentCmd(ctx, a, rest, stdout, stderr)
 	case "retention":

@@ -1,5 +1,5 @@
 // Package jobs runs Envoi's background work: asynq handlers that decode a task,
-// call one delivery method and return its outcome to the queue (retry or not).
+// call one delivery (or imports) method and return its outcome to the queue (retry or not).
 // It holds no rules and no SQL; the sweeper that re-queues lost work is
 // delivery's.
 package jobs
@@ -15,6 +15,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/envoi/envoi/internal/delivery"
+	"github.com/envoi/envoi/internal/imports"
 	"github.com/envoi/envoi/internal/queue"
 	"github.com/envoi/envoi/internal/requestid"
 )
@@ -22,6 +23,7 @@ import (
 // Worker processes tasks from one queue. Several may run against the same Redis.
 type Worker struct {
 	Delivery    *delivery.Service
+	Imports     *imports.Service // nil: import tasks are not handled here
 	Queue       string
 	Log         *slog.Logger
 	Concurrency int
@@ -52,6 +54,9 @@ func (w *Worker) Start(opt asynq.RedisConnOpt) error {
 	mux.HandleFunc(queue.TypeTransactional, w.handleTransactional)
 	mux.HandleFunc(queue.TypeCampaignPlan, w.handleCampaign)
 	mux.HandleFunc(queue.TypeCampaignBatch, w.handleCampaign)
+	if w.Imports != nil {
+		mux.HandleFunc(queue.TypeImport, w.handleImport)
+	}
 	return w.srv.Start(mux)
 }
 
@@ -102,6 +107,20 @@ func (w *Worker) handleTransactional(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	w.Log.Debug("task done", slog.String("type", t.Type()), slog.Int64("message_id", p.MessageID),
+		slog.String("request_id", p.RequestID), slog.Bool("ok", err == nil))
+	return err
+}
+
+// handleImport runs a staged import to its end; interrupted (shutdown, a
+// lost database), the retry goes on from its last committed chunk.
+func (w *Worker) handleImport(ctx context.Context, t *asynq.Task) error {
+	var p queue.ImportPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.ImportID <= 0 {
+		return fmt.Errorf("bad payload %q: %w", t.Payload(), asynq.SkipRetry)
+	}
+	ctx = requestid.With(ctx, p.RequestID)
+	im, err := w.Imports.Run(ctx, p.ImportID, nil)
+	w.Log.Debug("task done", slog.String("type", t.Type()), slog.Int64("import_id", p.ImportID), slog.String("state", im.State),
 		slog.String("request_id", p.RequestID), slog.Bool("ok", err == nil))
 	return err
 }

@@ -23,7 +23,14 @@ const (
 	TypeTransactional = "mail:transactional" // payload: TransactionalPayload
 	TypeCampaignPlan  = "campaign:plan"      // payload: CampaignPayload (Batch 0)
 	TypeCampaignBatch = "campaign:batch"     // payload: CampaignPayload
+	TypeImport        = "import:run"         // payload: ImportPayload
 )
+
+// ImportPayload names one import (its rows wait in PostgreSQL).
+type ImportPayload struct {
+	ImportID  int64  `json:"import_id"`
+	RequestID string `json:"request_id,omitempty"`
+}
 
 // CampaignPayload names a campaign, its generation (bumped by each resume) and a batch.
 type CampaignPayload struct {
@@ -130,6 +137,19 @@ func (c *Client) enqueueCampaign(ctx context.Context, typ string, p CampaignPayl
 	b, _ := json.Marshal(p)
 	_, err := c.c.EnqueueContext(ctx, asynq.NewTask(typ, b), asynq.Queue(c.Queue), asynq.TaskID(id),
 		asynq.MaxRetry(50), asynq.Timeout(30*time.Minute))
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return nil
+	}
+	return err
+}
+
+// EnqueueImport queues the processing of a staged import. The task id is the
+// import's, so enqueueing it again while it waits or runs is a no-op; a run
+// resumes from the import's last committed chunk.
+func (c *Client) EnqueueImport(ctx context.Context, importID int64) error {
+	b, _ := json.Marshal(ImportPayload{ImportID: importID, RequestID: requestid.From(ctx)})
+	_, err := c.c.EnqueueContext(ctx, asynq.NewTask(TypeImport, b), asynq.Queue(c.Queue),
+		asynq.TaskID("imp:"+strconv.FormatInt(importID, 10)), asynq.MaxRetry(50), asynq.Timeout(2*time.Hour))
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
 		return nil
 	}

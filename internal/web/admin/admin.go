@@ -31,6 +31,7 @@ import (
 	"github.com/envoi/envoi/internal/campaign"
 	"github.com/envoi/envoi/internal/delivery"
 	"github.com/envoi/envoi/internal/gdpr"
+	"github.com/envoi/envoi/internal/imports"
 	"github.com/envoi/envoi/internal/lists"
 	"github.com/envoi/envoi/internal/model"
 	"github.com/envoi/envoi/internal/subscribe"
@@ -58,6 +59,7 @@ type Handler struct {
 	GDPR      *gdpr.Service
 	Campaigns *campaign.Service
 	Delivery  *delivery.Service
+	Imports   *imports.Service
 	Sessions  *scs.SessionManager
 	Settings  Settings
 	// Languages a list's pages and mails may be in: tag and name.
@@ -104,6 +106,10 @@ func (h *Handler) Routes() []Route {
 		r("POST", "/admin/subscribers/:id", editor, "subscriber.rename", h.renameSubscriber),
 		r("POST", "/admin/subscribers/:id/suppress", editor, "subscriber.suppress", h.suppressSubscriber),
 		r("POST", "/admin/subscribers/:id/unsubscribe", editor, "subscriber.unsubscribe", h.unsubscribeSubscriber),
+		r("GET", "/admin/imports", viewer, "", h.importsPage),
+		r("POST", "/admin/imports", editor, "import.start", h.startImport),
+		r("GET", "/admin/imports/:id", viewer, "", h.importPage),
+		r("GET", "/admin/imports/:id/progress", viewer, "", h.importProgress),
 		// The GDPR service writes these three to the audit log itself, with the reason.
 		r("GET", "/admin/subscribers/:id/export", editor, "", h.exportSubscriber),
 		r("POST", "/admin/subscribers/:id/restrict", editor, "", h.restrictSubscriber),
@@ -287,6 +293,9 @@ func (w *sessionWriter) WriteString(s string) (int, error) {
 	w.commit()
 	return w.ResponseWriter.WriteString(s)
 }
+
+// Unwrap lets http.ResponseController reach the connection (an import's upload extends its deadlines).
+func (w *sessionWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 const (
 	keyUser    = "user_id"

@@ -16,6 +16,7 @@ import (
 	"github.com/envoi/envoi/internal/campaign"
 	"github.com/envoi/envoi/internal/delivery"
 	"github.com/envoi/envoi/internal/gdpr"
+	"github.com/envoi/envoi/internal/imports"
 	"github.com/envoi/envoi/internal/lists"
 	"github.com/envoi/envoi/internal/model"
 	"github.com/envoi/envoi/internal/subscribe"
@@ -31,6 +32,7 @@ type Handler struct {
 	GDPR      *gdpr.Service
 	Campaigns *campaign.Service
 	Delivery  *delivery.Service
+	Imports   *imports.Service
 }
 
 // OpenAPI is the API's description (OpenAPI 3.1), served at /api/v1/openapi.json.
@@ -71,6 +73,9 @@ func (h *Handler) Register(r gin.IRouter) {
 	g.POST("/campaigns/:id/test", h.testCampaign)
 	g.POST("/layouts", h.saveLayout)
 	g.GET("/layouts", h.layouts)
+	g.POST("/imports", h.createImport)
+	g.GET("/imports", h.importsList)
+	g.GET("/imports/:id", h.importStatus)
 	g.GET("/apikeys", h.apiKeys)
 	g.POST("/apikeys", h.createAPIKey)
 	g.DELETE("/apikeys/:id", h.revokeAPIKey)
