@@ -38,6 +38,7 @@ import (
 	"github.com/envoi/envoi/internal/store"
 	"github.com/envoi/envoi/internal/subscribe"
 	"github.com/envoi/envoi/internal/token"
+	"github.com/envoi/envoi/internal/tracking"
 	"github.com/envoi/envoi/internal/web"
 	"github.com/envoi/envoi/internal/web/admin"
 	"github.com/envoi/envoi/internal/web/api"
@@ -79,6 +80,7 @@ type App struct {
 	Subscribe      *subscribe.Service
 	Campaigns      *campaign.Service
 	Delivery       *delivery.Service
+	Tracking       *tracking.Service
 	Worker         *jobs.Worker
 	Sweeper        *delivery.Sweeper
 
@@ -182,10 +184,11 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 	a.Subscribe = &subscribe.Service{Store: st, Lists: a.Lists, Tokens: a.Tokens, Queue: a.Queue, Mail: a.Mail, Limits: a.Limits, POW: a.POW, Locale: a.Locale, Metrics: a.Metrics,
 		BaseURL: c.BaseURL, Org: c.Organization, ConfirmTTL: c.ConfirmTTL, Log: a.Log}
 	a.Campaigns = &campaign.Service{Store: st, Queue: a.Queue, Templates: templates.FS, DefaultFrom: c.From,
-		Org: c.Organization, PostalAddress: c.PostalAddress, Log: a.Log}
+		Org: c.Organization, PostalAddress: c.PostalAddress, Log: a.Log, ClickTracking: c.ClickTracking}
+	a.Tracking = &tracking.Service{Store: st, Tokens: a.Tokens, BaseURL: c.BaseURL, Log: a.Log}
 	a.Delivery = &delivery.Service{Store: st, Queue: a.Queue, SMTP: a.SMTP, Mail: a.Mail,
 		Limiter:   &send.RateLimiter{Redis: a.Redis, Key: c.Queue + ":send-rate", Rate: c.SendRate},
-		Campaigns: a.Campaigns, Subscribe: a.Subscribe, TestUnsubscribeURL: c.BaseURL + "/unsubscribe/test",
+		Campaigns: a.Campaigns, Subscribe: a.Subscribe, Tracking: a.Tracking, TestUnsubscribeURL: c.BaseURL + "/unsubscribe/test",
 		TestAddresses: c.TestAddresses, Inspector: queue.NewInspector(a.RedisOpt, c.Queue), Metrics: a.Metrics, Log: a.Log}
 	a.Metrics.QueueDepth(c.Queue, func() (map[string]int, error) {
 		h, err := a.Delivery.Inspector.Health()
@@ -212,6 +215,7 @@ func (a *App) StartWeb() error {
 		base = strings.ToLower(u.Scheme + "://" + u.Host)
 	}
 	(&public.Handler{Web: srv, Subscribe: a.Subscribe, FormOrigins: a.Config.FormOrigins, BaseOrigin: base}).Register(srv.Engine)
+	(&public.Track{Web: srv, Tracking: a.Tracking}).Register(srv.Engine)
 	(&api.Handler{Web: srv, Auth: a.Auth, Lists: a.Lists, Subscribe: a.Subscribe, Campaigns: a.Campaigns,
 		Delivery: a.Delivery}).Register(srv.Engine)
 	if a.Config.MetricsAddr == "" {

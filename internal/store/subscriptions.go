@@ -26,6 +26,10 @@ type SignupParams struct {
 	Name    string
 	ListID  int64
 	Consent model.Consent
+	// Tracking: the separate tracking consent box was ticked (its text's
+	// version in TrackingTextVersion); effective at confirmation.
+	Tracking            bool
+	TrackingTextVersion string
 }
 
 // SignupResult says what a signup did. It is never shown to the requester.
@@ -50,8 +54,8 @@ type SignupResult struct {
 const signupsSQL = `
 WITH req AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $10::bytea[],
-                         $11::bytea[], $12::bytea[], $13::bytea[])
-        WITH ORDINALITY AS r(email, name, list_id, source, ip, user_agent, text_version, inbox, email_hash, ip_hash, ua_hash, n)
+                         $11::bytea[], $12::bytea[], $13::bytea[], $14::boolean[], $15::text[])
+        WITH ORDINALITY AS r(email, name, list_id, source, ip, user_agent, text_version, inbox, email_hash, ip_hash, ua_hash, tracking, tracking_version, n)
 ), inbox AS (
     -- The right to mail this inbox about this list, at most once per ConfirmInterval
     -- whatever the address's spelling; a row comes back only when this statement got it.
@@ -72,8 +76,8 @@ WITH req AS (
     RETURNING id, email
 ), sn AS (
     -- The proposed row carries the inbox's answer: a claim txid only when granted.
-    INSERT INTO subscriptions (subscriber_id, list_id, confirm_requested_at, confirm_claim_txid, pending_name, created_at, updated_at)
-    SELECT sub.id, req.list_id, CASE WHEN g.granted THEN $8::timestamptz END, CASE WHEN g.granted THEN txid_current() END, req.name, $8, $8
+    INSERT INTO subscriptions (subscriber_id, list_id, confirm_requested_at, confirm_claim_txid, pending_name, tracking_requested, created_at, updated_at)
+    SELECT sub.id, req.list_id, CASE WHEN g.granted THEN $8::timestamptz END, CASE WHEN g.granted THEN txid_current() END, req.name, req.tracking, $8, $8
     FROM req JOIN sub ON lower(sub.email) = lower(req.email)
     CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM inbox i WHERE i.inbox_hash = req.inbox AND i.list_id = req.list_id) AS granted) g
     ON CONFLICT (subscriber_id, list_id) DO UPDATE SET
@@ -81,6 +85,9 @@ WITH req AS (
         pending_name = CASE WHEN EXCLUDED.confirm_claim_txid IS NOT NULL AND subscriptions.status <> 'confirmed' AND (subscriptions.confirm_requested_at IS NULL
             OR subscriptions.confirm_requested_at <= $8::timestamptz - make_interval(secs => $9))
             THEN EXCLUDED.pending_name ELSE subscriptions.pending_name END,
+        tracking_requested = CASE WHEN EXCLUDED.confirm_claim_txid IS NOT NULL AND subscriptions.status <> 'confirmed' AND (subscriptions.confirm_requested_at IS NULL
+            OR subscriptions.confirm_requested_at <= $8::timestamptz - make_interval(secs => $9))
+            THEN EXCLUDED.tracking_requested ELSE subscriptions.tracking_requested END,
         confirm_claim_txid = CASE WHEN EXCLUDED.confirm_claim_txid IS NOT NULL AND subscriptions.status <> 'confirmed' AND (subscriptions.confirm_requested_at IS NULL
             OR subscriptions.confirm_requested_at <= $8::timestamptz - make_interval(secs => $9))
             THEN txid_current() ELSE subscriptions.confirm_claim_txid END,
@@ -98,6 +105,9 @@ WITH req AS (
 ), logged AS (
     INSERT INTO consent_log (subscriber_id, list_id, action, source, ip, user_agent, consent_text_version, created_at, email_hash, ip_hash, ua_hash)
     SELECT subscriber_id, list_id, 'signup', source, NULLIF(ip, '')::inet, user_agent, text_version, $8, email_hash, ip_hash, ua_hash FROM matched
+    -- The separate purpose, as its own event (it takes effect at confirmation).
+    UNION ALL
+    SELECT subscriber_id, list_id, 'tracking_consent', source, NULLIF(ip, '')::inet, user_agent, tracking_version, $8, email_hash, ip_hash, ua_hash FROM matched WHERE tracking
 )
 SELECT m.n, m.subscription_id, m.status, COALESCE(msg.id, 0)
 FROM matched m LEFT JOIN msg ON msg.subscription_id = m.subscription_id`
@@ -126,14 +136,16 @@ func (s *Store) Signups(ctx context.Context, ps []SignupParams) ([]SignupResult,
 		make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n)
 	lists := make(pq.Int64Array, n)
 	inboxes, ehs, ihs, uhs := make(pq.ByteaArray, n), make(pq.ByteaArray, n), make(pq.ByteaArray, n), make(pq.ByteaArray, n)
+	tracking, tvers := make(pq.BoolArray, n), make(pq.StringArray, n)
 	for i, p := range ps {
 		sum := sha256.Sum256([]byte(address.InboxKey(p.Email)))
 		emails[i], names[i], lists[i], inboxes[i] = p.Email, p.Name, p.ListID, sum[:]
 		ua := truncate(p.Consent.UserAgent, 500)
 		srcs[i], ips[i], uas[i], vers[i] = p.Consent.Source, p.Consent.IP, ua, p.Consent.TextVersion
 		ehs[i], ihs[i], uhs[i] = s.Pseudo.Email(p.Email), s.Pseudo.IP(p.Consent.IP), s.Pseudo.UserAgent(ua)
+		tracking[i], tvers[i] = p.Tracking, p.TrackingTextVersion
 	}
-	rows, err := st.QueryContext(ctx, emails, names, lists, srcs, ips, uas, vers, s.Now(), ConfirmInterval.Seconds(), inboxes, ehs, ihs, uhs)
+	rows, err := st.QueryContext(ctx, emails, names, lists, srcs, ips, uas, vers, s.Now(), ConfirmInterval.Seconds(), inboxes, ehs, ihs, uhs, tracking, tvers)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -248,6 +260,9 @@ func (s *Store) ConfirmSubscription(ctx context.Context, id int64, issuedAt time
 		if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET status = 'confirmed', confirmed_at = $2, unsubscribed_at = NULL, updated_at = $2,
     pending_name = '' WHERE id = $1`, id, now); err != nil {
 			return mapErr(err)
+		}
+		if err := s.applyTrackingRequest(ctx, tx, id, now); err != nil {
+			return err
 		}
 		// A fresh confirmed opt-in lifts a past suppression (a link older than
 		// the unsubscription that came with it is refused above: ErrStaleConfirm).
