@@ -62,6 +62,7 @@ type New struct {
 	Slug, Name, Description string
 	ProofOfWork             bool
 	Language                string // "" for English
+	OpenTracking            bool
 }
 
 // Create validates and creates a list. Codes: invalid (Field slug, name or
@@ -81,8 +82,8 @@ func (s *Service) Create(ctx context.Context, n New) (model.List, error) {
 		return model.List{}, apperr.FieldError("language", "The language is one of "+strings.Join(s.Languages, ", ")+".")
 	}
 	l, err := s.Store.CreateList(ctx, slug, name, description, n.ProofOfWork)
-	if err == nil && n.Language != "en" {
-		l.Language = n.Language
+	if err == nil && (n.Language != "en" || n.OpenTracking) {
+		l.Language, l.OpenTracking = n.Language, n.OpenTracking
 		l, err = s.Store.UpdateList(ctx, slug, l)
 	}
 	if apperr.ErrorCode(err) == apperr.Conflict {
@@ -104,6 +105,8 @@ type Patch struct {
 	ConsentText *string `json:"consent_text"`
 	// Language of the list's public pages and system mails: a tag of Languages.
 	Language *string `json:"language"`
+	// OpenTracking turns the open pixel on for this list's mail (off by default).
+	OpenTracking *bool `json:"open_tracking"`
 }
 
 // Update changes a list's name or description. Codes: not_found, invalid.
@@ -131,6 +134,9 @@ func (s *Service) Update(ctx context.Context, slug string, p Patch) (model.List,
 	}
 	if p.WelcomeEnabled != nil {
 		l.WelcomeEnabled = *p.WelcomeEnabled
+	}
+	if p.OpenTracking != nil {
+		l.OpenTracking = *p.OpenTracking
 	}
 	var errs apperr.FieldErrors
 	if err := checkNameDescription(l.Name, l.Description); err != nil {

@@ -95,6 +95,9 @@ type Request struct {
 	// ProofOfWork is the form's "altcha" field: the solved challenge, for
 	// lists that ask for one (pow).
 	ProofOfWork string
+	// TrackingConsent: the separate, optional tracking box was ticked (lists
+	// with open_tracking; ignored on others).
+	TrackingConsent bool
 }
 
 // Validated is a request that passed validation.
@@ -160,6 +163,8 @@ func (s *Service) consentVersion(ctx context.Context, text string) (string, erro
 type Form struct {
 	List        model.List
 	ConsentText string
+	// TrackingText labels the optional tracking box; "" on lists without open tracking.
+	TrackingText string
 }
 
 // Form returns the signup form of a list. Codes: not_found.
@@ -168,7 +173,7 @@ func (s *Service) Form(ctx context.Context, slug string) (Form, error) {
 	if err != nil {
 		return Form{}, err
 	}
-	return Form{List: l, ConsentText: s.ConsentText(l)}, nil
+	return Form{List: l, ConsentText: s.ConsentText(l), TrackingText: s.trackingText(l)}, nil
 }
 
 // SignupForm records a signup from a list's public form and returns the form,
@@ -228,7 +233,11 @@ func (s *Service) signup(ctx context.Context, lists []model.List, r Request) err
 		} else {
 			c.TextVersion = "api"
 		}
-		res, err := g.Do(store.SignupParams{Email: v.Email, Name: v.Name, ListID: l.ID, Consent: c})
+		p := store.SignupParams{Email: v.Email, Name: v.Name, ListID: l.ID, Consent: c}
+		if err := s.trackingRequest(ctx, l, r, &p); err != nil {
+			return err
+		}
+		res, err := g.Do(p)
 		if err != nil {
 			return fmt.Errorf("signup to list %s: %w", l.Slug, err)
 		}

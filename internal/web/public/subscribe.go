@@ -29,7 +29,9 @@ type signupForm struct {
 	Email   string
 	Name    string
 	Consent bool
-	JSON    bool
+	// Tracking is the optional, separate tracking box ("tracking_consent").
+	Tracking bool
+	JSON     bool
 	// Trap is the honeypot field ("website"), hidden from people: a bot fills it.
 	Trap bool
 	// Altcha is the solved proof-of-work challenge (lists with proof_of_work).
@@ -58,15 +60,16 @@ func decodeSignup(contentType string, body io.Reader) (signupForm, error) {
 	switch mt {
 	case "application/json":
 		var v struct {
-			Email   *string `json:"email"`
-			Name    *string `json:"name"`
-			Consent any     `json:"consent"`
-			Altcha  string  `json:"altcha"`
+			Email    *string `json:"email"`
+			Name     *string `json:"name"`
+			Consent  any     `json:"consent"`
+			Tracking any     `json:"tracking_consent"`
+			Altcha   string  `json:"altcha"`
 		}
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return signupForm{JSON: true}, errBadJSON
 		}
-		f := signupForm{JSON: true, Consent: truthy(v.Consent), Altcha: v.Altcha}
+		f := signupForm{JSON: true, Consent: truthy(v.Consent), Tracking: truthy(v.Tracking), Altcha: v.Altcha}
 		if v.Email != nil {
 			f.Email = *v.Email
 		}
@@ -103,7 +106,8 @@ func unsupported(contentType string) error {
 }
 
 func formFromValues(v url.Values) signupForm {
-	return signupForm{Email: v.Get("email"), Name: v.Get("name"), Consent: truthy(v.Get("consent")), Trap: strings.TrimSpace(v.Get("website")) != "",
+	return signupForm{Email: v.Get("email"), Name: v.Get("name"), Consent: truthy(v.Get("consent")), Tracking: truthy(v.Get("tracking_consent")),
+		Trap:   strings.TrimSpace(v.Get("website")) != "",
 		Altcha: v.Get("altcha")}
 }
 
@@ -167,7 +171,7 @@ func (h *Handler) subscribeForm(c *gin.Context) {
 		h.Web.Fail(c, err)
 		return
 	}
-	h.Web.Render(c, http.StatusOK, "subscribe", gin.H{"List": f.List, "ConsentText": f.ConsentText, "Form": signupForm{}, "Errors": map[string]string(nil),
+	h.Web.Render(c, http.StatusOK, "subscribe", gin.H{"List": f.List, "ConsentText": f.ConsentText, "TrackingText": f.TrackingText, "Form": signupForm{}, "Errors": map[string]string(nil),
 		"Lang": f.List.Language})
 }
 
@@ -194,7 +198,7 @@ func (h *Handler) subscribeSubmit(c *gin.Context) {
 		return
 	}
 	f, err := h.Subscribe.SignupForm(c.Request.Context(), c.Param("slug"), subscribe.Request{
-		Email: in.Email, Name: in.Name, Consent: in.Consent, Source: subscribe.SourceForm,
+		Email: in.Email, Name: in.Name, Consent: in.Consent, TrackingConsent: in.Tracking, Source: subscribe.SourceForm,
 		IP: c.ClientIP(), UserAgent: c.Request.UserAgent(), Trap: in.Trap, ProofOfWork: in.Altcha,
 	})
 	if e, ok := apperr.As(err); ok && e.Code == apperr.Invalid && !in.JSON {
@@ -205,7 +209,7 @@ func (h *Handler) subscribeSubmit(c *gin.Context) {
 				errs[fe.Field] = fe.Message
 			}
 		}
-		data := gin.H{"List": f.List, "ConsentText": f.ConsentText, "Form": in, "Lang": f.List.Language}
+		data := gin.H{"List": f.List, "ConsentText": f.ConsentText, "TrackingText": f.TrackingText, "Form": in, "Lang": f.List.Language}
 		t := h.Web.Translator(c, data)
 		for k, m := range errs {
 			errs[k] = t.T(m) // the services' messages are in English; the catalog has them
