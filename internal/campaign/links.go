@@ -1,7 +1,9 @@
 package campaign
 
 import (
+	"bytes"
 	"html"
+	"io"
 	"regexp"
 	"strconv"
 	"strings"
@@ -15,14 +17,16 @@ import (
 // (with a template action), the unsubscribe and preferences links and mailto:
 // are left as they are.
 
-// clickMark stands for {{.Click}} in a source until the template is parsed.
-const clickMark = "ENVOICLICKX"
-
-// pixelMark is where the open pixel goes in the page.
-const pixelMark = "ENVOIPIXELX"
-
-// pixelTemplate is the open pixel: only when the message has one (Fields.OpenPixel).
-const pixelTemplate = `{{if .OpenPixel}}<img src="{{.OpenPixel}}" width="1" height="1" alt="" style="display:block;width:1px;height:1px;border:0">{{end}}`
+// clickMark stands for the message's Fields.Click in the templates' constant
+// text, and pixelMark for its open pixel (nothing when it has none): markWriter
+// puts them in as the parts are written. No template action, so no escaper
+// runs per link (html/template's three per URL cost more than the rest of a
+// message), and the constant text around them keeps its once-per-campaign
+// encoding (mail.QPCache knows the same slices).
+const (
+	clickMark = "ENVOICLICKX"
+	pixelMark = "ENVOIPIXELX"
+)
 
 // MaxLinks bounds the links of one campaign that are rewritten; later ones stay as they are.
 const MaxLinks = 1000
@@ -103,7 +107,7 @@ func (ls *linkSet) rewriteText(src string) string {
 			continue
 		}
 		b.WriteString(src[last:start])
-		b.WriteString("{{.Click}}." + strconv.Itoa(i))
+		b.WriteString(clickMark + "." + strconv.Itoa(i))
 		last = end
 	}
 	if last == 0 {
@@ -119,4 +123,82 @@ func withPixel(page string) string {
 		return page[:i] + pixelMark + page[i:]
 	}
 	return page + pixelMark
+}
+
+// markWriter replaces clickMark and pixelMark in what passes through it. The
+// bytes around a mark go on as sub-slices of the written slice (stable for the
+// templates' constant text), the replacements from buffers of its own. A mark
+// typed into a field (a subscriber's name) becomes that message's own link:
+// nothing of anyone else's.
+type markWriter struct {
+	w            io.Writer
+	click, pixel []byte // what the marks become; reused from message to message
+}
+
+func (m *markWriter) reset(w io.Writer, click, pixel string, html bool) {
+	m.w = w
+	m.click = m.click[:0]
+	if html {
+		m.click = appendAttr(m.click, click)
+	} else {
+		m.click = append(m.click, click...)
+	}
+	m.pixel = m.pixel[:0]
+	if pixel != "" && html {
+		m.pixel = append(m.pixel, `<img src="`...)
+		m.pixel = appendAttr(m.pixel, pixel)
+		m.pixel = append(m.pixel, `" width="1" height="1" alt="" style="display:block;width:1px;height:1px;border:0">`...)
+	}
+}
+
+var markStart = []byte("ENVOI")
+
+func (m *markWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for {
+		i := bytes.Index(p, markStart)
+		if i < 0 {
+			break
+		}
+		rest := p[i:]
+		var with []byte
+		switch {
+		case bytes.HasPrefix(rest, []byte(clickMark)):
+			with = m.click
+		case bytes.HasPrefix(rest, []byte(pixelMark)):
+			with = m.pixel
+		default:
+			if _, err := m.w.Write(p[:i+len(markStart)]); err != nil {
+				return 0, err
+			}
+			p = p[i+len(markStart):]
+			continue
+		}
+		if i > 0 {
+			if _, err := m.w.Write(p[:i]); err != nil {
+				return 0, err
+			}
+		}
+		if len(with) > 0 {
+			if _, err := m.w.Write(with); err != nil {
+				return 0, err
+			}
+		}
+		p = p[i+len(clickMark):] // both marks have the same length
+	}
+	if len(p) > 0 {
+		if _, err := m.w.Write(p); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+// appendAttr appends s escaped for a double-quoted HTML attribute. Envoi's own
+// URLs (ENVOI_BASE_URL and base64url tokens) need nothing, so this copies.
+func appendAttr(b []byte, s string) []byte {
+	if !strings.ContainsAny(s, `"&<>'`) {
+		return append(b, s...)
+	}
+	return append(b, html.EscapeString(s)...)
 }

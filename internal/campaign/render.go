@@ -75,6 +75,9 @@ type Compiled struct {
 	sender LayoutFields
 	// links are the campaign's rewritten link targets by index (click tracking).
 	links []string
+	// marked: the parts hold clickMark or pixelMark (CompileForSending), which
+	// markWriter replaces as they are written.
+	marked bool
 }
 
 // Links returns the targets of the campaign's rewritten links, by index: what
@@ -91,8 +94,6 @@ type pageFields struct {
 	UnsubscribeURL string
 	PreferencesURL string
 	Subject        string
-	Click          string
-	OpenPixel      string
 }
 
 var actionRE = regexp.MustCompile(`\{\{.*?\}\}`)
@@ -223,7 +224,6 @@ func textTemplate(layout *htmltemplate.Template, placeholderHTML string, actions
 	text = restoreActions(text, actions)
 	text = strings.ReplaceAll(text, "ENVOIUNSUBSCRIBEX", "{{.UnsubscribeURL}}")
 	text = strings.ReplaceAll(text, "ENVOILISTNAMEX", "{{.List.Name}}")
-	text = strings.ReplaceAll(text, clickMark, "{{.Click}}")
 	return texttemplate.New("text").Option("missingkey=error").Parse(text)
 }
 
@@ -250,7 +250,7 @@ func pageTemplate(layout *htmltemplate.Template, placeholderHTML string, actions
 	src = strings.ReplaceAll(src, "{{", `{{"{{"}}`)
 	src = restoreActions(src, actions)
 	src = strings.NewReplacer("ENVOIUNSUBSCRIBEX", "{{.UnsubscribeURL}}", "ENVOILISTNAMEX", "{{.List.Name}}",
-		"ENVOISUBJECTX", "{{.Subject}}", clickMark, "{{.Click}}", pixelMark, pixelTemplate).Replace(src)
+		"ENVOISUBJECTX", "{{.Subject}}").Replace(src)
 	return htmltemplate.New("page").Option("missingkey=error").Parse(src)
 }
 
@@ -323,6 +323,7 @@ func compile(c model.Campaign, layoutSrc string, l LayoutFields, o compileOption
 	if o.links != nil {
 		cc.links = o.links.urls
 	}
+	cc.marked = o.pixel || o.links != nil
 	// The body alone first, so that its mistakes are reported on the body.
 	if err := cc.body.Execute(io.Discard, sample); err != nil {
 		return nil, apperr.FieldError("body", "The body has a template error: "+err.Error())
@@ -425,6 +426,7 @@ func (cc *Compiled) Render(f Fields, l LayoutFields) (subject, html, text string
 type Scratch struct {
 	subject, html, text, msg bytes.Buffer
 	boundHTML, boundText     boundedWriter
+	markHTML, markText       markWriter
 }
 
 // HTML is the HTML part the last render wrote.
@@ -526,6 +528,11 @@ func (cc *Compiled) renderTo(html, text io.Writer, sc *Scratch, f Fields, l Layo
 	sc.boundHTML.reset(html, deadline)
 	sc.boundText.reset(text, deadline)
 	html, text = &sc.boundHTML, &sc.boundText
+	if cc.marked {
+		sc.markHTML.reset(html, f.Click, f.OpenPixel, true)
+		sc.markText.reset(text, f.Click, "", false)
+		html, text = &sc.markHTML, &sc.markText
+	}
 	f.Campaign = CampaignFields{Name: cc.Campaign.Name, Subject: cc.Campaign.Subject}
 	// No CR reaches the parts but as a line end (see mail.QPWriter).
 	f.Subscriber.Name, f.List.Name, f.UnsubscribeURL = noCR(f.Subscriber.Name), noCR(f.List.Name), noCR(f.UnsubscribeURL)
@@ -535,7 +542,7 @@ func (cc *Compiled) renderTo(html, text io.Writer, sc *Scratch, f Fields, l Layo
 	}
 	subject = strings.Join(strings.Fields(sc.subject.String()), " ")
 	if err := cc.page.Execute(html, pageFields{Subscriber: f.Subscriber, List: f.List, Campaign: f.Campaign,
-		UnsubscribeURL: f.UnsubscribeURL, PreferencesURL: f.PreferencesURL, Subject: subject, Click: f.Click, OpenPixel: f.OpenPixel}); err != nil {
+		UnsubscribeURL: f.UnsubscribeURL, PreferencesURL: f.PreferencesURL, Subject: subject}); err != nil {
 		return "", renderError("body", "body", err)
 	}
 	if cc.text != nil {

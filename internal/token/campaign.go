@@ -2,8 +2,10 @@ package token
 
 import (
 	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"hash"
 	"strconv"
 	"strings"
 )
@@ -34,7 +36,12 @@ func (s *Signer) SignCampaign(p Purpose, campaignID, subscriberID int64) string 
 	b[0], b[1], b[2] = campaignVersion, s.keys[0].id, byte(p)
 	b = binary.AppendUvarint(b, uint64(campaignID))
 	b = binary.AppendUvarint(b, uint64(subscriberID))
-	b = append(b, mac(s.keys[0].mac, b)...)
+	h := s.keys[0].macs.Get().(hash.Hash)
+	h.Reset()
+	h.Write(b)
+	var sum [sha256.Size]byte
+	b = append(b, h.Sum(sum[:0])[:macLen]...)
+	s.keys[0].macs.Put(h)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
