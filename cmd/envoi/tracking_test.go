@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/envoi/envoi/internal/apperr"
 	"github.com/envoi/envoi/internal/lists"
 	"github.com/envoi/envoi/internal/mailcatcher"
 	"github.com/envoi/envoi/internal/model"
@@ -240,8 +241,14 @@ func TestTracking(t *testing.T) {
 
 	t.Run("WithdrawalStopsPersonBoundPixels", func(t *testing.T) {
 		listID := int64(ta.count(`SELECT id FROM lists WHERE slug = 'newsletter'`))
+		if on, err := ta.Subscribe.Tracking(ctx, ann, listID); err != nil || !on {
+			t.Fatalf("tracking consent before the withdrawal: %v %v", on, err)
+		}
 		if err := ta.Subscribe.SetTracking(ctx, ann, listID, false, model.Consent{Source: "preferences", IP: "192.0.2.1"}); err != nil {
 			t.Fatal(err)
+		}
+		if on, err := ta.Subscribe.Tracking(ctx, ann, listID); err != nil || on {
+			t.Fatalf("tracking consent after the withdrawal: %v %v", on, err)
 		}
 		if err := ta.Subscribe.SetTracking(ctx, ann, listID, false, model.Consent{Source: "preferences"}); err != nil {
 			t.Fatal(err) // repeating is harmless
@@ -258,6 +265,16 @@ func TestTracking(t *testing.T) {
 		ms := ta.SMTP.To("ann@example.com") // the next campaign's mail is the last
 		if got := ta.pixelOf(ms[len(ms)-1], next); got != 0 {
 			t.Errorf("after the withdrawal the pixel names %d, want the aggregate one", got)
+		}
+		// Given again from the preferences: logged; an unconfirmed subscription cannot take it.
+		if err := ta.Subscribe.SetTracking(ctx, ann, listID, true, model.Consent{Source: "preferences"}); err != nil {
+			t.Fatal(err)
+		}
+		if got := ta.consentActions("ann@example.com"); !strings.HasSuffix(got, ",tracking_withdraw/preferences,tracking_consent/preferences") {
+			t.Errorf("consent log = %s", got)
+		}
+		if err := ta.Subscribe.SetTracking(ctx, ta.subscriberID("eve@example.com"), listID, true, model.Consent{Source: "preferences"}); apperr.ErrorCode(err) != apperr.Conflict {
+			t.Errorf("tracking consent on an unconfirmed subscription: %v", err)
 		}
 	})
 

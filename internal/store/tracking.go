@@ -155,3 +155,14 @@ func (s *Store) applyTrackingRequest(ctx context.Context, tx *sqlx.Tx, subscript
 WHERE id = $1 AND tracking_requested`, subscriptionID, at)
 	return mapErr(err)
 }
+
+// TrackingConsent says whether a subscriber's subscription on a list has the
+// separate tracking consent. Codes: not_found.
+func (s *Store) TrackingConsent(ctx context.Context, subscriberID, listID int64) (bool, error) {
+	var on bool
+	err := s.DB.GetContext(ctx, &on, `SELECT tracking_consent_at IS NOT NULL FROM subscriptions WHERE subscriber_id = $1 AND list_id = $2`, subscriberID, listID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, apperr.New(apperr.NotFound, "There is no such subscription.")
+	}
+	return on, mapErr(err)
+}

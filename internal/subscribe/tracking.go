@@ -52,3 +52,9 @@ func (s *Service) SetTracking(ctx context.Context, subscriberID, listID int64, o
 	_, err := s.Store.SetTrackingConsent(ctx, subscriberID, listID, on, c)
 	return err
 }
+
+// Tracking says whether a subscriber gave the separate tracking consent on a
+// list (for the preferences page's checkbox). Codes: not_found.
+func (s *Service) Tracking(ctx context.Context, subscriberID, listID int64) (bool, error) {
+	return s.Store.TrackingConsent(ctx, subscriberID, listID)
+}
