@@ -39,11 +39,13 @@ SELECT s.id, l.id, 'confirmed', now() FROM subscribers s, lists l WHERE l.slug =
 ANALYZE;
 SQL
 # ~4 KB of HTML with one personalization field, like listmonk's run in BASELINE.md
-# (and the name in the subject too).
-BODY=$(python3 -c '
-import json
+# (and the name in the subject too). BENCH_LINKS=N adds N links (click tracking
+# rewrites them; ENVOI_CLICK_TRACKING=false leaves them).
+BODY=$(BENCH_LINKS=${BENCH_LINKS:-0} python3 -c '
+import json, os
 p = "<p>" + "This is the weekly letter with news, notes and links for our readers. " * 3 + "</p>"
-body = "<h1>This week</h1><p>Dear {{.Subscriber.Name}},</p>" + p * 12
+links = "".join("<p><a href=\"https://example.org/story/%d?utm_source=news\">Story %d</a></p>" % (i, i) for i in range(int(os.environ["BENCH_LINKS"])))
+body = "<h1>This week</h1><p>Dear {{.Subscriber.Name}},</p>" + p * 12 + links
 print(json.dumps({"name":"bench","subject":"This week for {{.Subscriber.Name}}","lists":["bench"],"format":"html","body":body}))')
 # BENCH_WORKERS=N: one `envoi web` and N `envoi worker` processes instead of `envoi serve`
 # (CPU and RSS are then summed over them).

@@ -40,6 +40,7 @@ import (
 	"github.com/envoi/envoi/internal/store"
 	"github.com/envoi/envoi/internal/subscribe"
 	"github.com/envoi/envoi/internal/token"
+	"github.com/envoi/envoi/internal/tracking"
 	"github.com/envoi/envoi/internal/web"
 	"github.com/envoi/envoi/internal/web/admin"
 	"github.com/envoi/envoi/internal/web/api"
@@ -83,6 +84,7 @@ type App struct {
 	Campaigns      *campaign.Service
 	Delivery       *delivery.Service
 	Imports        *imports.Service
+	Tracking       *tracking.Service
 	Worker         *jobs.Worker
 	Sweeper        *delivery.Sweeper
 
@@ -193,10 +195,11 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 		return err
 	}
 	a.Campaigns = &campaign.Service{Store: st, Queue: a.Queue, Templates: templates.FS, DefaultFrom: c.From,
-		Org: c.Organization, PostalAddress: c.PostalAddress, Log: a.Log}
+		Org: c.Organization, PostalAddress: c.PostalAddress, Log: a.Log, ClickTracking: c.ClickTracking}
+	a.Tracking = &tracking.Service{Store: st, Tokens: a.Tokens, BaseURL: c.BaseURL, Log: a.Log}
 	a.Delivery = &delivery.Service{Store: st, Queue: a.Queue, SMTP: a.SMTP, Mail: a.Mail,
 		Limiter:   &send.RateLimiter{Redis: a.Redis, Key: c.Queue + ":send-rate", Rate: c.SendRate},
-		Campaigns: a.Campaigns, Subscribe: a.Subscribe, TestUnsubscribeURL: c.BaseURL + "/unsubscribe/test",
+		Campaigns: a.Campaigns, Subscribe: a.Subscribe, Tracking: a.Tracking, TestUnsubscribeURL: c.BaseURL + "/unsubscribe/test",
 		TestAddresses: c.TestAddresses, Inspector: queue.NewInspector(a.RedisOpt, c.Queue), Metrics: a.Metrics, Log: a.Log}
 	a.Imports = &imports.Service{Store: st, Lists: a.Lists, Queue: a.Queue, Log: a.Log}
 	a.Metrics.QueueDepth(c.Queue, func() (map[string]int, error) {
@@ -224,6 +227,7 @@ func (a *App) StartWeb() error {
 		base = strings.ToLower(u.Scheme + "://" + u.Host)
 	}
 	(&public.Handler{Web: srv, Subscribe: a.Subscribe, GDPR: a.GDPR, FormOrigins: a.Config.FormOrigins, BaseOrigin: base}).Register(srv.Engine)
+	(&public.Track{Web: srv, Tracking: a.Tracking}).Register(srv.Engine)
 	(&api.Handler{Web: srv, Auth: a.Auth, Lists: a.Lists, Subscribe: a.Subscribe, GDPR: a.GDPR, Campaigns: a.Campaigns,
 		Delivery: a.Delivery, Imports: a.Imports}).Register(srv.Engine)
 	if a.Config.MetricsAddr == "" {

@@ -799,3 +799,47 @@ func TestEmailChange(t *testing.T) {
 		t.Fatalf("taken: %d", r.Status)
 	}
 }
+
+// TestPreferencesTracking: on a list with open tracking, the preferences page
+// shows the separate tracking consent; unticking it withdraws it
+// (tracking_withdraw, source preferences), ticking it gives it again.
+func TestPreferencesTracking(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, appOpts{})
+	key := ta.apiKey()
+	if st, m := ta.api("PATCH", "/api/v1/lists/newsletter", key, `{"open_tracking":true}`); st != 200 {
+		t.Fatalf("patch: %d %v", st, m)
+	}
+	const addr = "tracked@example.com"
+	ta.postForm("/subscribe/newsletter", url.Values{"email": {addr}, "consent": {"yes"}, "tracking_consent": {"yes"}, "name": {"T"}})
+	ta.do("POST", link(t, ta.waitMail(addr, 1)[0], "confirm"), "", "")
+	var id, list int64
+	ta.Store.DB.Get(&id, `SELECT id FROM subscribers WHERE email = $1`, addr)
+	ta.Store.DB.Get(&list, `SELECT id FROM lists WHERE slug = 'newsletter'`)
+	on := func() bool {
+		t.Helper()
+		v, err := ta.Subscribe.Tracking(context.Background(), id, list)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if !on() {
+		t.Fatal("the tracking consent given at signup is not in effect after the confirmation")
+	}
+	prefs := "/preferences/" + ta.Subscribe.Tokens.Sign(token.Preferences, id, 0)
+	if p := ta.get(prefs); !strings.Contains(p.Body, `id="tracking-newsletter" name="tracking" value="newsletter" checked`) {
+		t.Fatalf("page: %.2000s", p.Body)
+	}
+	ta.postForm(prefs, url.Values{"name": {"T"}, "list": {"newsletter"}})
+	if on() || !strings.HasSuffix(ta.consentActions(addr), "tracking_withdraw/preferences") {
+		t.Fatalf("withdrawal: %v %s", on(), ta.consentActions(addr))
+	}
+	ta.postForm(prefs, url.Values{"name": {"T"}, "list": {"newsletter"}, "tracking": {"newsletter"}})
+	if !on() || !strings.HasSuffix(ta.consentActions(addr), "tracking_consent/preferences") {
+		t.Fatalf("given again: %v %s", on(), ta.consentActions(addr))
+	}
+	if ta.status(addr) != "confirmed" {
+		t.Fatal("the tracking choice changed the subscription")
+	}
+}

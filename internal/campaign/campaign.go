@@ -32,6 +32,9 @@ type Service struct {
 	Org           string
 	PostalAddress string
 	Log           *slog.Logger
+	// ClickTracking is the global switch (ENVOI_CLICK_TRACKING): off, no
+	// campaign's links are rewritten, whatever its click_tracking.
+	ClickTracking bool
 
 	mu       sync.Mutex
 	compiled map[int64]*Compiled
@@ -48,6 +51,8 @@ type Draft struct {
 	Template string   `json:"template"`
 	From     string   `json:"from"`
 	ReplyTo  string   `json:"reply_to"`
+	// ClickTracking: links rewritten to counted /r/{token} redirects; nil is true.
+	ClickTracking *bool `json:"click_tracking"`
 }
 
 // Create validates, compiles and stores a draft. Codes: invalid (with Field).
@@ -105,7 +110,7 @@ func (s *Service) prepare(ctx context.Context, d Draft) (model.Campaign, []int64
 		ids = append(ids, l.ID)
 	}
 	c := model.Campaign{Name: d.Name, Subject: d.Subject, From: d.From, ReplyTo: d.ReplyTo, Format: d.Format,
-		Body: d.Body, TextBody: d.TextBody, Template: d.Template}
+		Body: d.Body, TextBody: d.TextBody, Template: d.Template, ClickTracking: d.ClickTracking == nil || *d.ClickTracking}
 	src, err := s.layoutSource(ctx, c.Template)
 	if err != nil {
 		return model.Campaign{}, nil, err
@@ -118,15 +123,16 @@ func (s *Service) prepare(ctx context.Context, d Draft) (model.Campaign, []int64
 
 // Patch is a partial change of a campaign: the fields given replace the campaign's.
 type Patch struct {
-	Name     *string   `json:"name"`
-	Subject  *string   `json:"subject"`
-	Lists    *[]string `json:"lists"`
-	Format   *string   `json:"format"`
-	Body     *string   `json:"body"`
-	TextBody *string   `json:"text_body"`
-	Template *string   `json:"template"`
-	From     *string   `json:"from"`
-	ReplyTo  *string   `json:"reply_to"`
+	Name          *string   `json:"name"`
+	Subject       *string   `json:"subject"`
+	Lists         *[]string `json:"lists"`
+	Format        *string   `json:"format"`
+	Body          *string   `json:"body"`
+	TextBody      *string   `json:"text_body"`
+	Template      *string   `json:"template"`
+	From          *string   `json:"from"`
+	ReplyTo       *string   `json:"reply_to"`
+	ClickTracking *bool     `json:"click_tracking"`
 }
 
 // Update changes a draft or scheduled campaign, checked and compiled as at
@@ -140,7 +146,10 @@ func (s *Service) Update(ctx context.Context, id int64, p Patch) (model.Campaign
 		return model.Campaign{}, &apperr.Error{Code: apperr.Conflict, Message: "The campaign is " + c.Status + "; only a draft or a scheduled campaign can be changed.", Field: "status"}
 	}
 	d := Draft{Name: c.Name, Subject: c.Subject, Lists: c.Lists, Format: c.Format, Body: c.Body, TextBody: c.TextBody,
-		Template: c.Template, From: c.From, ReplyTo: c.ReplyTo}
+		Template: c.Template, From: c.From, ReplyTo: c.ReplyTo, ClickTracking: &c.ClickTracking}
+	if p.ClickTracking != nil {
+		d.ClickTracking = p.ClickTracking
+	}
 	set := func(dst *string, v *string) {
 		if v != nil {
 			*dst = *v
@@ -406,8 +415,12 @@ func (s *Service) Compiled(ctx context.Context, c model.Campaign) (*Compiled, er
 	if err != nil {
 		return nil, err
 	}
-	cc, err := Compile(c, src, s.layoutFields())
+	// Links are rewritten once here, per campaign, and saved for the redirect.
+	cc, err := CompileForSending(c, src, s.layoutFields(), s.ClickTracking && c.ClickTracking)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.Store.SaveCampaignLinks(ctx, c.ID, cc.Links()); err != nil {
 		return nil, err
 	}
 	if s.compiled == nil || len(s.compiled) > 100 {
@@ -430,4 +443,13 @@ func (s *Service) TestCompiled(ctx context.Context, id int64) (*Compiled, error)
 	}
 	c.Subject = "[Test] " + c.Subject
 	return Compile(c, src, s.layoutFields())
+}
+
+// Links returns a sent campaign's rewritten links with their clicks (none
+// before it sends, or without click tracking). Codes: not_found.
+func (s *Service) Links(ctx context.Context, id int64) ([]model.CampaignLink, error) {
+	if _, err := s.Store.CampaignWithoutCounts(ctx, id); err != nil {
+		return nil, err
+	}
+	return s.Store.CampaignLinks(ctx, id)
 }

@@ -32,6 +32,10 @@ type Fields struct {
 	Campaign       CampaignFields
 	UnsubscribeURL string
 	PreferencesURL string
+	// Click is the message's /r/{token} prefix of its rewritten links (click
+	// tracking); OpenPixel the URL of its open pixel, "" for none.
+	Click     string
+	OpenPixel string
 }
 
 // SubscriberFields: {{.Subscriber.Name}}, {{.Subscriber.Email}}.
@@ -49,6 +53,7 @@ var sample = Fields{
 	Campaign:       CampaignFields{"Sample", "Sample"},
 	UnsubscribeURL: "https://example.com/unsubscribe/x",
 	PreferencesURL: "https://example.com/preferences/x",
+	Click:          "https://example.com/r/x",
 }
 
 // Compiled is a campaign ready to render per recipient. Safe for concurrent use.
@@ -68,7 +73,16 @@ type Compiled struct {
 	qpHTML, qpText envoimail.QPCache
 	// sender is what the layout prints about the sender (Compile's LayoutFields).
 	sender LayoutFields
+	// links are the campaign's rewritten link targets by index (click tracking).
+	links []string
+	// marked: the parts hold clickMark or pixelMark (CompileForSending), which
+	// markWriter replaces as they are written.
+	marked bool
 }
+
+// Links returns the targets of the campaign's rewritten links, by index: what
+// /r/{token} may redirect to. Empty without click tracking.
+func (cc *Compiled) Links() []string { return cc.links }
 
 // pageFields are what the page template reads: the campaign's fields and the
 // recipient's rendered subject (layouts may show {{.Subject}}).
@@ -187,7 +201,7 @@ func restoreActions(s string, actions []string) string {
 // textTemplate derives the plain-text part once per campaign: the layout is
 // rendered around the placeholder HTML, turned into text (html2text is slow,
 // so never per recipient), and the placeholders become template actions again.
-func textTemplate(layout *htmltemplate.Template, placeholderHTML string, actions []string, l LayoutFields) (*texttemplate.Template, error) {
+func textTemplate(layout *htmltemplate.Template, placeholderHTML string, actions []string, l LayoutFields, links *linkSet) (*texttemplate.Template, error) {
 	var page bytes.Buffer
 	err := layout.Execute(&page, map[string]any{
 		"Content": htmltemplate.HTML(placeholderHTML), "Subject": "", "UnsubscribeURL": "ENVOIUNSUBSCRIBEX", "PreferencesURL": "ENVOIPREFERENCESX",
@@ -196,7 +210,11 @@ func textTemplate(layout *htmltemplate.Template, placeholderHTML string, actions
 	if err != nil {
 		return nil, err
 	}
-	text, err := html2text.FromString(plainInline(page.String()), html2text.Options{PrettyTables: false})
+	src := page.String()
+	if links != nil {
+		src = links.rewriteHrefs(src)
+	}
+	text, err := html2text.FromString(plainInline(src), html2text.Options{PrettyTables: false})
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +232,7 @@ func textTemplate(layout *htmltemplate.Template, placeholderHTML string, actions
 // placeholders for what varies per recipient, and parses the result as one
 // html/template: the layout's constant parts are escaped once, here, and the
 // actions are escaped in their context at each execution, as before.
-func pageTemplate(layout *htmltemplate.Template, placeholderHTML string, actions []string, l LayoutFields) (*htmltemplate.Template, error) {
+func pageTemplate(layout *htmltemplate.Template, placeholderHTML string, actions []string, l LayoutFields, o compileOptions) (*htmltemplate.Template, error) {
 	var page bytes.Buffer
 	err := layout.Execute(&page, map[string]any{
 		"Content": htmltemplate.HTML(placeholderHTML), "Subject": "ENVOISUBJECTX", "UnsubscribeURL": "ENVOIUNSUBSCRIBEX", "PreferencesURL": "ENVOIPREFERENCESX",
@@ -223,7 +241,14 @@ func pageTemplate(layout *htmltemplate.Template, placeholderHTML string, actions
 	if err != nil {
 		return nil, err
 	}
-	src := strings.ReplaceAll(page.String(), "{{", `{{"{{"}}`)
+	src := page.String()
+	if o.links != nil {
+		src = o.links.rewriteHrefs(src)
+	}
+	if o.pixel {
+		src = withPixel(src)
+	}
+	src = strings.ReplaceAll(src, "{{", `{{"{{"}}`)
 	src = restoreActions(src, actions)
 	src = strings.NewReplacer("ENVOIUNSUBSCRIBEX", "{{.UnsubscribeURL}}", "ENVOIPREFERENCESX", "{{.PreferencesURL}}", "ENVOILISTNAMEX", "{{.List.Name}}",
 		"ENVOISUBJECTX", "{{.Subject}}").Replace(src)
@@ -234,6 +259,27 @@ func pageTemplate(layout *htmltemplate.Template, placeholderHTML string, actions
 // errors come back as invalid with Field subject, body or text_body, so a
 // mistake is reported when the campaign is saved, not in the middle of a send.
 func Compile(c model.Campaign, layoutSrc string, l LayoutFields) (*Compiled, error) {
+	return compile(c, layoutSrc, l, compileOptions{})
+}
+
+// CompileForSending is Compile for the messages of a send: with a place for
+// the open pixel (Fields.OpenPixel) and, when clickTracking, the links
+// rewritten to {{.Click}}.N (Links).
+func CompileForSending(c model.Campaign, layoutSrc string, l LayoutFields, clickTracking bool) (*Compiled, error) {
+	o := compileOptions{pixel: true}
+	if clickTracking {
+		o.links = &linkSet{}
+	}
+	return compile(c, layoutSrc, l, o)
+}
+
+// compileOptions: what a send's compilation adds.
+type compileOptions struct {
+	links *linkSet // nil: links untouched
+	pixel bool
+}
+
+func compile(c model.Campaign, layoutSrc string, l LayoutFields, o compileOptions) (*Compiled, error) {
 	from, err := mail.ParseAddress(c.From)
 	if err != nil {
 		return nil, apperr.FieldError("from", "from must be an address like \"News <news@example.com>\".")
@@ -256,7 +302,11 @@ func Compile(c model.Campaign, layoutSrc string, l LayoutFields) (*Compiled, err
 		return nil, apperr.FieldError("body", "The body has a template error: "+err.Error())
 	}
 	if strings.TrimSpace(c.TextBody) != "" {
-		if cc.text, err = texttemplate.New("text").Option("missingkey=error").Parse(c.TextBody); err != nil {
+		textSrc := c.TextBody
+		if o.links != nil {
+			textSrc = o.links.rewriteText(textSrc)
+		}
+		if cc.text, err = texttemplate.New("text").Option("missingkey=error").Parse(textSrc); err != nil {
 			return nil, apperr.FieldError("text_body", "The text body has a template error: "+err.Error())
 		}
 	}
@@ -264,13 +314,17 @@ func Compile(c model.Campaign, layoutSrc string, l LayoutFields) (*Compiled, err
 		return nil, err
 	}
 	if cc.text == nil {
-		if cc.derivedText, err = textTemplate(cc.layout, placeholderHTML, actions, l); err != nil {
+		if cc.derivedText, err = textTemplate(cc.layout, placeholderHTML, actions, l, o.links); err != nil {
 			return nil, apperr.FieldError("body", "The plain-text part could not be made: "+err.Error())
 		}
 	}
-	if cc.page, err = pageTemplate(cc.layout, placeholderHTML, actions, l); err != nil {
+	if cc.page, err = pageTemplate(cc.layout, placeholderHTML, actions, l, o); err != nil {
 		return nil, apperr.FieldError("template", "The layout and the body could not be joined: "+err.Error())
 	}
+	if o.links != nil {
+		cc.links = o.links.urls
+	}
+	cc.marked = o.pixel || o.links != nil
 	// The body alone first, so that its mistakes are reported on the body.
 	if err := cc.body.Execute(io.Discard, sample); err != nil {
 		return nil, apperr.FieldError("body", "The body has a template error: "+err.Error())
@@ -383,6 +437,7 @@ func (cc *Compiled) Render(f Fields, l LayoutFields) (subject, html, text string
 type Scratch struct {
 	subject, html, text, msg bytes.Buffer
 	boundHTML, boundText     boundedWriter
+	markHTML, markText       markWriter
 }
 
 // HTML is the HTML part the last render wrote.
@@ -484,6 +539,11 @@ func (cc *Compiled) renderTo(html, text io.Writer, sc *Scratch, f Fields, l Layo
 	sc.boundHTML.reset(html, deadline)
 	sc.boundText.reset(text, deadline)
 	html, text = &sc.boundHTML, &sc.boundText
+	if cc.marked {
+		sc.markHTML.reset(html, f.Click, f.OpenPixel, true)
+		sc.markText.reset(text, f.Click, "", false)
+		html, text = &sc.markHTML, &sc.markText
+	}
 	f.Campaign = CampaignFields{Name: cc.Campaign.Name, Subject: cc.Campaign.Subject}
 	// No CR reaches the parts but as a line end (see mail.QPWriter).
 	f.Subscriber.Name, f.List.Name, f.UnsubscribeURL, f.PreferencesURL = noCR(f.Subscriber.Name), noCR(f.List.Name), noCR(f.UnsubscribeURL), noCR(f.PreferencesURL)

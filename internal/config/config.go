@@ -66,6 +66,7 @@ type Config struct {
 	LogFormat                                               string
 	LogLevel                                                string
 	DebugAddr                                               string
+	ClickTracking                                           bool // ENVOI_CLICK_TRACKING
 }
 
 // Option documents one variable; Options drives Load, the README table and `envoi config`.
@@ -96,6 +97,7 @@ var Options = []Option{
 	{"ENVOI_DKIM_DOMAIN", "", false, "Domain (d=) for DKIM signatures; with ENVOI_DKIM_SELECTOR and ENVOI_DKIM_KEY_FILE every mail is signed, List-Unsubscribe headers included."},
 	{"ENVOI_DKIM_SELECTOR", "", false, "DKIM selector (s=): the public key is published at SELECTOR._domainkey.DOMAIN."},
 	{"ENVOI_DKIM_KEY_FILE", "", false, "PEM file with the DKIM private key (RSA 2048+ or Ed25519, PKCS#1 or PKCS#8)."},
+	{"ENVOI_CLICK_TRACKING", "true", false, "Rewrite the http(s) links of campaign mail to signed /r/{token} redirects that count clicks per link in aggregate and update the subscriber's last activity (true or false); false leaves every campaign's links untouched. Each campaign can also turn it off (click_tracking)."},
 	{"ENVOI_TEST_ADDRESSES", "", false, "Comma-separated addresses (the team's own) that may receive campaign test sends without being subscribers."},
 	{"ENVOI_CONFIRM_TTL", "168h", false, "How long a confirmation link stays valid (Go duration)."},
 	{"ENVOI_RETENTION_UNCONFIRMED", "720h", false, "Signups not confirmed after this long are erased (30 days, as the confirmation mail says); 0 turns the rule off."},
@@ -318,6 +320,13 @@ func Load(getenv func(string) string) (Config, error) {
 		c.TrustedProxies = append(c.TrustedProxies, p)
 	}
 
+	switch v := strings.ToLower(get("ENVOI_CLICK_TRACKING")); v {
+	case "true", "1", "yes", "on":
+		c.ClickTracking = true
+	case "false", "0", "no", "off":
+	default:
+		bad("ENVOI_CLICK_TRACKING", "must be true or false")
+	}
 	c.DebugAddr = get("ENVOI_DEBUG_ADDR")
 	if c.DebugAddr != "" {
 		if _, _, err := net.SplitHostPort(c.DebugAddr); err != nil {

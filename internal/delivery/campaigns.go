@@ -119,9 +119,14 @@ func (s *Service) SendBatch(ctx context.Context, id int64, gen, batch int) error
 		return err
 	}
 	byID := make(map[int64]model.ListRef, len(refs))
+	aggregate := "" // the campaign's anonymous open pixel, signed once per batch
 	for _, l := range refs {
 		byID[l.ID] = l
+		if l.OpenTracking && s.Tracking != nil && aggregate == "" {
+			aggregate = s.Tracking.OpenURL(id, 0)
+		}
 	}
+	clicks := s.Tracking != nil && len(cc.Links()) > 0
 	s.claims.Join()
 	defer s.claims.Leave()
 	temp := 0
@@ -160,7 +165,20 @@ func (s *Service) SendBatch(ctx context.Context, id int64, gen, batch int) error
 		}
 		r := cl.Recipient
 		r.ListSlug, r.ListName = byID[r.ListID].Slug, byID[r.ListID].Name
-		o, sendErr := s.deliver(ctx, cc, r, s.Subscribe.UnsubscribeURL(r.SubscriptionID))
+		// Tracking as the CNIL allows it: one click token per message (list
+		// hygiene: a click is activity); a pixel only from a list with open
+		// tracking, naming the person only with their tracking consent.
+		var t tracked
+		if clicks {
+			t.click = s.Tracking.ClickPrefix(id, r.SubscriberID)
+		}
+		if byID[r.ListID].OpenTracking {
+			t.pixel = aggregate
+			if r.TrackingConsent {
+				t.pixel = s.Tracking.OpenURL(id, r.SubscriberID)
+			}
+		}
+		o, sendErr := s.deliver(ctx, cc, r, s.Subscribe.UnsubscribeURL(r.SubscriptionID), t)
 		s.Metrics.Message("campaign", o.String())
 		if o == Temporary {
 			temp++
@@ -225,15 +243,18 @@ func (s *Service) SendTest(ctx context.Context, id int64, emails []string) error
 		} else {
 			return apperr.FieldError("emails", e+" is neither a confirmed subscriber of this campaign's lists nor in ENVOI_TEST_ADDRESSES.")
 		}
-		if o, err := s.deliver(ctx, cc, r, unsub); o != Sent {
+		if o, err := s.deliver(ctx, cc, r, unsub, tracked{}); o != Sent {
 			return apperr.New(apperr.Unavailable, "The test message to "+e+" was not accepted by the mail server: "+errorText(err))
 		}
 	}
 	return nil
 }
 
+// tracked are a message's click prefix and open pixel URL ("" for none).
+type tracked struct{ click, pixel string }
+
 // deliver renders and sends one campaign message.
-func (s *Service) deliver(ctx context.Context, cc *campaign.Compiled, r model.Recipient, unsub string) (Outcome, error) {
+func (s *Service) deliver(ctx context.Context, cc *campaign.Compiled, r model.Recipient, unsub string, t tracked) (Outcome, error) {
 	prefs := s.TestUnsubscribeURL
 	if r.SubscriberID > 0 {
 		prefs = s.Subscribe.PreferencesURL(r.SubscriberID)
@@ -250,6 +271,8 @@ func (s *Service) deliver(ctx context.Context, cc *campaign.Compiled, r model.Re
 		List:           campaign.ListFields{Name: r.ListName},
 		UnsubscribeURL: unsub,
 		PreferencesURL: prefs,
+		Click:          t.click,
+		OpenPixel:      t.pixel,
 	})
 	if err != nil {
 		return Permanent, err

@@ -24,6 +24,7 @@ import (
 	"github.com/envoi/envoi/internal/send"
 	"github.com/envoi/envoi/internal/store"
 	"github.com/envoi/envoi/internal/subscribe"
+	"github.com/envoi/envoi/internal/tracking"
 )
 
 // Defaults.
@@ -150,6 +151,8 @@ type Service struct {
 	Mail      *mail.Builder
 	Campaigns *campaign.Service
 	Subscribe *subscribe.Service
+	// Tracking signs the click and open links of campaign mail; nil: none.
+	Tracking *tracking.Service
 	// TestUnsubscribeURL stands in for the unsubscribe link in a test message to
 	// an address that is not a confirmed subscriber of the campaign's lists.
 	TestUnsubscribeURL string

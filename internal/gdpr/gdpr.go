@@ -150,6 +150,7 @@ func writeCSV(w io.Writer, x Export) error {
 		row("subscription", sn.List, "created_at", at(&sn.CreatedAt))
 		row("subscription", sn.List, "confirmed_at", at(sn.ConfirmedAt))
 		row("subscription", sn.List, "unsubscribed_at", at(sn.UnsubscribedAt))
+		row("subscription", sn.List, "tracking_consent_at", at(sn.TrackingConsentAt))
 	}
 	for i, e := range x.Consent {
 		item := strconv.Itoa(i + 1)
@@ -183,6 +184,15 @@ func writeCSV(w io.Writer, x Export) error {
 		row("message", item, "status", m.Status)
 		row("message", item, "created_at", at(&m.CreatedAt))
 		row("message", item, "sent_at", at(m.SentAt))
+	}
+	for i, a := range x.Activity {
+		item := strconv.Itoa(i + 1)
+		row("activity", item, "campaign", strconv.FormatInt(a.CampaignID, 10))
+		row("activity", item, "kind", a.Kind)
+		if a.URL != nil {
+			row("activity", item, "url", *a.URL)
+		}
+		row("activity", item, "at", at(&a.At))
 	}
 	cw.Flush()
 	return cw.Error()

@@ -63,6 +63,7 @@ type New struct {
 	Slug, Name, Description string
 	ProofOfWork             bool
 	Language                string // "" for English
+	OpenTracking            bool
 }
 
 // Create validates and creates a list. Codes: invalid (Field slug, name or
@@ -82,8 +83,8 @@ func (s *Service) Create(ctx context.Context, n New) (model.List, error) {
 		return model.List{}, apperr.FieldError("language", "The language is one of "+strings.Join(s.Languages, ", ")+".")
 	}
 	l, err := s.Store.CreateList(ctx, slug, name, description, n.ProofOfWork)
-	if err == nil && n.Language != "en" {
-		l.Language = n.Language
+	if err == nil && (n.Language != "en" || n.OpenTracking) {
+		l.Language, l.OpenTracking = n.Language, n.OpenTracking
 		l, err = s.Store.UpdateList(ctx, slug, l)
 	}
 	if apperr.ErrorCode(err) == apperr.Conflict {
@@ -108,6 +109,8 @@ type Patch struct {
 	// Fields the list collects besides the address: "name" and custom ones,
 	// each with a purpose (replaces them all).
 	Fields *model.Fields `json:"fields"`
+	// OpenTracking turns the open pixel on for this list's mail (off by default).
+	OpenTracking *bool `json:"open_tracking"`
 }
 
 // Update changes a list's name or description. Codes: not_found, invalid.
@@ -135,6 +138,9 @@ func (s *Service) Update(ctx context.Context, slug string, p Patch) (model.List,
 	}
 	if p.WelcomeEnabled != nil {
 		l.WelcomeEnabled = *p.WelcomeEnabled
+	}
+	if p.OpenTracking != nil {
+		l.OpenTracking = *p.OpenTracking
 	}
 	var errs apperr.FieldErrors
 	if p.Fields != nil {

@@ -67,8 +67,11 @@ type List struct {
 	ProofOfWork bool `db:"proof_of_work" json:"proof_of_work"`
 	// Fields are the subscriber fields the list collects besides the address
 	// (the name, custom ones), each with its purpose.
-	Fields    Fields    `db:"fields" json:"fields"`
-	CreatedAt time.Time `db:"created_at" json:"created_at"`
+	Fields Fields `db:"fields" json:"fields"`
+	// OpenTracking: mail from this list carries an open pixel (person-bound only
+	// for subscribers who gave the separate tracking consent); off by default.
+	OpenTracking bool      `db:"open_tracking" json:"open_tracking"`
+	CreatedAt    time.Time `db:"created_at" json:"created_at"`
 }
 
 // ListMembership is one list a subscriber is on, with the status there.
@@ -142,6 +145,7 @@ type Campaign struct {
 	Body           string     `db:"body" json:"body"`
 	TextBody       string     `db:"text_body" json:"text_body"`
 	Template       string     `db:"template" json:"template"`
+	ClickTracking  bool       `db:"click_tracking" json:"click_tracking"`
 	Status         string     `db:"status" json:"status"`
 	SendAt         *time.Time `db:"send_at" json:"send_at"`
 	AudienceCursor int64      `db:"audience_cursor" json:"-"`
@@ -164,6 +168,9 @@ type Counts struct {
 	Failed  int64 `json:"failed"`
 	Skipped int64 `json:"skipped"`
 	Pending int64 `json:"pending"`
+	// Opens (pixel fetches) and Clicks (of every link) are aggregate counts.
+	Opens  int64 `json:"opens"`
+	Clicks int64 `json:"clicks"`
 }
 
 // CampaignState is what a sender checks between messages.
@@ -174,9 +181,10 @@ type CampaignState struct {
 
 // ListRef names one target list of a campaign.
 type ListRef struct {
-	ID   int64  `db:"id"`
-	Slug string `db:"slug"`
-	Name string `db:"name"`
+	ID           int64  `db:"id"`
+	Slug         string `db:"slug"`
+	Name         string `db:"name"`
+	OpenTracking bool   `db:"open_tracking"`
 }
 
 // Recipient is a claimed delivery: who to send to and under which subscription
@@ -189,6 +197,8 @@ type Recipient struct {
 	SubscriptionID int64
 	ListSlug       string
 	ListName       string
+	// TrackingConsent: the subscription gave the separate tracking consent.
+	TrackingConsent bool
 }
 
 // Layout is a marketer's campaign layout (html/template source).

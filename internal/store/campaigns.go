@@ -28,7 +28,7 @@ func (r campaignRow) campaign() model.Campaign {
 	return c
 }
 
-const campaignColumns = `c.id, c.name, c.subject, c.from_header, c.reply_to, c.format, c.body, c.text_body, c.template,
+const campaignColumns = `c.id, c.name, c.subject, c.from_header, c.reply_to, c.format, c.body, c.text_body, c.template, c.click_tracking,
     c.status, c.send_at, c.audience_cursor, c.audience_done, c.batches, c.generation, c.created_at, c.started_at, c.finished_at,
     ARRAY(SELECT l.slug FROM campaign_lists cl JOIN lists l ON l.id = cl.list_id WHERE cl.campaign_id = c.id ORDER BY l.slug) AS lists`
 
@@ -37,9 +37,9 @@ func (s *Store) CreateCampaign(ctx context.Context, c model.Campaign, listIDs []
 	var id int64
 	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
 		if err := tx.GetContext(ctx, &id, `
-INSERT INTO campaigns (name, subject, from_header, reply_to, format, body, text_body, template)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-			c.Name, c.Subject, c.From, c.ReplyTo, c.Format, c.Body, c.TextBody, c.Template); err != nil {
+INSERT INTO campaigns (name, subject, from_header, reply_to, format, body, text_body, template, click_tracking)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+			c.Name, c.Subject, c.From, c.ReplyTo, c.Format, c.Body, c.TextBody, c.Template, c.ClickTracking); err != nil {
 			return mapErr(err)
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO campaign_lists (campaign_id, list_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING`, id, pq.Array(listIDs))
@@ -92,7 +92,9 @@ UNION ALL SELECT campaign_id, 'skipped', sum(skipped) FROM b WHERE counted GROUP
 UNION ALL SELECT campaign_id, 'queued', sum(total - sent - failed - skipped) FROM b WHERE counted GROUP BY 1
 UNION ALL SELECT campaign_id, 'queued', sum(total) FROM b WHERE NOT counted AND NOT started GROUP BY 1
 UNION ALL SELECT b.campaign_id, d.status, count(*) FROM b JOIN deliveries d ON d.campaign_id = b.campaign_id AND d.batch = b.batch
-    WHERE NOT b.counted AND b.started GROUP BY 1, 2`
+    WHERE NOT b.counted AND b.started GROUP BY 1, 2
+UNION ALL SELECT campaign_id, 'opens', opens FROM campaign_stats WHERE campaign_id = ANY($1)
+UNION ALL SELECT campaign_id, 'clicks', sum(clicks) FROM campaign_links WHERE campaign_id = ANY($1) GROUP BY 1`
 
 // campaignsCounts counts the deliveries of several campaigns by status.
 func (s *Store) campaignsCounts(ctx context.Context, ids []int64) (map[int64]model.Counts, error) {
@@ -107,6 +109,16 @@ func (s *Store) campaignsCounts(ctx context.Context, ids []int64) (map[int64]mod
 	out := map[int64]model.Counts{}
 	for _, r := range rows {
 		c := out[r.ID]
+		switch r.Status {
+		case "opens":
+			c.Opens += r.N
+			out[r.ID] = c
+			continue
+		case "clicks":
+			c.Clicks += r.N
+			out[r.ID] = c
+			continue
+		}
 		c.Total += r.N
 		switch r.Status {
 		case "sent":
@@ -217,7 +229,7 @@ WHERE status = 'scheduled' AND send_at <= $1 RETURNING id`, s.Now())
 // CampaignListRefs returns a campaign's target lists.
 func (s *Store) CampaignListRefs(ctx context.Context, campaignID int64) ([]model.ListRef, error) {
 	var ls []model.ListRef
-	err := s.DB.SelectContext(ctx, &ls, `SELECT l.id, l.slug, l.name FROM campaign_lists cl JOIN lists l ON l.id = cl.list_id WHERE cl.campaign_id = $1 ORDER BY l.id`, campaignID)
+	err := s.DB.SelectContext(ctx, &ls, `SELECT l.id, l.slug, l.name, l.open_tracking FROM campaign_lists cl JOIN lists l ON l.id = cl.list_id WHERE cl.campaign_id = $1 ORDER BY l.id`, campaignID)
 	return ls, mapErr(err)
 }
 
@@ -294,8 +306,9 @@ func (s *Store) UpdateCampaign(ctx context.Context, c model.Campaign, listIDs []
 			return &apperr.Error{Code: apperr.Conflict, Message: "The campaign is " + status + "; only a draft or a scheduled campaign can be changed.", Field: "status"}
 		}
 		if _, err := tx.ExecContext(ctx, `
-UPDATE campaigns SET name = $2, subject = $3, from_header = $4, reply_to = $5, format = $6, body = $7, text_body = $8, template = $9, updated_at = $10
-WHERE id = $1`, c.ID, c.Name, c.Subject, c.From, c.ReplyTo, c.Format, c.Body, c.TextBody, c.Template, s.Now()); err != nil {
+UPDATE campaigns SET name = $2, subject = $3, from_header = $4, reply_to = $5, format = $6, body = $7, text_body = $8, template = $9, updated_at = $10,
+    click_tracking = $11
+WHERE id = $1`, c.ID, c.Name, c.Subject, c.From, c.ReplyTo, c.Format, c.Body, c.TextBody, c.Template, s.Now(), c.ClickTracking); err != nil {
 			return mapErr(err)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM campaign_lists WHERE campaign_id = $1 AND NOT (list_id = ANY ($2::bigint[]))`, c.ID, pq.Array(listIDs)); err != nil {

@@ -140,9 +140,9 @@ WITH req AS (
       AND NOT EXISTS (SELECT 1 FROM req p WHERE p.campaign_id = r.campaign_id AND p.prev_id = r.subscriber_id)
     RETURNING d.campaign_id, d.subscriber_id, d.status, s.email, s.name
 )
-SELECT c.campaign_id, c.subscriber_id, c.status, c.email, c.name, COALESCE(t.id, 0), COALESCE(t.list_id, 0)
+SELECT c.campaign_id, c.subscriber_id, c.status, c.email, c.name, COALESCE(t.id, 0), COALESCE(t.list_id, 0), COALESCE(t.tracking, false)
 FROM claimed c LEFT JOIN LATERAL (
-    SELECT sn.id, sn.list_id FROM subscriptions sn
+    SELECT sn.id, sn.list_id, sn.tracking_consent_at IS NOT NULL AS tracking FROM subscriptions sn
     JOIN campaign_lists cl ON cl.list_id = sn.list_id AND cl.campaign_id = c.campaign_id
     WHERE sn.subscriber_id = c.subscriber_id AND sn.status = 'confirmed'
     ORDER BY sn.list_id LIMIT 1) t ON c.status = 'sending'`
@@ -191,7 +191,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, claims []Claim, staleBefore
 		var r model.Recipient
 		var cid int64
 		var status string
-		if err := rows.Scan(&cid, &r.SubscriberID, &status, &r.Email, &r.Name, &r.SubscriptionID, &r.ListID); err != nil {
+		if err := rows.Scan(&cid, &r.SubscriberID, &status, &r.Email, &r.Name, &r.SubscriptionID, &r.ListID, &r.TrackingConsent); err != nil {
 			return nil, mapErr(err)
 		}
 		got[key{cid, r.SubscriberID}] = Claimed{Recipient: r, OK: status == "sending"}

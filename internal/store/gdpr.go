@@ -165,6 +165,16 @@ type SubscriberExport struct {
 	Consent       []model.ConsentEvent `json:"consent"`
 	Campaigns     []ExportCampaign     `json:"campaigns"`
 	Messages      []ExportMessage      `json:"messages"`
+	// Activity is the per-person opens and clicks, kept only with tracking consent.
+	Activity []ExportActivity `json:"activity"`
+}
+
+// ExportActivity is one open or click tied to the person.
+type ExportActivity struct {
+	CampaignID int64     `db:"campaign_id" json:"campaign_id"`
+	Kind       string    `db:"kind" json:"kind"`
+	URL        *string   `db:"url" json:"url"`
+	At         time.Time `db:"created_at" json:"at"`
 }
 
 // ExportProfile is the subscriber row.
@@ -188,6 +198,8 @@ type ExportSubscription struct {
 	CreatedAt      time.Time  `db:"created_at" json:"created_at"`
 	ConfirmedAt    *time.Time `db:"confirmed_at" json:"confirmed_at"`
 	UnsubscribedAt *time.Time `db:"unsubscribed_at" json:"unsubscribed_at"`
+	// TrackingConsentAt: when the separate consent to open tracking was given (nil: not given).
+	TrackingConsentAt *time.Time `db:"tracking_consent_at" json:"tracking_consent_at"`
 }
 
 // ExportCampaign is one campaign message sent (or tried) to the person.
@@ -211,7 +223,8 @@ type ExportMessage struct {
 // ExportSubscriber gathers everything held about a subscriber (GDPR art. 15
 // and 20), in one read-only transaction. Codes: not_found.
 func (s *Store) ExportSubscriber(ctx context.Context, id int64) (SubscriberExport, error) {
-	x := SubscriberExport{Subscriptions: []ExportSubscription{}, Consent: []model.ConsentEvent{}, Campaigns: []ExportCampaign{}, Messages: []ExportMessage{}}
+	x := SubscriberExport{Subscriptions: []ExportSubscription{}, Consent: []model.ConsentEvent{}, Campaigns: []ExportCampaign{}, Messages: []ExportMessage{},
+		Activity: []ExportActivity{}}
 	tx, err := s.DB.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
 	if err != nil {
 		return x, mapErr(err)
@@ -225,7 +238,7 @@ FROM subscribers WHERE id = $1`, id); err != nil {
 		return x, mapErr(err)
 	}
 	if err := tx.SelectContext(ctx, &x.Subscriptions, `
-SELECT l.slug AS list, l.name AS list_name, sn.status, sn.created_at, sn.confirmed_at, sn.unsubscribed_at
+SELECT l.slug AS list, l.name AS list_name, sn.status, sn.created_at, sn.confirmed_at, sn.unsubscribed_at, sn.tracking_consent_at
 FROM subscriptions sn JOIN lists l ON l.id = sn.list_id WHERE sn.subscriber_id = $1 ORDER BY l.slug`, id); err != nil {
 		return x, mapErr(err)
 	}
@@ -242,6 +255,12 @@ WHERE d.subscriber_id = $1 AND d.status IN ('sent', 'failed', 'sending') ORDER B
 SELECT l.slug AS list, t.kind, t.status, t.created_at, t.sent_at
 FROM transactional_messages t JOIN subscriptions sn ON sn.id = t.subscription_id JOIN lists l ON l.id = sn.list_id
 WHERE sn.subscriber_id = $1 ORDER BY t.created_at, t.id`, id); err != nil {
+		return x, mapErr(err)
+	}
+	if err := tx.SelectContext(ctx, &x.Activity, `
+SELECT e.campaign_id, e.kind, l.url, e.created_at FROM tracking_events e
+LEFT JOIN campaign_links l ON l.campaign_id = e.campaign_id AND l.idx = e.link_idx
+WHERE e.subscriber_id = $1 ORDER BY e.created_at, e.id`, id); err != nil {
 		return x, mapErr(err)
 	}
 	return x, nil

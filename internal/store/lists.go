@@ -9,7 +9,7 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-const listColumns = `id, slug, name, description, welcome_enabled, welcome_subject, welcome_body, consent_text, language, proof_of_work, fields, created_at`
+const listColumns = `id, slug, name, description, welcome_enabled, welcome_subject, welcome_body, consent_text, language, proof_of_work, fields, open_tracking, created_at`
 
 const createListSQL = `
 INSERT INTO lists (slug, name, description, proof_of_work, fields) VALUES ($1, $2, $3, $4, '[{"name": "name", "label": "", "purpose": ""}]')
@@ -45,8 +45,8 @@ func (s *Store) Lists(ctx context.Context) ([]model.List, error) {
 func (s *Store) UpdateList(ctx context.Context, slug string, l model.List) (model.List, error) {
 	var out model.List
 	err := s.DB.GetContext(ctx, &out, `UPDATE lists SET name = $2, description = $3, proof_of_work = $4, welcome_enabled = $5,
-    welcome_subject = $6, welcome_body = $7, consent_text = $8, language = $9, fields = $10 WHERE slug = $1 RETURNING `+listColumns, slug, l.Name, l.Description,
-		l.ProofOfWork, l.WelcomeEnabled, l.WelcomeSubject, l.WelcomeBody, l.ConsentText, l.Language, l.Fields)
+    welcome_subject = $6, welcome_body = $7, consent_text = $8, language = $9, fields = $10, open_tracking = $11 WHERE slug = $1 RETURNING `+listColumns, slug, l.Name, l.Description,
+		l.ProofOfWork, l.WelcomeEnabled, l.WelcomeSubject, l.WelcomeBody, l.ConsentText, l.Language, l.Fields, l.OpenTracking)
 	return out, mapErr(err)
 }
 

@@ -28,6 +28,10 @@ type SignupParams struct {
 	ListID  int64
 	Consent model.Consent
 	Fields  model.Values // custom fields the list collects; they wait with the request as the name does
+	// Tracking: the separate tracking consent box was ticked (its text's
+	// version in TrackingTextVersion); effective at confirmation.
+	Tracking            bool
+	TrackingTextVersion string
 }
 
 // SignupResult says what a signup did. It is never shown to the requester.
@@ -52,8 +56,8 @@ type SignupResult struct {
 const signupsSQL = `
 WITH req AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $10::bytea[],
-                         $11::bytea[], $12::bytea[], $13::bytea[], $14::text[])
-        WITH ORDINALITY AS r(email, name, list_id, source, ip, user_agent, text_version, inbox, email_hash, ip_hash, ua_hash, fields, n)
+                         $11::bytea[], $12::bytea[], $13::bytea[], $14::text[], $15::boolean[], $16::text[])
+        WITH ORDINALITY AS r(email, name, list_id, source, ip, user_agent, text_version, inbox, email_hash, ip_hash, ua_hash, fields, tracking, tracking_version, n)
 ), inbox AS (
     -- The right to mail this inbox about this list, at most once per ConfirmInterval
     -- whatever the address's spelling; a row comes back only when this statement got it.
@@ -74,8 +78,8 @@ WITH req AS (
     RETURNING id, email
 ), sn AS (
     -- The proposed row carries the inbox's answer: a claim txid only when granted.
-    INSERT INTO subscriptions (subscriber_id, list_id, confirm_requested_at, confirm_claim_txid, pending_name, pending_fields, created_at, updated_at)
-    SELECT sub.id, req.list_id, CASE WHEN g.granted THEN $8::timestamptz END, CASE WHEN g.granted THEN txid_current() END, req.name, req.fields::jsonb, $8, $8
+    INSERT INTO subscriptions (subscriber_id, list_id, confirm_requested_at, confirm_claim_txid, pending_name, pending_fields, tracking_requested, created_at, updated_at)
+    SELECT sub.id, req.list_id, CASE WHEN g.granted THEN $8::timestamptz END, CASE WHEN g.granted THEN txid_current() END, req.name, req.fields::jsonb, req.tracking, $8, $8
     FROM req JOIN sub ON lower(sub.email) = lower(req.email)
     CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM inbox i WHERE i.inbox_hash = req.inbox AND i.list_id = req.list_id) AS granted) g
     ON CONFLICT (subscriber_id, list_id) DO UPDATE SET
@@ -86,6 +90,9 @@ WITH req AS (
         pending_fields = CASE WHEN EXCLUDED.confirm_claim_txid IS NOT NULL AND subscriptions.status <> 'confirmed' AND (subscriptions.confirm_requested_at IS NULL
             OR subscriptions.confirm_requested_at <= $8::timestamptz - make_interval(secs => $9))
             THEN EXCLUDED.pending_fields ELSE subscriptions.pending_fields END,
+        tracking_requested = CASE WHEN EXCLUDED.confirm_claim_txid IS NOT NULL AND subscriptions.status <> 'confirmed' AND (subscriptions.confirm_requested_at IS NULL
+            OR subscriptions.confirm_requested_at <= $8::timestamptz - make_interval(secs => $9))
+            THEN EXCLUDED.tracking_requested ELSE subscriptions.tracking_requested END,
         confirm_claim_txid = CASE WHEN EXCLUDED.confirm_claim_txid IS NOT NULL AND subscriptions.status <> 'confirmed' AND (subscriptions.confirm_requested_at IS NULL
             OR subscriptions.confirm_requested_at <= $8::timestamptz - make_interval(secs => $9))
             THEN txid_current() ELSE subscriptions.confirm_claim_txid END,
@@ -103,6 +110,9 @@ WITH req AS (
 ), logged AS (
     INSERT INTO consent_log (subscriber_id, list_id, action, source, ip, user_agent, consent_text_version, created_at, email_hash, ip_hash, ua_hash)
     SELECT subscriber_id, list_id, 'signup', source, NULLIF(ip, '')::inet, user_agent, text_version, $8, email_hash, ip_hash, ua_hash FROM matched
+    -- The separate purpose, as its own event (it takes effect at confirmation).
+    UNION ALL
+    SELECT subscriber_id, list_id, 'tracking_consent', source, NULLIF(ip, '')::inet, user_agent, tracking_version, $8, email_hash, ip_hash, ua_hash FROM matched WHERE tracking
 )
 SELECT m.n, m.subscription_id, m.status, COALESCE(msg.id, 0)
 FROM matched m LEFT JOIN msg ON msg.subscription_id = m.subscription_id`
@@ -132,6 +142,7 @@ func (s *Store) Signups(ctx context.Context, ps []SignupParams) ([]SignupResult,
 	lists := make(pq.Int64Array, n)
 	inboxes, ehs, ihs, uhs := make(pq.ByteaArray, n), make(pq.ByteaArray, n), make(pq.ByteaArray, n), make(pq.ByteaArray, n)
 	fields := make(pq.StringArray, n)
+	tracking, tvers := make(pq.BoolArray, n), make(pq.StringArray, n)
 	for i, p := range ps {
 		sum := sha256.Sum256([]byte(address.InboxKey(p.Email)))
 		emails[i], names[i], lists[i], inboxes[i] = p.Email, p.Name, p.ListID, sum[:]
@@ -143,8 +154,9 @@ func (s *Store) Signups(ctx context.Context, ps []SignupParams) ([]SignupResult,
 			b, _ := json.Marshal(p.Fields)
 			fields[i] = string(b)
 		}
+		tracking[i], tvers[i] = p.Tracking, p.TrackingTextVersion
 	}
-	rows, err := st.QueryContext(ctx, emails, names, lists, srcs, ips, uas, vers, s.Now(), ConfirmInterval.Seconds(), inboxes, ehs, ihs, uhs, fields)
+	rows, err := st.QueryContext(ctx, emails, names, lists, srcs, ips, uas, vers, s.Now(), ConfirmInterval.Seconds(), inboxes, ehs, ihs, uhs, fields, tracking, tvers)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -270,6 +282,9 @@ func (s *Store) ConfirmSubscription(ctx context.Context, id int64, issuedAt time
 			if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET fields = fields || $2::jsonb WHERE id = $1`, sub.SubscriberID, pendingFields); err != nil {
 				return mapErr(err)
 			}
+		}
+		if err := s.applyTrackingRequest(ctx, tx, id, now); err != nil {
+			return err
 		}
 		// A fresh confirmed opt-in lifts a past suppression (a link older than
 		// the unsubscription that came with it is refused above: ErrStaleConfirm).

@@ -61,6 +61,10 @@ type PreferenceField struct {
 // PreferenceList is one list the person is or was on.
 type PreferenceList struct {
 	Slug, Name, Status string
+	ID                 int64
+	// OpenTracking: the list counts opens (Tracking: with the person's
+	// separate consent, which the page lets them give or withdraw).
+	OpenTracking, Tracking bool
 }
 
 // Preferences returns the page a preferences token opens. It changes nothing.
@@ -90,7 +94,13 @@ func (s *Service) preferences(ctx context.Context, id int64) (Preferences, error
 		if i == 0 {
 			p.Language = l.Language
 		}
-		p.Lists = append(p.Lists, PreferenceList{Slug: l.Slug, Name: l.Name, Status: m.Status})
+		pl := PreferenceList{Slug: l.Slug, Name: l.Name, Status: m.Status, ID: l.ID, OpenTracking: l.OpenTracking}
+		if l.OpenTracking {
+			if pl.Tracking, err = s.Tracking(ctx, id, l.ID); err != nil {
+				return p, err
+			}
+		}
+		p.Lists = append(p.Lists, pl)
 		p.Name = p.Name || l.Fields.Has(model.FieldName)
 		for _, f := range l.Fields.Custom() {
 			if !slices.ContainsFunc(p.Fields, func(x PreferenceField) bool { return x.Name == f.Name }) {
@@ -108,6 +118,7 @@ type PreferencesUpdate struct {
 	Name          string
 	Keep          []string
 	Fields        map[string]string // the custom fields' corrected values
+	Tracking      []string          // lists (slugs) whose separate tracking consent stays or is given
 	IP, UserAgent string
 }
 
@@ -160,6 +171,14 @@ func (s *Service) UpdatePreferences(ctx context.Context, tok string, u Preferenc
 				return p, err
 			}
 			leave = append(leave, l.ID)
+		}
+	}
+	for _, m := range p.Lists {
+		want := slices.Contains(u.Tracking, m.Slug) && m.Status == model.StatusConfirmed && !slices.Contains(leave, m.ID)
+		if m.OpenTracking && want != m.Tracking && (want || m.Tracking) {
+			if err := s.SetTracking(ctx, id, m.ID, want, c); err != nil {
+				return p, err
+			}
 		}
 	}
 	if len(leave) > 0 {

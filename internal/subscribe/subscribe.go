@@ -103,6 +103,9 @@ type Request struct {
 	ProofOfWork string
 	// Fields are the custom fields typed (key: the field's name).
 	Fields map[string]string
+	// TrackingConsent: the separate, optional tracking box was ticked (lists
+	// with open_tracking; ignored on others).
+	TrackingConsent bool
 }
 
 // Validated is a request that passed validation.
@@ -233,6 +236,8 @@ type Form struct {
 	List        model.List
 	ConsentText string
 	Notice      []NoticeItem
+	// TrackingText labels the optional tracking box; "" on lists without open tracking.
+	TrackingText string
 }
 
 // Form returns the signup form of a list. Codes: not_found.
@@ -241,7 +246,7 @@ func (s *Service) Form(ctx context.Context, slug string) (Form, error) {
 	if err != nil {
 		return Form{}, err
 	}
-	return Form{List: l, ConsentText: s.ConsentText(l), Notice: s.Notice(l)}, nil
+	return Form{List: l, ConsentText: s.ConsentText(l), Notice: s.Notice(l), TrackingText: s.trackingText(l)}, nil
 }
 
 // SignupForm records a signup from a list's public form and returns the form,
@@ -313,6 +318,9 @@ func (s *Service) signup(ctx context.Context, lists []model.List, r Request) err
 			if l.Fields.Has(k) {
 				p.Fields[k] = val
 			}
+		}
+		if err := s.trackingRequest(ctx, l, r, &p); err != nil {
+			return err
 		}
 		res, err := g.Do(p)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"sync"
 	"time"
 )
 
@@ -65,6 +66,9 @@ type Claims struct {
 type key struct {
 	id  byte
 	mac []byte
+	// macs keeps keyed HMAC states for SignCampaign (once per campaign
+	// message: the hot path), reset rather than made anew.
+	macs *sync.Pool
 }
 
 // Signer signs and verifies tokens. It is safe for concurrent use.
@@ -83,7 +87,7 @@ func NewSigner(current string, old ...string) *Signer {
 			panic(err) // only for lengths hkdf cannot produce
 		}
 		fp := sha256.Sum256(k)
-		s.keys = append(s.keys, key{id: fp[0], mac: k})
+		s.keys = append(s.keys, key{id: fp[0], mac: k, macs: &sync.Pool{New: func() any { return hmac.New(sha256.New, k) }}})
 	}
 	return s
 }

@@ -35,7 +35,13 @@ func (h *Handler) campaigns(c *gin.Context) {
 func draftFromForm(c *gin.Context) campaign.Draft {
 	return campaign.Draft{Name: c.PostForm("name"), Subject: c.PostForm("subject"), Lists: c.PostFormArray("lists"),
 		Format: c.PostForm("format"), Body: c.PostForm("body"), TextBody: c.PostForm("text_body"), Template: c.PostForm("template"),
-		From: c.PostForm("from"), ReplyTo: c.PostForm("reply_to")}
+		From: c.PostForm("from"), ReplyTo: c.PostForm("reply_to"), ClickTracking: checked(c, "click_tracking")}
+}
+
+// checked reads a checkbox of a form that always shows it.
+func checked(c *gin.Context, name string) *bool {
+	v := c.PostForm(name) != ""
+	return &v
 }
 
 // editor renders the campaign editor, new or existing.
@@ -59,7 +65,7 @@ func (h *Handler) editor(c *gin.Context, status int, camp model.Campaign, d camp
 		selected[s] = true
 	}
 	h.render(c, status, "campaign_edit", gin.H{"Campaign": camp, "Draft": d, "Errors": errs, "Lists": ls, "Selected": selected,
-		"Layouts": layouts, "DefaultFrom": h.Settings.From})
+		"Layouts": layouts, "DefaultFrom": h.Settings.From, "ClickTracking": d.ClickTracking == nil || *d.ClickTracking})
 }
 
 // newCampaign: GET /admin/campaigns/new (or ?from=ID to start from a copy).
@@ -86,7 +92,7 @@ func (h *Handler) createCampaign(c *gin.Context) {
 
 func draftOf(camp model.Campaign) campaign.Draft {
 	return campaign.Draft{Name: camp.Name, Subject: camp.Subject, Lists: camp.Lists, Format: camp.Format, Body: camp.Body,
-		TextBody: camp.TextBody, Template: camp.Template, From: camp.From, ReplyTo: camp.ReplyTo}
+		TextBody: camp.TextBody, Template: camp.Template, From: camp.From, ReplyTo: camp.ReplyTo, ClickTracking: &camp.ClickTracking}
 }
 
 // campaign: GET /admin/campaigns/:id — the editor for drafts and scheduled
@@ -120,7 +126,12 @@ func (h *Handler) campaignPage(c *gin.Context, status int, camp model.Campaign, 
 		h.fail(c, err)
 		return
 	}
-	h.render(c, status, "campaign", gin.H{"Campaign": camp, "Audience": audience, "Errors": errs, "Editable": editable(camp),
+	links, err := h.Campaigns.Links(c.Request.Context(), camp.ID)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	h.render(c, status, "campaign", gin.H{"Campaign": camp, "Audience": audience, "Links": links, "Errors": errs, "Editable": editable(camp),
 		"CanEdit": u.Role != model.RoleViewer, "Progress": progressOf(camp, time.Now()), "Zone": time.Local.String(),
 		"TestAddress": u.Email})
 }
@@ -134,7 +145,8 @@ func (h *Handler) updateCampaign(c *gin.Context) {
 	}
 	d := draftFromForm(c)
 	camp, err := h.Campaigns.Update(c.Request.Context(), id, campaign.Patch{Name: &d.Name, Subject: &d.Subject, Lists: &d.Lists,
-		Format: &d.Format, Body: &d.Body, TextBody: &d.TextBody, Template: &d.Template, From: &d.From, ReplyTo: &d.ReplyTo})
+		Format: &d.Format, Body: &d.Body, TextBody: &d.TextBody, Template: &d.Template, From: &d.From, ReplyTo: &d.ReplyTo,
+		ClickTracking: d.ClickTracking})
 	if fe := formErrors(err); fe != nil && apperr.ErrorCode(err) == apperr.Invalid {
 		old, err2 := h.Campaigns.Campaign(c.Request.Context(), id)
 		if err2 != nil {

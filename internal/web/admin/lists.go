@@ -176,8 +176,9 @@ func (h *Handler) updateList(c *gin.Context) {
 	name, desc, pow := c.PostForm("name"), c.PostForm("description"), c.PostForm("proof_of_work") != ""
 	welcome, wsubj, wbody, consent := c.PostForm("welcome_enabled") != "", c.PostForm("welcome_subject"), c.PostForm("welcome_body"), c.PostForm("consent_text")
 	lang := c.PostForm("language")
+	opens := c.PostForm("open_tracking") != ""
 	patch := lists.Patch{Name: &name, Description: &desc, ProofOfWork: &pow,
-		WelcomeEnabled: &welcome, WelcomeSubject: &wsubj, WelcomeBody: &wbody, ConsentText: &consent}
+		WelcomeEnabled: &welcome, WelcomeSubject: &wsubj, WelcomeBody: &wbody, ConsentText: &consent, OpenTracking: &opens}
 	if lang != "" {
 		patch.Language = &lang
 	}
@@ -193,7 +194,7 @@ func (h *Handler) updateList(c *gin.Context) {
 			h.fail(c, asNotFound(err2))
 			return
 		}
-		old.Name, old.Description, old.ProofOfWork = name, desc, pow
+		old.Name, old.Description, old.ProofOfWork, old.OpenTracking = name, desc, pow, opens
 		old.WelcomeEnabled, old.WelcomeSubject, old.WelcomeBody, old.ConsentText = welcome, wsubj, wbody, consent
 		if lang != "" {
 			old.Language = lang

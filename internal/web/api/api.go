@@ -63,6 +63,7 @@ func (h *Handler) Register(r gin.IRouter) {
 	g.POST("/campaigns", h.createCampaign)
 	g.GET("/campaigns", h.campaigns)
 	g.GET("/campaigns/:id", h.campaign)
+	g.GET("/campaigns/:id/links", h.campaignLinks)
 	g.PATCH("/campaigns/:id", h.updateCampaign)
 	g.DELETE("/campaigns/:id", h.deleteCampaign)
 	g.POST("/campaigns/:id/preview", h.previewCampaign)

@@ -26,17 +26,19 @@ func (h *Handler) lists(c *gin.Context) {
 // createList: POST /api/v1/lists {"slug","name","description","proof_of_work"?} → 201.
 func (h *Handler) createList(c *gin.Context) {
 	var in struct {
-		Slug        string `json:"slug"`
-		Name        string `json:"name"`
-		Description string `json:"description"`
-		ProofOfWork bool   `json:"proof_of_work"`
-		Language    string `json:"language"`
+		Slug         string `json:"slug"`
+		Name         string `json:"name"`
+		Description  string `json:"description"`
+		ProofOfWork  bool   `json:"proof_of_work"`
+		Language     string `json:"language"`
+		OpenTracking bool   `json:"open_tracking"`
 	}
 	if err := web.BindJSON(c, &in); err != nil {
 		h.Web.Fail(c, err)
 		return
 	}
-	l, err := h.Lists.Create(c.Request.Context(), lists.New{Slug: in.Slug, Name: in.Name, Description: in.Description, ProofOfWork: in.ProofOfWork, Language: in.Language})
+	l, err := h.Lists.Create(c.Request.Context(), lists.New{Slug: in.Slug, Name: in.Name, Description: in.Description, ProofOfWork: in.ProofOfWork, Language: in.Language,
+		OpenTracking: in.OpenTracking})
 	if err != nil {
 		h.Web.Fail(c, err)
 		return
@@ -76,12 +78,14 @@ func (h *Handler) createSubscriber(c *gin.Context) {
 		Name   string            `json:"name"`
 		Lists  []string          `json:"lists"`
 		Fields map[string]string `json:"fields"`
+		// TrackingConsent: the person gave the separate tracking consent (lists with open_tracking).
+		TrackingConsent bool `json:"tracking_consent"`
 	}
 	if err := web.BindJSON(c, &in); err != nil {
 		h.Web.Fail(c, err)
 		return
 	}
-	err := h.Subscribe.Signup(c.Request.Context(), in.Lists, subscribe.Request{Email: in.Email, Name: in.Name, Fields: in.Fields,
+	err := h.Subscribe.Signup(c.Request.Context(), in.Lists, subscribe.Request{Email: in.Email, Name: in.Name, Fields: in.Fields, TrackingConsent: in.TrackingConsent,
 		Source: subscribe.SourceAPI, IP: c.ClientIP(), UserAgent: c.Request.UserAgent()})
 	if err != nil {
 		h.Web.Fail(c, err)

@@ -47,7 +47,7 @@ func (h *Handler) preferencesSubmit(c *gin.Context) {
 		}
 	}
 	p, err := h.Subscribe.UpdatePreferences(c.Request.Context(), c.Param("token"), subscribe.PreferencesUpdate{
-		Name: c.Request.PostForm.Get("name"), Keep: c.Request.PostForm["list"], Fields: fields, IP: c.ClientIP(), UserAgent: c.Request.UserAgent(),
+		Name: c.Request.PostForm.Get("name"), Keep: c.Request.PostForm["list"], Fields: fields, Tracking: c.Request.PostForm["tracking"], IP: c.ClientIP(), UserAgent: c.Request.UserAgent(),
 	})
 	if e, ok := apperr.As(err); ok && e.Code == apperr.Invalid {
 		h.renderPreferences(c, http.StatusUnprocessableEntity, p, map[string]string{e.Field: e.Message}, "")

@@ -30,7 +30,9 @@ type signupForm struct {
 	Email   string
 	Name    string
 	Consent bool
-	JSON    bool
+	// Tracking is the optional, separate tracking box ("tracking_consent").
+	Tracking bool
+	JSON     bool
 	// Trap is the honeypot field ("website"), hidden from people: a bot fills it.
 	Trap bool
 	// Altcha is the solved proof-of-work challenge (lists with proof_of_work).
@@ -61,16 +63,17 @@ func decodeSignup(contentType string, body io.Reader) (signupForm, error) {
 	switch mt {
 	case "application/json":
 		var v struct {
-			Email   *string           `json:"email"`
-			Name    *string           `json:"name"`
-			Consent any               `json:"consent"`
-			Altcha  string            `json:"altcha"`
-			Fields  map[string]string `json:"fields"`
+			Email    *string           `json:"email"`
+			Name     *string           `json:"name"`
+			Consent  any               `json:"consent"`
+			Tracking any               `json:"tracking_consent"`
+			Altcha   string            `json:"altcha"`
+			Fields   map[string]string `json:"fields"`
 		}
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return signupForm{JSON: true}, errBadJSON
 		}
-		f := signupForm{JSON: true, Consent: truthy(v.Consent), Altcha: v.Altcha, Fields: v.Fields}
+		f := signupForm{JSON: true, Consent: truthy(v.Consent), Tracking: truthy(v.Tracking), Altcha: v.Altcha, Fields: v.Fields}
 		if v.Email != nil {
 			f.Email = *v.Email
 		}
@@ -107,7 +110,8 @@ func unsupported(contentType string) error {
 }
 
 func formFromValues(v url.Values) signupForm {
-	f := signupForm{Email: v.Get("email"), Name: v.Get("name"), Consent: truthy(v.Get("consent")), Trap: strings.TrimSpace(v.Get("website")) != "",
+	f := signupForm{Email: v.Get("email"), Name: v.Get("name"), Consent: truthy(v.Get("consent")), Tracking: truthy(v.Get("tracking_consent")),
+		Trap:   strings.TrimSpace(v.Get("website")) != "",
 		Altcha: v.Get("altcha")}
 	for k, vs := range v {
 		if name, ok := strings.CutPrefix(k, "field."); ok && len(vs) > 0 {
@@ -188,7 +192,7 @@ func (h *Handler) subscribeForm(c *gin.Context) {
 		h.Web.Fail(c, err)
 		return
 	}
-	h.Web.Render(c, http.StatusOK, "subscribe", gin.H{"List": f.List, "ConsentText": f.ConsentText, "Notice": f.Notice, "Form": signupForm{}, "Errors": map[string]string(nil),
+	h.Web.Render(c, http.StatusOK, "subscribe", gin.H{"List": f.List, "ConsentText": f.ConsentText, "Notice": f.Notice, "TrackingText": f.TrackingText, "Form": signupForm{}, "Errors": map[string]string(nil),
 		"Lang": f.List.Language})
 }
 
@@ -215,7 +219,7 @@ func (h *Handler) subscribeSubmit(c *gin.Context) {
 		return
 	}
 	f, err := h.Subscribe.SignupForm(c.Request.Context(), c.Param("slug"), subscribe.Request{
-		Email: in.Email, Name: in.Name, Consent: in.Consent, Source: subscribe.SourceForm,
+		Email: in.Email, Name: in.Name, Consent: in.Consent, TrackingConsent: in.Tracking, Source: subscribe.SourceForm,
 		IP: c.ClientIP(), UserAgent: c.Request.UserAgent(), Trap: in.Trap, ProofOfWork: in.Altcha, Fields: in.Fields,
 	})
 	if e, ok := apperr.As(err); ok && e.Code == apperr.Invalid && !in.JSON {
@@ -226,7 +230,7 @@ func (h *Handler) subscribeSubmit(c *gin.Context) {
 				errs[fe.Field] = fe.Message
 			}
 		}
-		data := gin.H{"List": f.List, "ConsentText": f.ConsentText, "Notice": f.Notice, "Form": in, "Lang": f.List.Language}
+		data := gin.H{"List": f.List, "ConsentText": f.ConsentText, "Notice": f.Notice, "TrackingText": f.TrackingText, "Form": in, "Lang": f.List.Language}
 		t := h.Web.Translator(c, data)
 		for k, m := range errs {
 			errs[k] = t.T(m) // the services' messages are in English; the catalog has them
