@@ -5,6 +5,8 @@
 # Rows per second are over the whole command (reading, staging by COPY, the
 # duplicate check and the chunks), peak RSS is the envoi process's. Ends with:
 #   import: N rows/s, M MB peak RSS (R rows, S s)
+# then runs bench/gdpr_rights.sh (export, erasure, retention at 1,000,000
+# subscribers) unless BENCH_IMPORT_ONLY is set.
 source "$(dirname "$0")/common.sh"
 N=${BENCH_IMPORT_ROWS:-1000000}
 
@@ -40,3 +42,7 @@ echo "confirmed subscriptions $n, import consent events $events, staging rows le
 # (PostgreSQL's CPU is not measured: the import's backends end with the command.)
 echo "envoi CPU ${usr} s user + ${sys} s system; load average before/after: $LOAD0 / $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 -c "import sys; n,s,k=int(sys.argv[1]),float(sys.argv[2]),int(sys.argv[3]); print(f'import: {n/s:.0f} rows/s, {k//1024} MB peak RSS ({n} rows, {s:.1f} s)')" "$N" "$secs" "$rss_kb"
+# The rights at a million subscribers (export, erasure, retention): bench/gdpr_rights.sh.
+if [ -z "${BENCH_IMPORT_ONLY:-}" ]; then
+  ENVOI_BIN="$ENVOI_BIN" bench/gdpr_rights.sh
+fi
