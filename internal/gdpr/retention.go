@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/envoi/envoi/internal/store"
 )
@@ -64,18 +67,30 @@ func (s *Service) RunRetention(ctx context.Context, p store.Retention, dryRun bo
 			*n = c
 			return err
 		}
-		for after := int64(0); ; {
-			ids, err := s.Store.RetentionIDs(ctx, rule, cutoff, after, 1000)
-			if err != nil || len(ids) == 0 {
+		// Two batches are erased at once (each mostly index upkeep, and they
+		// wait for each other only on the consent chain's head, taken last).
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(2)
+		var done atomic.Int64
+		for after := int64(0); gctx.Err() == nil; {
+			ids, err := s.Store.RetentionIDs(gctx, rule, cutoff, after, 1000)
+			if err != nil {
+				g.Wait()
 				return err
+			}
+			if len(ids) == 0 {
+				break
 			}
 			after = ids[len(ids)-1]
-			done, err := s.Store.EraseSubscribers(ctx, ids, "retention", "reason="+reason, suppress)
-			*n += int64(done)
-			if err != nil {
+			g.Go(func() error {
+				k, err := s.Store.EraseSubscribers(gctx, ids, "retention", "reason="+reason, suppress)
+				done.Add(int64(k))
 				return err
-			}
+			})
 		}
+		err := g.Wait()
+		*n += done.Load()
+		return err
 	}
 	if p.Unconfirmed > 0 {
 		cutoff := now.Add(-p.Unconfirmed)

@@ -98,12 +98,6 @@ func (s *Store) EraseSubscribers(ctx context.Context, ids []int64, source, detai
 		if _, err := tx.ExecContext(ctx, `SET LOCAL envoi.erasure = 'off'`); err != nil {
 			return mapErr(err)
 		}
-		// The erasure's own event: no IP or user agent (they would be the person's).
-		if _, err := tx.ExecContext(ctx, `
-INSERT INTO consent_log (subscriber_id, list_id, action, source, created_at, email_hash, detail)
-SELECT id, 0, 'erase', $3, $4, h, $5 FROM unnest($1::bigint[], $2::bytea[]) AS u(id, h) ORDER BY id`, found, hashes, source, now, truncate(detail, 500)); err != nil {
-			return mapErr(err)
-		}
 		if suppress != "" {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO suppressions (email_hash, reason, created_at) SELECT h, $2, $3 FROM unnest($1::bytea[]) AS h
 ON CONFLICT (email_hash) DO NOTHING`, hashes, suppress, now); err != nil {
@@ -113,7 +107,14 @@ ON CONFLICT (email_hash) DO NOTHING`, hashes, suppress, now); err != nil {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM confirm_claims WHERE inbox_hash = ANY($1)`, inboxes); err != nil {
 			return mapErr(err)
 		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM subscribers WHERE id = ANY($1)`, found)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM subscribers WHERE id = ANY($1)`, found); err != nil {
+			return mapErr(err)
+		}
+		// The erasure's own event, last: it takes the consent chain's head until
+		// commit. No IP or user agent (they would be the person's).
+		_, err := tx.ExecContext(ctx, `
+INSERT INTO consent_log (subscriber_id, list_id, action, source, created_at, email_hash, detail)
+SELECT id, 0, 'erase', $3, $4, h, $5 FROM unnest($1::bigint[], $2::bytea[]) AS u(id, h) ORDER BY id`, found, hashes, source, now, truncate(detail, 500))
 		return mapErr(err)
 	})
 	return n, err
