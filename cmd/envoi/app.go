@@ -166,7 +166,7 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 	}
 	a.Locale = locale.Builtin()
 	a.Metrics = metrics.New()
-	a.Mail, err = mail.NewBuilder(templates.FS, mail.Builder{Locale: a.Locale, FromName: c.FromName, FromAddress: c.FromAddress,
+	a.Mail, err = mail.NewBuilder(templates.FS, mail.Builder{Locale: a.Locale, FromName: c.TransactionalFromName, FromAddress: c.TransactionalFromAddress,
 		Org: c.Organization, PostalAddress: c.PostalAddress, PrivacyContact: c.PrivacyContact, BaseHost: host, Now: a.Now})
 	if err != nil {
 		return err

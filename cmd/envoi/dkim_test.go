@@ -20,7 +20,7 @@ import (
 )
 
 // TestCampaignDKIM: with ENVOI_DKIM_* set, a campaign message is signed with
-// List-Unsubscribe and List-Unsubscribe-Post among the signed headers, and the
+// List-Unsubscribe, List-Unsubscribe-Post and Feedback-ID among the signed headers, and the
 // signature verifies with an independent implementation (Debian's dkimpy).
 func TestCampaignDKIM(t *testing.T) {
 	t.Parallel()
@@ -51,7 +51,7 @@ func TestCampaignDKIM(t *testing.T) {
 		t.Fatalf("verify: %v %+v", err, verifs)
 	}
 	signed := strings.ToLower(strings.Join(verifs[0].HeaderKeys, ","))
-	for _, h := range []string{"list-unsubscribe", "list-unsubscribe-post", "from", "subject"} {
+	for _, h := range []string{"list-unsubscribe", "list-unsubscribe-post", "feedback-id", "from", "subject"} {
 		if !strings.Contains(","+signed+",", ","+h+",") {
 			t.Errorf("%s not signed (signed: %s)", h, signed)
 		}

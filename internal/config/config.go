@@ -42,13 +42,16 @@ type Config struct {
 	From             string // "Name <address>"
 	FromName         string
 	FromAddress      string
-	Organization     string
-	PrivacyContact   string
-	PostalAddress    string
-	DKIMDomain       string
-	DKIMSelector     string
-	DKIMKeyFile      string
-	TestAddresses    []string
+	// The sender of transactional mail (confirmations, welcomes, re-permission,
+	// address changes): ENVOI_TRANSACTIONAL_FROM, else ENVOI_FROM's.
+	TransactionalFromName, TransactionalFromAddress string
+	Organization                                    string
+	PrivacyContact                                  string
+	PostalAddress                                   string
+	DKIMDomain                                      string
+	DKIMSelector                                    string
+	DKIMKeyFile                                     string
+	TestAddresses                                   []string
 	// Signup limits per minute (0: off) and the proxies trusted for the client IP.
 	SignupLimitPerIP, SignupLimitPerDomain, SignupLimitGlobal int
 	POWComplexity                                             int
@@ -90,7 +93,8 @@ var Options = []Option{
 	{"ENVOI_OLD_SECRET_KEYS", "", true, "Comma-separated former secret keys whose links are still honoured after a rotation."},
 	{"ENVOI_HASH_KEY", "", true, "Secret of at least 32 bytes for the keyed hashes that stand in for personal data (consent log, suppression list). Defaults to one derived from ENVOI_SECRET_KEY: set it (envoi hash-key prints the current one) before rotating that key, or erased addresses are no longer recognised. Also ENVOI_HASH_KEY_FILE."},
 	{"ENVOI_LISTEN_ADDR", "127.0.0.1:8080", false, "Address the web server listens on."},
-	{"ENVOI_FROM", "Envoi <newsletter@envoi.localhost>", false, "Sender of every mail: Name <address>."},
+	{"ENVOI_FROM", "Envoi <newsletter@envoi.localhost>", false, "Sender of campaign mail (and of every mail unless ENVOI_TRANSACTIONAL_FROM is set): Name <address>."},
+	{"ENVOI_TRANSACTIONAL_FROM", "", false, "Sender of transactional mail (confirmations, welcomes, re-permission and address-change mails), as Gmail's sender guidelines ask marketing and transactional mail to come apart: Name <address>; defaults to ENVOI_FROM."},
 	{"ENVOI_ORGANIZATION", "", false, "Who sends (the data controller) as shown in the privacy notice; defaults to the name in ENVOI_FROM."},
 	{"ENVOI_PRIVACY_CONTACT", "", false, "How to reach the controller about personal data (address or URL); defaults to the address in ENVOI_FROM."},
 	{"ENVOI_POSTAL_ADDRESS", "", false, "Sender's postal address, printed in the footer of list mail."},
@@ -220,6 +224,14 @@ func Load(getenv func(string) string) (Config, error) {
 		bad("ENVOI_FROM", "must be an address like \"Newsletter <news@example.com>\"")
 	} else {
 		c.FromName, c.FromAddress = a.Name, a.Address
+	}
+	c.TransactionalFromName, c.TransactionalFromAddress = c.FromName, c.FromAddress
+	if v := get("ENVOI_TRANSACTIONAL_FROM"); v != "" {
+		if a, err := mail.ParseAddress(v); err != nil || !strings.Contains(a.Address, "@") {
+			bad("ENVOI_TRANSACTIONAL_FROM", "must be an address like \"Example News <hello@example.com>\"")
+		} else {
+			c.TransactionalFromName, c.TransactionalFromAddress = a.Name, a.Address
+		}
 	}
 	c.Organization = get("ENVOI_ORGANIZATION")
 	if c.Organization == "" {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -283,6 +284,7 @@ func (s *Service) deliver(ctx context.Context, cc *campaign.Compiled, r model.Re
 		FromName: cc.From.Name, FromAddress: cc.From.Address, ReplyTo: cc.Campaign.ReplyTo,
 		To: mail.Subscriber{Email: r.Email, Name: r.Name}, List: mail.List{Slug: r.ListSlug, Name: r.ListName},
 		Subject: subject, Text: sc.Text(), HTML: sc.HTML(), Encoded: true, UnsubscribeURL: unsub,
+		FeedbackID: feedbackID(cc.Campaign.ID, r.ListSlug, cc.From.Address),
 	})
 	start := time.Now()
 	err = s.SMTP.SendBytes(ctx, cc.From.Address, []string{r.Email}, msg.Bytes())
@@ -319,4 +321,12 @@ func (s *Service) SweepCampaigns(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// feedbackID is a campaign message's Feedback-ID (Gmail's feedback loop:
+// campaign, customer, mail type, then the sender's own id, here the From
+// domain), so complaint rates come back per campaign and list.
+func feedbackID(campaign int64, list, from string) string {
+	domain := from[strings.LastIndexByte(from, '@')+1:]
+	return "c" + strconv.FormatInt(campaign, 10) + ":" + list + ":newsletter:" + domain
 }

@@ -21,6 +21,8 @@ type ListParts struct {
 	// Encoded: Text and HTML are quoted-printable already (QPWriter).
 	Encoded        bool
 	UnsubscribeURL string
+	// FeedbackID is Gmail's feedback-loop key (campaign mail only).
+	FeedbackID string
 }
 
 // WriteList writes a complete campaign message (RFC 5322 headers with the list
@@ -64,6 +66,9 @@ func (b *Builder) write(w *bytes.Buffer, p ListParts, extra []string) {
 		header(w, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
 		header(w, "List-Id", quoteListName(p.List.Name)+" <"+p.List.Slug+"."+b.BaseHost+">")
 		header(w, "Precedence", "bulk")
+	}
+	if p.FeedbackID != "" {
+		header(w, "Feedback-ID", p.FeedbackID)
 	}
 	// A fresh random boundary per message: no content can guess it.
 	rand.Read(id[:])
