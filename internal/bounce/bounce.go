@@ -80,6 +80,10 @@ type Event struct {
 	Diagnostic string
 	// Source is one of the Source constants.
 	Source string
+	// ID is the provider's id of the event (SNS MessageId plus recipient,
+	// sg_event_id, Mailgun's event id, Postmark's ID), so that a replayed
+	// delivery of the same event counts once; "" for mail through the listener.
+	ID string
 }
 
 // Classify tells what an SMTP reply means for the recipient: the enhanced
