@@ -25,6 +25,7 @@ import (
 	"github.com/envoi/envoi/internal/campaign"
 	"github.com/envoi/envoi/internal/config"
 	"github.com/envoi/envoi/internal/delivery"
+	"github.com/envoi/envoi/internal/feedback"
 	"github.com/envoi/envoi/internal/gdpr"
 	"github.com/envoi/envoi/internal/imports"
 	"github.com/envoi/envoi/internal/jobs"
@@ -85,6 +86,7 @@ type App struct {
 	Delivery       *delivery.Service
 	Imports        *imports.Service
 	Tracking       *tracking.Service
+	Feedback       *feedback.Service
 	Worker         *jobs.Worker
 	Sweeper        *delivery.Sweeper
 
@@ -167,7 +169,7 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 	a.Locale = locale.Builtin()
 	a.Metrics = metrics.New()
 	a.Mail, err = mail.NewBuilder(templates.FS, mail.Builder{Locale: a.Locale, FromName: c.TransactionalFromName, FromAddress: c.TransactionalFromAddress,
-		Org: c.Organization, PostalAddress: c.PostalAddress, PrivacyContact: c.PrivacyContact, BaseHost: host, Now: a.Now})
+		Org: c.Organization, PostalAddress: c.PostalAddress, PrivacyContact: c.PrivacyContact, BaseHost: host, InboundDomain: c.InboundDomain, Now: a.Now})
 	if err != nil {
 		return err
 	}
@@ -196,11 +198,14 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 	}
 	a.Campaigns = &campaign.Service{Store: st, Queue: a.Queue, Templates: templates.FS, DefaultFrom: c.From,
 		Org: c.Organization, PostalAddress: c.PostalAddress, Log: a.Log, ClickTracking: c.ClickTracking}
+	a.Feedback = &feedback.Service{Store: st, Tokens: a.Tokens, Subscribe: a.Subscribe, SoftLimit: c.BounceSoftLimit, SoftWindow: c.BounceSoftWindow,
+		PauseShare: c.BouncePauseShare, PauseMin: int64(c.BouncePauseMin), Log: a.Log}
 	a.Tracking = &tracking.Service{Store: st, Tokens: a.Tokens, BaseURL: c.BaseURL, Log: a.Log}
 	a.Delivery = &delivery.Service{Store: st, Queue: a.Queue, SMTP: a.SMTP, Mail: a.Mail,
 		Limiter:   &send.RateLimiter{Redis: a.Redis, Key: c.Queue + ":send-rate", Rate: c.SendRate},
 		Campaigns: a.Campaigns, Subscribe: a.Subscribe, Tracking: a.Tracking, TestUnsubscribeURL: c.BaseURL + "/unsubscribe/test",
-		TestAddresses: c.TestAddresses, Inspector: queue.NewInspector(a.RedisOpt, c.Queue), Metrics: a.Metrics, Log: a.Log}
+		TestAddresses: c.TestAddresses, Inspector: queue.NewInspector(a.RedisOpt, c.Queue), Metrics: a.Metrics, Log: a.Log,
+		InboundDomain: c.InboundDomain, Tokens: a.Tokens, Feedback: a.Feedback}
 	a.Imports = &imports.Service{Store: st, Lists: a.Lists, Queue: a.Queue, Log: a.Log}
 	a.Metrics.QueueDepth(c.Queue, func() (map[string]int, error) {
 		h, err := a.Delivery.Inspector.Health()

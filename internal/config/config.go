@@ -70,6 +70,23 @@ type Config struct {
 	LogLevel                                                string
 	DebugAddr                                               string
 	ClickTracking                                           bool // ENVOI_CLICK_TRACKING
+	// Bounces, complaints and inbound mail (issue 12).
+	InboundDomain  string // ENVOI_INBOUND_DOMAIN; "" : no VERP, no mailto unsubscribe
+	InboundAddr    string // ENVOI_INBOUND_ADDR; "" : no listener in serve/worker
+	InboundMaxSize int64  // bytes
+	InboundRate    int    // messages a minute from one client IP
+	// A subscriber is suppressed after BounceSoftLimit soft bounces among their
+	// last BounceSoftWindow campaign sends.
+	BounceSoftLimit, BounceSoftWindow int
+	// A campaign pauses itself when refusals that are the sender's problem pass
+	// BouncePauseShare of its attempts, once it made BouncePauseMin of them.
+	BouncePauseShare float64
+	BouncePauseMin   int
+	// Provider webhooks; empty: that provider's URL answers 404.
+	WebhookSESTopics    []string
+	WebhookSendGridKey  string
+	WebhookMailgunKey   string
+	WebhookPostmarkAuth string // user:password
 }
 
 // Option documents one variable; Options drives Load, the README table and `envoi config`.
@@ -122,6 +139,18 @@ var Options = []Option{
 	{"ENVOI_SESSION_LIFETIME", "168h", false, "An admin session ends this long after sign-in, used or not (Go duration)."},
 	{"ENVOI_FORM_ORIGINS", "", false, "Comma-separated origins (https://www.example.com) whose pages may post the signup form; empty (the default) allows any, since forms are embedded on the marketer's own site. ENVOI_BASE_URL's origin is always allowed."},
 	{"ENVOI_TRUSTED_PROXIES", "", false, "Comma-separated CIDRs of the reverse proxies whose X-Forwarded-For names the client IP (for limits and the consent log); none by default."},
+	{"ENVOI_INBOUND_DOMAIN", "", false, "Domain whose MX points at Envoi's inbound listener (like bounces.example.com): campaign and transactional mail go out with the envelope sender bounces+{signed id}@DOMAIN (VERP), List-Unsubscribe gains mailto:unsubscribe+{token}@DOMAIN and campaign mail a CFBL-Address fbl@DOMAIN. Empty: bounces go back to ENVOI_FROM unprocessed."},
+	{"ENVOI_INBOUND_ADDR", "", false, "If set (like :25 or 0.0.0.0:2525), serve and worker also run the inbound SMTP listener there (envoi inbound runs it alone). It accepts mail only for ENVOI_INBOUND_DOMAIN: bounces (DSN), complaint reports (ARF) and unsubscribe mail."},
+	{"ENVOI_INBOUND_MAX_SIZE", "1048576", false, "Largest inbound message in bytes (a bounce carries the original's headers at most); larger ones are refused with 552."},
+	{"ENVOI_INBOUND_RATE", "120", false, "Most inbound messages a minute from one client IP (then 421); 0 turns the limit off."},
+	{"ENVOI_BOUNCE_SOFT_LIMIT", "3", false, "A subscriber is suppressed (soft_bounces) after this many soft bounces among their last ENVOI_BOUNCE_SOFT_WINDOW campaign sends; a hard bounce suppresses at once."},
+	{"ENVOI_BOUNCE_SOFT_WINDOW", "5", false, "How many of a subscriber's last campaign sends ENVOI_BOUNCE_SOFT_LIMIT looks at."},
+	{"ENVOI_BOUNCE_PAUSE_SHARE", "0.05", false, "A campaign pauses itself when refusals that are the sender's problem (authentication, policy, reputation: 5.7.x, \"blocked\", \"spam\") pass this share of its attempts; 0 turns it off."},
+	{"ENVOI_BOUNCE_PAUSE_MIN", "100", false, "Attempts a campaign makes before ENVOI_BOUNCE_PAUSE_SHARE is judged."},
+	{"ENVOI_WEBHOOK_SES_TOPICS", "", false, "Comma-separated SNS topic ARNs whose Amazon SES bounce and complaint notifications POST /webhooks/ses accepts (signature and certificate verified); empty turns the endpoint off."},
+	{"ENVOI_WEBHOOK_SENDGRID_KEY", "", true, "SendGrid's signed event webhook verification key (base64 public key); empty turns POST /webhooks/sendgrid off."},
+	{"ENVOI_WEBHOOK_MAILGUN_KEY", "", true, "Mailgun's HTTP webhook signing key; empty turns POST /webhooks/mailgun off."},
+	{"ENVOI_WEBHOOK_POSTMARK_AUTH", "", true, "user:password Postmark sends as basic auth (put them in the webhook URL); empty turns POST /webhooks/postmark off."},
 	{"ENVOI_METRICS_ADDR", "", false, "If set (like 127.0.0.1:9464), serve the Prometheus metrics at /metrics there (web and worker processes) instead of on the web listener."},
 	{"ENVOI_DEBUG_ADDR", "", false, "If set (like 127.0.0.1:6060), serve Go's profiler at /debug/pprof/ there. Keep it off the public network."},
 	{"ENVOI_LOG_FORMAT", "text", false, "Log format: text or json."},
@@ -330,6 +359,48 @@ func Load(getenv func(string) string) (Config, error) {
 			continue
 		}
 		c.TrustedProxies = append(c.TrustedProxies, p)
+	}
+
+	c.InboundDomain = strings.ToLower(strings.TrimSuffix(get("ENVOI_INBOUND_DOMAIN"), "."))
+	if c.InboundDomain != "" && (!strings.Contains(c.InboundDomain, ".") || strings.ContainsAny(c.InboundDomain, "@/: ")) {
+		bad("ENVOI_INBOUND_DOMAIN", "must be a domain name like bounces.example.com")
+	}
+	c.InboundAddr = get("ENVOI_INBOUND_ADDR")
+	if c.InboundAddr != "" {
+		if _, _, err := net.SplitHostPort(c.InboundAddr); err != nil {
+			bad("ENVOI_INBOUND_ADDR", "must be host:port, like :25 or 0.0.0.0:2525")
+		}
+		if c.InboundDomain == "" {
+			bad("ENVOI_INBOUND_ADDR", "needs ENVOI_INBOUND_DOMAIN, the domain it accepts mail for")
+		}
+	}
+	c.InboundMaxSize = int64(intVar("ENVOI_INBOUND_MAX_SIZE", 64<<10, 50<<20))
+	c.InboundRate = intVar("ENVOI_INBOUND_RATE", 0, 1_000_000)
+	c.BounceSoftWindow = intVar("ENVOI_BOUNCE_SOFT_WINDOW", 1, 100)
+	c.BounceSoftLimit = intVar("ENVOI_BOUNCE_SOFT_LIMIT", 1, 100)
+	if c.BounceSoftLimit > c.BounceSoftWindow && c.BounceSoftWindow > 0 {
+		bad("ENVOI_BOUNCE_SOFT_LIMIT", "must not be more than ENVOI_BOUNCE_SOFT_WINDOW")
+	}
+	if f, err := strconv.ParseFloat(get("ENVOI_BOUNCE_PAUSE_SHARE"), 64); err != nil || f < 0 || f > 1 {
+		bad("ENVOI_BOUNCE_PAUSE_SHARE", "must be a share from 0 to 1, like 0.05")
+	} else {
+		c.BouncePauseShare = f
+	}
+	c.BouncePauseMin = intVar("ENVOI_BOUNCE_PAUSE_MIN", 1, 10_000_000)
+	for _, t := range strings.Split(get("ENVOI_WEBHOOK_SES_TOPICS"), ",") {
+		if t = strings.TrimSpace(t); t == "" {
+			continue
+		}
+		if !strings.HasPrefix(t, "arn:aws") || strings.Count(t, ":") != 5 {
+			bad("ENVOI_WEBHOOK_SES_TOPICS", "%q is not a topic ARN like arn:aws:sns:eu-west-1:123456789012:ses-bounces", t)
+			continue
+		}
+		c.WebhookSESTopics = append(c.WebhookSESTopics, t)
+	}
+	c.WebhookSendGridKey, c.WebhookMailgunKey = get("ENVOI_WEBHOOK_SENDGRID_KEY"), get("ENVOI_WEBHOOK_MAILGUN_KEY")
+	c.WebhookPostmarkAuth = get("ENVOI_WEBHOOK_POSTMARK_AUTH")
+	if v := c.WebhookPostmarkAuth; v != "" && (!strings.Contains(v, ":") || strings.HasPrefix(v, ":") || strings.HasSuffix(v, ":")) {
+		bad("ENVOI_WEBHOOK_POSTMARK_AUTH", "must be user:password")
 	}
 
 	switch v := strings.ToLower(get("ENVOI_CLICK_TRACKING")); v {

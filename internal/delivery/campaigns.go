@@ -14,9 +14,11 @@ import (
 	"github.com/envoi/envoi/internal/address"
 	"github.com/envoi/envoi/internal/apperr"
 	"github.com/envoi/envoi/internal/campaign"
+	"github.com/envoi/envoi/internal/feedback"
 	"github.com/envoi/envoi/internal/mail"
 	"github.com/envoi/envoi/internal/model"
 	"github.com/envoi/envoi/internal/store"
+	"github.com/envoi/envoi/internal/token"
 )
 
 // stateCache shares the campaign status checks of all the senders of a process:
@@ -181,6 +183,9 @@ func (s *Service) SendBatch(ctx context.Context, id int64, gen, batch int) error
 		}
 		o, sendErr := s.deliver(ctx, cc, r, s.Subscribe.UnsubscribeURL(r.SubscriptionID), t)
 		s.Metrics.Message("campaign", o.String())
+		if o == Permanent {
+			s.refused(ctx, o, sendErr, feedback.Target{SubscriberID: sid, CampaignID: id})
+		}
 		if o == Temporary {
 			temp++
 		}
@@ -287,7 +292,7 @@ func (s *Service) deliver(ctx context.Context, cc *campaign.Compiled, r model.Re
 		FeedbackID: feedbackID(cc.Campaign.ID, r.ListSlug, cc.From.Address),
 	})
 	start := time.Now()
-	err = s.SMTP.SendBytes(ctx, cc.From.Address, []string{r.Email}, msg.Bytes())
+	err = s.SMTP.SendBytes(ctx, s.returnPath(cc.From.Address, token.AddrCampaign, cc.Campaign.ID, r.SubscriberID), []string{r.Email}, msg.Bytes())
 	s.Metrics.SMTP("campaign", time.Since(start))
 	who := "the test recipient"
 	if r.SubscriberID != 0 {

@@ -9,13 +9,17 @@
 package delivery
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/envoi/envoi/internal/bounce"
 	"github.com/envoi/envoi/internal/campaign"
+	"github.com/envoi/envoi/internal/feedback"
 	"github.com/envoi/envoi/internal/groupcommit"
 	"github.com/envoi/envoi/internal/mail"
 	"github.com/envoi/envoi/internal/metrics"
@@ -24,6 +28,7 @@ import (
 	"github.com/envoi/envoi/internal/send"
 	"github.com/envoi/envoi/internal/store"
 	"github.com/envoi/envoi/internal/subscribe"
+	"github.com/envoi/envoi/internal/token"
 	"github.com/envoi/envoi/internal/tracking"
 )
 
@@ -131,6 +136,31 @@ func redact(err error, email, who string) error {
 	return &redacted{msg: b.String(), err: err}
 }
 
+// returnPath is the envelope sender of a message: the signed VERP address when
+// an inbound domain is configured, else from.
+func (s *Service) returnPath(from string, kind byte, a, b int64) string {
+	if s.InboundDomain == "" || s.Tokens == nil || a == 0 || (kind == token.AddrCampaign && b == 0) {
+		return from
+	}
+	return "bounces+" + s.Tokens.SignAddress(kind, a, b) + "@" + s.InboundDomain
+}
+
+// refused applies the bounce policy to a 5xx the relay answered at send time
+// (listmonk counts none of those): a hard bounce, a full mailbox, or a refusal
+// because of the sender, told apart by its status code and words.
+func (s *Service) refused(ctx context.Context, o Outcome, err error, t feedback.Target) {
+	var re *send.ReplyError
+	if o != Permanent || s.Feedback == nil || !errors.As(err, &re) {
+		return
+	}
+	ev := bounce.Event{Kind: bounce.Classify(re.Code, "", re.Msg), Status: bounce.FindStatus(re.Msg),
+		Diagnostic: bounce.Redact(fmt.Sprintf("%d %s", re.Code, re.Msg)), Source: bounce.SourceSMTP}
+	if err := s.Feedback.Record(context.WithoutCancel(ctx), t, ev); err != nil {
+		s.Log.Warn("recording a refusal at send time failed", slog.Int64("subscriber_id", t.SubscriberID),
+			slog.Int64("campaign_id", t.CampaignID), slog.Any("error", err))
+	}
+}
+
 // ErrInFlight: another sender holds the message right now; try again later.
 var ErrInFlight = errors.New("message is being sent by another worker")
 
@@ -163,6 +193,13 @@ type Service struct {
 	Inspector *queue.Inspector
 	Metrics   *metrics.Metrics // nil: none
 	Log       *slog.Logger
+	// InboundDomain (ENVOI_INBOUND_DOMAIN), when set, makes every message's
+	// envelope sender bounces+{signed id}@InboundDomain (VERP, signed by Tokens)
+	// so each bounce maps back to its message; "": the From address.
+	InboundDomain string
+	Tokens        *token.Signer
+	// Feedback applies the bounce policy to a 5xx answered at send time; nil: not counted.
+	Feedback *feedback.Service
 
 	once   sync.Once
 	claims *groupcommit.Group[store.Claim, store.Claimed]

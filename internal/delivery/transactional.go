@@ -7,10 +7,12 @@ import (
 	"time"
 
 	"github.com/envoi/envoi/internal/apperr"
+	"github.com/envoi/envoi/internal/feedback"
 	"github.com/envoi/envoi/internal/mail"
 	"github.com/envoi/envoi/internal/model"
 	"github.com/envoi/envoi/internal/queue"
 	"github.com/envoi/envoi/internal/store"
+	"github.com/envoi/envoi/internal/token"
 )
 
 func (s *Service) runTransactionalClaims(ctx context.Context, reqs []store.TransactionalClaim) ([]store.TransactionalClaimed, error) {
@@ -92,9 +94,10 @@ func (s *Service) sendTransactional(ctx context.Context, cl store.TransactionalC
 		return Skipped, nil
 	}
 	start := time.Now()
-	err = s.SMTP.SendBytes(ctx, msg.From, msg.To, msg.Raw)
+	err = s.SMTP.SendBytes(ctx, s.returnPath(msg.From, token.AddrTransactional, cl.Message.ID, 0), msg.To, msg.Raw)
 	s.Metrics.SMTP("transactional", time.Since(start))
 	o, who := OutcomeOf(err), fmt.Sprintf("subscriber %d", cl.Subscription.SubscriberID)
+	s.refused(ctx, o, err, feedback.Target{SubscriberID: cl.Subscription.SubscriberID})
 	err = redact(err, cl.Subscription.Email, who)
 	for _, to := range msg.To { // a change of address goes to the new one
 		err = redact(err, to, who)

@@ -62,13 +62,21 @@ func (b *Builder) write(w *bytes.Buffer, p ListParts, extra []string) {
 		header(w, extra[i], extra[i+1])
 	}
 	if p.UnsubscribeURL != "" {
-		header(w, "List-Unsubscribe", "<"+p.UnsubscribeURL+">")
+		if m := b.UnsubscribeMailto(p.UnsubscribeURL); m != "" {
+			header(w, "List-Unsubscribe", "<"+p.UnsubscribeURL+">, <"+m+">")
+		} else {
+			header(w, "List-Unsubscribe", "<"+p.UnsubscribeURL+">")
+		}
 		header(w, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
 		header(w, "List-Id", quoteListName(p.List.Name)+" <"+p.List.Slug+"."+b.BaseHost+">")
 		header(w, "Precedence", "bulk")
 	}
 	if p.FeedbackID != "" {
 		header(w, "Feedback-ID", p.FeedbackID)
+		if b.InboundDomain != "" {
+			// RFC 9477: where mailbox providers send complaint reports (ARF).
+			header(w, "CFBL-Address", "fbl@"+b.InboundDomain+"; report=arf")
+		}
 	}
 	// A fresh random boundary per message: no content can guess it.
 	rand.Read(id[:])
@@ -79,6 +87,25 @@ func (b *Builder) write(w *bytes.Buffer, p ListParts, extra []string) {
 	part(w, boundary, "text/plain", p.Text, p.Encoded)
 	part(w, boundary, "text/html", p.HTML, p.Encoded)
 	w.WriteString("--" + boundary + "--\r\n")
+}
+
+// UnsubscribeMailto is the mailto URI of List-Unsubscribe for a one-click
+// unsubscribe URL (…/unsubscribe/{token}): the same signed token before the
+// inbound domain, "" when no inbound domain is configured. Mail to it
+// unsubscribes (the inbound listener).
+func (b *Builder) UnsubscribeMailto(unsubscribeURL string) string {
+	if b.InboundDomain == "" {
+		return ""
+	}
+	i := strings.LastIndex(unsubscribeURL, "/unsubscribe/")
+	if i < 0 {
+		return ""
+	}
+	tok := unsubscribeURL[i+len("/unsubscribe/"):]
+	if tok == "" || strings.ContainsAny(tok, "/?#@") {
+		return ""
+	}
+	return "mailto:unsubscribe+" + tok + "@" + b.InboundDomain + "?subject=unsubscribe"
 }
 
 // header writes one header field, folded at spaces so lines stay short

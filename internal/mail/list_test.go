@@ -183,3 +183,46 @@ func goMailListMessage(b *Builder, fromName, fromAddress, replyTo string, to Sub
 	m.SetGenHeader("Precedence", "bulk")
 	return m, nil
 }
+
+// With an inbound domain, List-Unsubscribe carries the https URI and the
+// mailto URI with the same token (RFC 2369, RFC 8058), and campaign mail
+// (the one with a Feedback-ID) a CFBL-Address (RFC 9477).
+func TestWriteListInboundDomain(t *testing.T) {
+	tests := []struct {
+		name, inbound, unsub, feedback string
+		wantUnsub, wantCFBL            string
+	}{
+		{"no inbound domain", "", "https://news.example.com/unsubscribe/AbC-1_x", "c1:weekly:newsletter:example.com",
+			"<https://news.example.com/unsubscribe/AbC-1_x>", ""},
+		{"inbound domain", "bounces.example.com", "https://news.example.com/unsubscribe/AbC-1_x", "c1:weekly:newsletter:example.com",
+			"<https://news.example.com/unsubscribe/AbC-1_x>, <mailto:unsubscribe+AbC-1_x@bounces.example.com?subject=unsubscribe>",
+			"fbl@bounces.example.com; report=arf"},
+		{"transactional list mail: no CFBL", "bounces.example.com", "https://news.example.com/unsubscribe/T", "",
+			"<https://news.example.com/unsubscribe/T>, <mailto:unsubscribe+T@bounces.example.com?subject=unsubscribe>", ""},
+		{"URL of another shape: https only", "bounces.example.com", "https://news.example.com/unsubscribe/test?x=1", "",
+			"<https://news.example.com/unsubscribe/test?x=1>", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := NewBuilder(templates.FS, Builder{FromName: "News", FromAddress: "news@example.com", BaseHost: "news.example.com",
+				InboundDomain: tt.inbound, Now: time.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var w bytes.Buffer
+			b.WriteList(&w, ListParts{FromName: "News", FromAddress: "news@example.com", To: Subscriber{"ann@example.com", "Ann"},
+				List: List{Slug: "weekly", Name: "Weekly"}, Subject: "Hi", Text: []byte("x"), HTML: []byte("<p>x</p>"),
+				UnsubscribeURL: tt.unsub, FeedbackID: tt.feedback})
+			got := parse(t, w.Bytes())
+			if u := got.header["List-Unsubscribe"]; u != tt.wantUnsub {
+				t.Errorf("List-Unsubscribe = %q, want %q", u, tt.wantUnsub)
+			}
+			if c := got.header["Cfbl-Address"]; c != tt.wantCFBL {
+				t.Errorf("CFBL-Address = %q, want %q", c, tt.wantCFBL)
+			}
+			if got.header["List-Unsubscribe-Post"] != "List-Unsubscribe=One-Click" {
+				t.Error("no List-Unsubscribe-Post")
+			}
+		})
+	}
+}

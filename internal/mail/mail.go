@@ -43,7 +43,11 @@ type Builder struct {
 	PostalAddress  string
 	PrivacyContact string
 	BaseHost       string // host of ENVOI_BASE_URL, for List-Id
-	Now            func() time.Time
+	// InboundDomain (ENVOI_INBOUND_DOMAIN) receives bounces, complaints and
+	// unsubscribe mail: when set, List-Unsubscribe also carries
+	// mailto:unsubscribe+{token}@InboundDomain and campaign mail a CFBL-Address.
+	InboundDomain string
+	Now           func() time.Time
 	// Locale translates the mails into the list's language; nil: English.
 	Locale *locale.Catalog
 

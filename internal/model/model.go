@@ -136,17 +136,20 @@ type Consent struct {
 
 // Campaign is one mailing to the confirmed subscribers of some lists.
 type Campaign struct {
-	ID             int64      `db:"id" json:"id"`
-	Name           string     `db:"name" json:"name"`
-	Subject        string     `db:"subject" json:"subject"`
-	From           string     `db:"from_header" json:"from"`
-	ReplyTo        string     `db:"reply_to" json:"reply_to"`
-	Format         string     `db:"format" json:"format"`
-	Body           string     `db:"body" json:"body"`
-	TextBody       string     `db:"text_body" json:"text_body"`
-	Template       string     `db:"template" json:"template"`
-	ClickTracking  bool       `db:"click_tracking" json:"click_tracking"`
-	Status         string     `db:"status" json:"status"`
+	ID            int64  `db:"id" json:"id"`
+	Name          string `db:"name" json:"name"`
+	Subject       string `db:"subject" json:"subject"`
+	From          string `db:"from_header" json:"from"`
+	ReplyTo       string `db:"reply_to" json:"reply_to"`
+	Format        string `db:"format" json:"format"`
+	Body          string `db:"body" json:"body"`
+	TextBody      string `db:"text_body" json:"text_body"`
+	Template      string `db:"template" json:"template"`
+	ClickTracking bool   `db:"click_tracking" json:"click_tracking"`
+	Status        string `db:"status" json:"status"`
+	// PausedReason says why a campaign paused itself (sender problems past the
+	// threshold: fix authentication, then resume); "" otherwise.
+	PausedReason   string     `db:"paused_reason" json:"paused_reason,omitempty"`
 	SendAt         *time.Time `db:"send_at" json:"send_at"`
 	AudienceCursor int64      `db:"audience_cursor" json:"-"`
 	AudienceDone   bool       `db:"audience_done" json:"-"`
@@ -171,6 +174,12 @@ type Counts struct {
 	// Opens (pixel fetches) and Clicks (of every link) are aggregate counts.
 	Opens  int64 `json:"opens"`
 	Clicks int64 `json:"clicks"`
+	// Bounces (hard and soft, each recipient once), Complaints, and
+	// SenderRefusals (authentication or policy: the sender's problem, never
+	// the recipient's) came back for the campaign's messages.
+	Bounces        int64 `json:"bounces"`
+	Complaints     int64 `json:"complaints"`
+	SenderRefusals int64 `json:"sender_refusals"`
 }
 
 // CampaignState is what a sender checks between messages.

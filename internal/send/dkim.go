@@ -17,7 +17,7 @@ import (
 // SignedHeaders are the headers DKIM covers; Gmail requires List-Unsubscribe
 // and List-Unsubscribe-Post among them for one-click unsubscribe.
 var SignedHeaders = []string{"From", "To", "Subject", "Date", "Message-ID", "Reply-To",
-	"List-Unsubscribe", "List-Unsubscribe-Post", "List-Id", "Feedback-ID", "MIME-Version", "Content-Type"}
+	"List-Unsubscribe", "List-Unsubscribe-Post", "List-Id", "Feedback-ID", "CFBL-Address", "MIME-Version", "Content-Type"}
 
 // Signer signs rendered messages with DKIM.
 type Signer struct {

@@ -29,7 +29,7 @@ func (r campaignRow) campaign() model.Campaign {
 }
 
 const campaignColumns = `c.id, c.name, c.subject, c.from_header, c.reply_to, c.format, c.body, c.text_body, c.template, c.click_tracking,
-    c.status, c.send_at, c.audience_cursor, c.audience_done, c.batches, c.generation, c.created_at, c.started_at, c.finished_at,
+    c.status, c.paused_reason, c.send_at, c.audience_cursor, c.audience_done, c.batches, c.generation, c.created_at, c.started_at, c.finished_at,
     ARRAY(SELECT l.slug FROM campaign_lists cl JOIN lists l ON l.id = cl.list_id WHERE cl.campaign_id = c.id ORDER BY l.slug) AS lists`
 
 // CreateCampaign stores a draft targeting the given lists.
@@ -94,7 +94,9 @@ UNION ALL SELECT campaign_id, 'queued', sum(total) FROM b WHERE NOT counted AND 
 UNION ALL SELECT b.campaign_id, d.status, count(*) FROM b JOIN deliveries d ON d.campaign_id = b.campaign_id AND d.batch = b.batch
     WHERE NOT b.counted AND b.started GROUP BY 1, 2
 UNION ALL SELECT campaign_id, 'opens', opens FROM campaign_stats WHERE campaign_id = ANY($1)
-UNION ALL SELECT campaign_id, 'clicks', sum(clicks) FROM campaign_links WHERE campaign_id = ANY($1) GROUP BY 1`
+UNION ALL SELECT campaign_id, 'clicks', sum(clicks) FROM campaign_links WHERE campaign_id = ANY($1) GROUP BY 1
+UNION ALL SELECT campaign_id, 'bounce:' || CASE WHEN kind = 'soft' THEN 'hard' ELSE kind END, count(DISTINCT subscriber_id)
+    FROM bounces WHERE campaign_id = ANY($1) GROUP BY 1, CASE WHEN kind = 'soft' THEN 'hard' ELSE kind END`
 
 // campaignsCounts counts the deliveries of several campaigns by status.
 func (s *Store) campaignsCounts(ctx context.Context, ids []int64) (map[int64]model.Counts, error) {
@@ -116,6 +118,18 @@ func (s *Store) campaignsCounts(ctx context.Context, ids []int64) (map[int64]mod
 			continue
 		case "clicks":
 			c.Clicks += r.N
+			out[r.ID] = c
+			continue
+		case "bounce:hard":
+			c.Bounces += r.N
+			out[r.ID] = c
+			continue
+		case "bounce:complaint":
+			c.Complaints += r.N
+			out[r.ID] = c
+			continue
+		case "bounce:sender":
+			c.SenderRefusals += r.N
 			out[r.ID] = c
 			continue
 		}
@@ -157,6 +171,7 @@ func (s *Store) TransitionCampaign(ctx context.Context, id int64, from []string,
 		now := s.Now()
 		if _, err := tx.ExecContext(ctx, `
 UPDATE campaigns SET status = $2, updated_at = $3, send_at = COALESCE($4, send_at),
+    paused_reason = CASE WHEN $2 = 'paused' THEN paused_reason ELSE '' END,
     started_at = CASE WHEN $2 = 'sending' THEN COALESCE(started_at, $3) ELSE started_at END,
     generation = generation + CASE WHEN $2 = 'sending' THEN 1 ELSE 0 END,
     finished_at = CASE WHEN $2 = 'cancelled' THEN $3 ELSE finished_at END
