@@ -22,12 +22,14 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/envoi/envoi/internal/auth"
+	"github.com/envoi/envoi/internal/bounce"
 	"github.com/envoi/envoi/internal/campaign"
 	"github.com/envoi/envoi/internal/config"
 	"github.com/envoi/envoi/internal/delivery"
 	"github.com/envoi/envoi/internal/feedback"
 	"github.com/envoi/envoi/internal/gdpr"
 	"github.com/envoi/envoi/internal/imports"
+	"github.com/envoi/envoi/internal/inbound"
 	"github.com/envoi/envoi/internal/jobs"
 	"github.com/envoi/envoi/internal/limits"
 	"github.com/envoi/envoi/internal/lists"
@@ -87,6 +89,7 @@ type App struct {
 	Imports        *imports.Service
 	Tracking       *tracking.Service
 	Feedback       *feedback.Service
+	Inbound        *inbound.Server // nil until StartInbound
 	Worker         *jobs.Worker
 	Sweeper        *delivery.Sweeper
 
@@ -211,6 +214,19 @@ func (a *App) Open(ctx context.Context, o OpenOptions) error {
 		h, err := a.Delivery.Inspector.Health()
 		return map[string]int{"pending": h.Pending, "active": h.Active, "scheduled": h.Scheduled, "retry": h.Retry, "archived": h.Archived}, err
 	})
+	return nil
+}
+
+// StartInbound runs the inbound SMTP listener (bounces, complaint reports,
+// unsubscribe mail for ENVOI_INBOUND_DOMAIN) on addr in the background.
+func (a *App) StartInbound(addr string) error {
+	c := a.Config
+	a.Inbound = &inbound.Server{Domain: c.InboundDomain, Addr: addr, MaxSize: c.InboundMaxSize, RatePerMinute: c.InboundRate,
+		Tokens: a.Tokens, Parse: bounce.Parse, Handler: a.Feedback, Log: a.Log, Now: a.Now}
+	if err := a.Inbound.Start(); err != nil {
+		a.Inbound = nil
+		return fmt.Errorf("inbound listener on %s: %w", addr, err)
+	}
 	return nil
 }
 
@@ -359,6 +375,9 @@ func (a *App) Retention() store.Retention {
 // Close stops the web server (finishing requests), the worker (finishing or
 // handing back jobs), then closes connections.
 func (a *App) Close() error {
+	if a.Inbound != nil {
+		a.Inbound.Close()
+	}
 	if a.HTTP != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		a.HTTP.Shutdown(ctx)

@@ -60,6 +60,14 @@ func serve(ctx context.Context, a *App, role string, stderr io.Writer) int {
 			return 1
 		}
 		a.Log.Info("worker started", slog.String("queue", a.Config.Queue), slog.Int("concurrency", a.Config.WorkerConcurrency))
+		if addr := a.Config.InboundAddr; addr != "" {
+			if err := a.StartInbound(addr); err != nil {
+				fmt.Fprintln(stderr, "envoi:", err)
+				a.Close()
+				return 1
+			}
+			a.Log.Info("inbound SMTP listening", slog.String("addr", a.Inbound.Addr), slog.String("domain", a.Config.InboundDomain))
+		}
 	}
 	<-ctx.Done()
 	a.Log.Info("shutting down")
