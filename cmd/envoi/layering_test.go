@@ -17,7 +17,7 @@ import (
 // left out: they may reach across layers to check them.
 func TestLayering(t *testing.T) {
 	const mod = "github.com/envoi/envoi/"
-	domain := []string{"internal/subscribe", "internal/lists", "internal/campaign", "internal/delivery", "internal/auth", "internal/gdpr", "internal/imports", "internal/tracking"}
+	domain := []string{"internal/subscribe", "internal/lists", "internal/campaign", "internal/delivery", "internal/auth", "internal/gdpr", "internal/imports", "internal/tracking", "internal/feedback"}
 	rules := []struct {
 		name  string
 		from  []string
