@@ -201,6 +201,11 @@ func TestBounceEndToEnd(t *testing.T) {
 		t.Errorf("diagnostic %q (%v)", diag, err)
 	}
 
+	// The subscriber's export shows the bounce (right of access).
+	if st, x := ta.api("GET", fmt.Sprintf("/api/v1/subscribers/%d/export", id), key, ""); st != 200 || !strings.Contains(fmt.Sprint(x["bounces"]), "hard") {
+		t.Errorf("export: %d %v", st, x["bounces"])
+	}
+
 	// The next campaign skips them: the ledger says it is done, then the sink
 	// has no second message to the victim.
 	second := ta.sendCampaign(key)

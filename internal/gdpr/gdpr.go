@@ -194,6 +194,17 @@ func writeCSV(w io.Writer, x Export) error {
 		}
 		row("activity", item, "at", at(&a.At))
 	}
+	for i, b := range x.Bounces {
+		item := strconv.Itoa(i + 1)
+		if b.CampaignID != nil {
+			row("bounce", item, "campaign", strconv.FormatInt(*b.CampaignID, 10))
+		}
+		row("bounce", item, "kind", b.Kind)
+		row("bounce", item, "source", b.Source)
+		row("bounce", item, "status", b.Status)
+		row("bounce", item, "diagnostic", b.Diagnostic)
+		row("bounce", item, "at", at(&b.At))
+	}
 	cw.Flush()
 	return cw.Error()
 }

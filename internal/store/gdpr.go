@@ -168,6 +168,18 @@ type SubscriberExport struct {
 	Messages      []ExportMessage      `json:"messages"`
 	// Activity is the per-person opens and clicks, kept only with tracking consent.
 	Activity []ExportActivity `json:"activity"`
+	// Bounces are the bounces and complaints that came back for their mail.
+	Bounces []ExportBounce `json:"bounces"`
+}
+
+// ExportBounce is one bounce or complaint (the server's words, no address).
+type ExportBounce struct {
+	CampaignID *int64    `db:"campaign_id" json:"campaign_id"`
+	Kind       string    `db:"kind" json:"kind"`
+	Source     string    `db:"source" json:"source"`
+	Status     string    `db:"status" json:"status"`
+	Diagnostic string    `db:"diagnostic" json:"diagnostic"`
+	At         time.Time `db:"created_at" json:"at"`
 }
 
 // ExportActivity is one open or click tied to the person.
@@ -225,7 +237,7 @@ type ExportMessage struct {
 // and 20), in one read-only transaction. Codes: not_found.
 func (s *Store) ExportSubscriber(ctx context.Context, id int64) (SubscriberExport, error) {
 	x := SubscriberExport{Subscriptions: []ExportSubscription{}, Consent: []model.ConsentEvent{}, Campaigns: []ExportCampaign{}, Messages: []ExportMessage{},
-		Activity: []ExportActivity{}}
+		Activity: []ExportActivity{}, Bounces: []ExportBounce{}}
 	tx, err := s.DB.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
 	if err != nil {
 		return x, mapErr(err)
@@ -262,6 +274,10 @@ WHERE sn.subscriber_id = $1 ORDER BY t.created_at, t.id`, id); err != nil {
 SELECT e.campaign_id, e.kind, l.url, e.created_at FROM tracking_events e
 LEFT JOIN campaign_links l ON l.campaign_id = e.campaign_id AND l.idx = e.link_idx
 WHERE e.subscriber_id = $1 ORDER BY e.created_at, e.id`, id); err != nil {
+		return x, mapErr(err)
+	}
+	if err := tx.SelectContext(ctx, &x.Bounces, `
+SELECT campaign_id, kind, source, status, diagnostic, created_at FROM bounces WHERE subscriber_id = $1 ORDER BY created_at, id`, id); err != nil {
 		return x, mapErr(err)
 	}
 	return x, nil
