@@ -46,6 +46,9 @@ Usage:
   envoi retention [--dry-run]      run the retention rules now (workers also run them every
                                    ENVOI_RETENTION_INTERVAL), or print what each would do
   envoi hash-key                   print ENVOI_HASH_KEY to set before rotating ENVOI_SECRET_KEY
+  envoi doctor --domain D [--inbound D] [--json]
+                                   check D's SPF, DKIM, DMARC and MX records and say what to fix
+                                   (exit 1 if a check fails)
   envoi mailcatcher [--smtp ADDR] [--http ADDR]
                                    local SMTP server that keeps mail for viewing (development)
   envoi config                     print the effective configuration, secrets masked
@@ -128,6 +131,8 @@ func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return retentionCmd(ctx, a, rest, stdout, stderr)
 	case "hash-key":
 		return hashKeyCmd(a, stdout)
+	case "doctor":
+		return doctorCmd(ctx, a, rest, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "envoi: unknown command %q\n\n%s", cmd, usage)
 	return 2

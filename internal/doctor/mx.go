@@ -28,7 +28,7 @@ func checkInboundMX(ctx context.Context, r *resolver, inbound, from string) Resu
 	var f finding
 	if inbound == "" {
 		f.add(Warn, "no inbound domain: bounces go back to the From address ("+from+") and are not processed",
-			"Set an inbound domain (like bounces."+orgDomain(from)+") whose MX points at Envoi's inbound listener, so that bounces and complaints unsubscribe and suppress addresses.")
+			"Set ENVOI_INBOUND_DOMAIN (or --inbound) to a domain like bounces."+orgDomain(from)+" whose MX points at Envoi's inbound listener, so that bounces and complaints are processed.")
 		return f.result(CheckInboundMX)
 	}
 	mxs, exists, err := r.MX(ctx, inbound)
