@@ -29,6 +29,12 @@ func doctorCmd(ctx context.Context, a *App, args []string, stdout, stderr io.Wri
 		fmt.Fprintln(stderr, doctorUsage)
 		return 2
 	}
+	for _, d := range []struct{ flag, v string }{{"--domain", *domain}, {"--inbound", *inbound}} {
+		if v := strings.TrimSuffix(strings.TrimSpace(d.v), "."); d.v != "" && (!strings.Contains(v, ".") || strings.ContainsAny(v, "@/: ")) {
+			fmt.Fprintf(stderr, "envoi doctor: %s %q is not a domain name like example.org\n%s\n", d.flag, d.v, doctorUsage)
+			return 2
+		}
+	}
 	c := a.Config
 	resolver := c.DNSResolver
 	if resolver == "" {

@@ -109,6 +109,9 @@ func TestDoctor(t *testing.T) {
 	if code, _, errs := doc(env); code != 2 || !strings.Contains(errs, "usage: envoi doctor --domain") {
 		t.Errorf("no --domain: exit %d %q", code, errs)
 	}
+	if code, _, errs := doc(env, "--domain", "news@good.test"); code != 2 || !strings.Contains(errs, "not a domain name") {
+		t.Errorf("an address as --domain: exit %d %q", code, errs)
+	}
 	if code, _, _ := doc(env, "--domain", "good.test", "extra"); code != 2 {
 		t.Errorf("extra argument: exit %d", code)
 	}

@@ -177,6 +177,9 @@ func checkDKIM(ctx context.Context, r *resolver, in Input) Result {
 	} else {
 		f.add(OK, "matches ENVOI_DKIM_KEY_FILE", "")
 	}
+	if strings.Contains(strings.ToLower(tags["t"]), "y") {
+		f.add(Warn, "t=y: the domain is testing DKIM, so receivers may treat signed mail as unsigned", "Remove t=y from the record at "+name+" once signatures verify.")
+	}
 	if rk, ok := pub.(*rsa.PublicKey); ok && rk.N.BitLen() < 2048 {
 		f.add(Warn, "RSA keys under 2048 bits are weak and some receivers ignore them",
 			"Generate a 2048-bit key, publish it under a new selector and switch ENVOI_DKIM_SELECTOR and ENVOI_DKIM_KEY_FILE to it.")

@@ -41,7 +41,9 @@ func checkDMARC(ctx context.Context, r *resolver, in Input, envelope string, env
 	}
 	recs, others := dmarcRecords(txts)
 	at, subdomain := name, false
-	if len(recs) == 0 && !others {
+	if len(recs) == 0 {
+		// Receivers discard TXT records that do not start with v=DMARC1 and
+		// fall back to the organizational domain's policy (RFC 7489 6.6.3).
 		if org := orgDomain(in.Domain); org != in.Domain {
 			txts, err := r.TXT(ctx, "_dmarc."+org)
 			if err != nil && isTemp(err) {
@@ -50,6 +52,9 @@ func checkDMARC(ctx context.Context, r *resolver, in Input, envelope string, env
 			}
 			if recs, _ = dmarcRecords(txts); len(recs) > 0 {
 				at, subdomain = "_dmarc."+org, true
+				if others {
+					f.add(Warn, "the TXT record at "+name+" does not start with v=DMARC1, so receivers ignore it and apply "+at, "Delete it, or make it a v=DMARC1 record.")
+				}
 			}
 		}
 	}

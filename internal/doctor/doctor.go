@@ -38,7 +38,7 @@ type Result struct {
 	Name   string `json:"name"`
 	Status Status `json:"status"`
 	Found  string `json:"found"`
-	Fix    string `json:"fix,omitempty"`
+	Fix    string `json:"fix"`
 }
 
 // Report is every check of one domain, in a fixed order.
@@ -82,7 +82,8 @@ type Input struct {
 // Check names, in the order of the report.
 const (
 	CheckSPF         = "spf"
-	CheckSPFInbound  = "spf-inbound"
+	CheckSPFInbound  = "spf-inbound" // the inbound domain's, when it is the envelope sender's
+	CheckSPFFrom     = "spf-from"    // the From domain's, when it is the envelope sender's and not Domain
 	CheckDKIM        = "dkim"
 	CheckDMARC       = "dmarc"
 	CheckInboundMX   = "inbound-mx"
@@ -115,7 +116,7 @@ func Check(ctx context.Context, in Input) Report {
 		}
 		rep.Checks = append(rep.Checks, envSPF.Result)
 	} else if in.FromDomain != in.Domain {
-		envSPF = checkSPF(ctx, r, CheckSPFInbound, in.FromDomain, in.RelayHost)
+		envSPF = checkSPF(ctx, r, CheckSPFFrom, in.FromDomain, in.RelayHost)
 		envSPF.Found = "(no inbound domain: the envelope sender is the From address) " + envSPF.Found
 		rep.Checks = append(rep.Checks, envSPF.Result)
 	}

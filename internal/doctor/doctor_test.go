@@ -176,6 +176,15 @@ func TestCheck(t *testing.T) {
 		{name: "DMARCSubdomainPolicy", zone: append(without(goodZone(), "_dmarc."), `_dmarc.good.test. TXT "v=DMARC1; p=reject; sp=none"`, `news.good.test. TXT "v=spf1 include:_spf.relay.test -all"`, `news.good.test. A 192.0.2.50`),
 			input: func(in *doctor.Input) { in.Domain, in.FromDomain = "news.good.test", "news.good.test" }, want: map[string]want{
 				"dmarc": {doctor.Warn, []string{"sp=none"}}}},
+		{name: "DMARCJunkThenOrg", zone: append(goodZone(), `_dmarc.news.good.test. TXT "p=reject"`, `news.good.test. TXT "v=spf1 include:_spf.relay.test -all"`, `news.good.test. A 192.0.2.50`),
+			input: func(in *doctor.Input) { in.Domain, in.FromDomain = "news.good.test", "news.good.test" }, want: map[string]want{
+				"dmarc": {doctor.Warn, []string{"does not start with v=DMARC1", "apply _dmarc.good.test", "Delete it"}}}},
+		{name: "SPFOfFromDomain", zone: append(goodZone(), `news.good.test. TXT "v=spf1 -all"`, `news.good.test. A 192.0.2.50`),
+			input: func(in *doctor.Input) { in.FromDomain, in.InboundDomain = "news.good.test", "" }, want: map[string]want{
+				"spf": ok, "spf-inbound": {}, "spf-from": {doctor.Fail, []string{"envelope sender is the From address", "SPF record of news.good.test"}},
+				"dmarc": {doctor.OK, []string{"DKIM aligned with news.good.test", "does not pass"}}}},
+		{name: "DKIMTesting", zone: append(without(goodZone(), "sel._domainkey"), txt("sel._domainkey.good.test.", strings.Replace(rsaRecord, "k=rsa;", "k=rsa; t=y;", 1))), want: map[string]want{
+			"dkim": {doctor.Warn, []string{"t=y", "Remove t=y"}}}},
 		{name: "Misaligned", zone: append(goodZone(), txt("sel._domainkey.other.test.", rsaRecord),
 			`bounces.other.test. MX 10 in.good.test.`, `bounces.other.test. TXT "v=spf1 include:_spf.relay.test -all"`),
 			input: func(in *doctor.Input) { in.DKIMDomain, in.InboundDomain = "other.test", "bounces.other.test" }, want: map[string]want{
