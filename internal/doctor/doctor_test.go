@@ -134,6 +134,10 @@ func TestCheck(t *testing.T) {
 			"spf": {doctor.OK, []string{"passes", "2 of 10"}}}},
 		{name: "RelayIPv6", zone: append(goodZone(), `relay.test. AAAA 2001:db8:11::1`), want: map[string]want{
 			"spf": {doctor.Fail, []string{"Add ip6:2001:db8:11::1"}}}},
+		{name: "Exists", zone: append(without(goodZone(), `good.test. TXT "v=spf1`), `good.test. TXT "v=spf1 exists:%{i}._spf.good.test -all"`), want: map[string]want{
+			"spf": {doctor.Warn, []string{"unless exists:%{i}._spf.good.test (in good.test) allows it", "add ip4:192.0.2.10"}}}},
+		{name: "PTR", zone: append(without(goodZone(), `good.test. TXT "v=spf1`), `good.test. TXT "v=spf1 ptr include:_spf.relay.test -all"`), want: map[string]want{
+			"spf": {doctor.Warn, []string{"uses ptr", "passes"}}}},
 		{name: "PlusAll", zone: append(without(goodZone(), `good.test. TXT "v=spf1`), `good.test. TXT "v=spf1 include:_spf.relay.test +all"`), want: map[string]want{
 			"spf": {doctor.Fail, []string{"Replace +all with ~all"}}}},
 		{name: "QuestionAll", zone: append(without(goodZone(), `good.test. TXT "v=spf1`), `good.test. TXT "v=spf1 include:_spf.relay.test ?all"`), want: map[string]want{

@@ -29,6 +29,7 @@ type spfWalk struct {
 	ips     []net.IP
 	lookups int
 	chain   []string // include/redirect path, for loop reporting
+	skipped []string // exists: and ptr mechanisms, which are not evaluated
 }
 
 var errTooManyLookups = errors.New("too many DNS lookups")
@@ -173,6 +174,7 @@ func (w *spfWalk) eval(domain string) ([]byte, error) {
 			if err := w.count(name + " in " + domain); err != nil {
 				return nil, err
 			}
+			w.skipped = append(w.skipped, term+" (in "+domain+")")
 		default:
 			return nil, &spfPermError{fmt.Sprintf("%s: unknown mechanism %q", domain, term)}
 		}
@@ -333,6 +335,12 @@ func checkSPF(ctx context.Context, r *resolver, name, domain, relay string) spfO
 		return out(false)
 	}
 	f.add(OK, fmt.Sprintf("%d of %d DNS lookups", w.lookups, maxSPFLookups), "")
+	for _, sk := range w.skipped {
+		if strings.HasPrefix(strings.TrimLeft(strings.ToLower(sk), "+-~?"), "ptr") {
+			f.add(Warn, "it uses ptr, which RFC 7208 says not to use (slow, and some receivers skip it)", "Replace ptr in the SPF record of "+domain+" with ip4:/ip6: or a: mechanisms.")
+			break
+		}
+	}
 	if local {
 		if relay != "" && isLocal(relay) {
 			f.add(Warn, "the relay is "+relay+" (development): whether SPF allows the real relay is not checked", "Run envoi doctor with the production ENVOI_SMTP_URL to check the relay.")
@@ -351,6 +359,11 @@ func checkSPF(ctx context.Context, r *resolver, name, domain, relay string) spfO
 			badIPs = append(badIPs, net.ParseIP(s))
 		}
 		mech := spfMechanisms(badIPs)
+		if len(w.skipped) > 0 {
+			f.add(Warn, fmt.Sprintf("the relay %s (%s) is not allowed by it, unless %s allows it: the doctor does not evaluate those", relay, strings.Join(bad, ", "), strings.Join(w.skipped, ", ")),
+				fmt.Sprintf("If the relay is not covered there, add%s (or the include: your relay's provider documents) to the SPF record of %s.", mech, domain))
+			return out(false)
+		}
 		f.add(Fail, fmt.Sprintf("the relay %s (%s) is not allowed by it", relay, strings.Join(bad, ", ")),
 			fmt.Sprintf("Add%s (or the include: your relay's provider documents) to the SPF record of %s, before its all.", mech, domain))
 		return out(false)
