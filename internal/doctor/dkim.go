@@ -92,7 +92,7 @@ func checkDKIM(ctx context.Context, r *resolver, in Input) Result {
 	}
 	publish := func() string {
 		if want == "" {
-			return ""
+			return fmt.Sprintf("Publish TXT %s \"v=DKIM1; k=rsa; p=<the base64 public key of ENVOI_DKIM_KEY_FILE>\" (k=ed25519 for an Ed25519 key).", name)
 		}
 		return fmt.Sprintf("Publish TXT %s \"%s\" (split it into strings of at most 255 characters if your DNS host asks).", name, want)
 	}

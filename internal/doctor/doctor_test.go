@@ -156,6 +156,10 @@ func TestCheck(t *testing.T) {
 			"dkim": {doctor.Fail, []string{"does not match", "Replace the TXT record at sel._domainkey.good.test with \"" + edRecord}}}},
 		{name: "DKIMMissing", zone: without(goodZone(), "sel._domainkey"), want: map[string]want{
 			"dkim": {doctor.Fail, []string{"no DKIM key at sel._domainkey.good.test", "Publish TXT sel._domainkey.good.test \"" + rsaRecord + "\""}}}},
+		{name: "DKIMMissingNoKey", zone: without(goodZone(), "sel._domainkey"), input: func(in *doctor.Input) { in.DKIMPublicKey = nil }, want: map[string]want{
+			"dkim": {doctor.Fail, []string{"Publish TXT sel._domainkey.good.test \"v=DKIM1; k=rsa; p=<the base64 public key"}}}},
+		{name: "DKIMNoKeyToCompare", zone: goodZone(), input: func(in *doctor.Input) { in.DKIMPublicKey = nil }, want: map[string]want{
+			"dkim": {doctor.Warn, []string{"not checked"}}}},
 		{name: "DKIMRevoked", zone: append(without(goodZone(), "sel._domainkey"), `sel._domainkey.good.test. TXT "v=DKIM1; k=rsa; p="`), want: map[string]want{
 			"dkim": {doctor.Fail, []string{"revoked", "Publish TXT"}}}},
 		{name: "DKIMEd25519", zone: append(without(goodZone(), "sel._domainkey"), txt("sel._domainkey.good.test.", edRecord)),
