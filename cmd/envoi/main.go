@@ -47,6 +47,9 @@ Usage:
                                    ENVOI_RETENTION_INTERVAL), or print what each would do
   envoi hash-key                   print ENVOI_HASH_KEY to set before rotating ENVOI_SECRET_KEY
   envoi inbound [--addr HOST:PORT] run the inbound SMTP listener alone (bounces, complaints, unsubscribe mail)
+  envoi doctor --domain D [--inbound D] [--json]
+                                   check D's SPF, DKIM, DMARC and MX records and say what to fix
+                                   (exit 1 if a check fails)
   envoi mailcatcher [--smtp ADDR] [--http ADDR]
                                    local SMTP server that keeps mail for viewing (development)
   envoi config                     print the effective configuration, secrets masked
@@ -131,6 +134,8 @@ func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return hashKeyCmd(a, stdout)
 	case "inbound":
 		return inboundCmd(ctx, a, rest, stdout, stderr)
+	case "doctor":
+		return doctorCmd(ctx, a, rest, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "envoi: unknown command %q\n\n%s", cmd, usage)
 	return 2

@@ -51,6 +51,7 @@ type Config struct {
 	DKIMDomain                                      string
 	DKIMSelector                                    string
 	DKIMKeyFile                                     string
+	DNSResolver                                     string // host:port for envoi doctor; "" is /etc/resolv.conf's first
 	TestAddresses                                   []string
 	// Signup limits per minute (0: off) and the proxies trusted for the client IP.
 	SignupLimitPerIP, SignupLimitPerDomain, SignupLimitGlobal int
@@ -118,6 +119,7 @@ var Options = []Option{
 	{"ENVOI_DKIM_DOMAIN", "", false, "Domain (d=) for DKIM signatures; with ENVOI_DKIM_SELECTOR and ENVOI_DKIM_KEY_FILE every mail is signed, List-Unsubscribe headers included."},
 	{"ENVOI_DKIM_SELECTOR", "", false, "DKIM selector (s=): the public key is published at SELECTOR._domainkey.DOMAIN."},
 	{"ENVOI_DKIM_KEY_FILE", "", false, "PEM file with the DKIM private key (RSA 2048+ or Ed25519, PKCS#1 or PKCS#8)."},
+	{"ENVOI_DNS_RESOLVER", "", false, "DNS server (host:port, like 1.1.1.1:53) that envoi doctor asks about SPF, DKIM, DMARC and MX records; defaults to the first nameserver of /etc/resolv.conf."},
 	{"ENVOI_CLICK_TRACKING", "true", false, "Rewrite the http(s) links of campaign mail to signed /r/{token} redirects that count clicks per link in aggregate and update the subscriber's last activity (true or false); false leaves every campaign's links untouched. Each campaign can also turn it off (click_tracking)."},
 	{"ENVOI_TEST_ADDRESSES", "", false, "Comma-separated addresses (the team's own) that may receive campaign test sends without being subscribers."},
 	{"ENVOI_CONFIRM_TTL", "168h", false, "How long a confirmation link stays valid (Go duration)."},
@@ -289,6 +291,12 @@ func Load(getenv func(string) string) (Config, error) {
 	if n := len(strings.Join([]string{c.DKIMDomain, c.DKIMSelector, c.DKIMKeyFile}, "")); n > 0 &&
 		(c.DKIMDomain == "" || c.DKIMSelector == "" || c.DKIMKeyFile == "") {
 		bad("ENVOI_DKIM_DOMAIN", "DKIM needs all three of ENVOI_DKIM_DOMAIN, ENVOI_DKIM_SELECTOR and ENVOI_DKIM_KEY_FILE")
+	}
+
+	if c.DNSResolver = get("ENVOI_DNS_RESOLVER"); c.DNSResolver != "" {
+		if host, port, err := net.SplitHostPort(c.DNSResolver); err != nil || host == "" || port == "" {
+			bad("ENVOI_DNS_RESOLVER", "must be host:port, like 1.1.1.1:53 or [2606:4700:4700::1111]:53")
+		}
 	}
 
 	retention := func(name string, into *time.Duration, min time.Duration) {
