@@ -47,7 +47,9 @@ import (
 	"github.com/envoi/envoi/internal/web"
 	"github.com/envoi/envoi/internal/web/admin"
 	"github.com/envoi/envoi/internal/web/api"
+	"github.com/envoi/envoi/internal/web/hooks"
 	"github.com/envoi/envoi/internal/web/public"
+	"github.com/envoi/envoi/internal/webhook"
 	"github.com/envoi/envoi/templates"
 )
 
@@ -230,6 +232,30 @@ func (a *App) StartInbound(addr string) error {
 	return nil
 }
 
+// registerWebhooks serves POST /webhooks/{provider} for each relay configured.
+func (a *App) registerWebhooks(srv *web.Server) error {
+	c := a.Config
+	ps := map[string]webhook.Provider{}
+	if len(c.WebhookSESTopics) > 0 {
+		ps["ses"] = webhook.NewSES(c.WebhookSESTopics, &webhook.HTTPCertFetcher{Now: a.Now}, a.Now)
+	}
+	if c.WebhookSendGridKey != "" {
+		p, err := webhook.NewSendGrid(c.WebhookSendGridKey, a.Now)
+		if err != nil {
+			return fmt.Errorf("ENVOI_WEBHOOK_SENDGRID_KEY: %w", err)
+		}
+		ps["sendgrid"] = p
+	}
+	if c.WebhookMailgunKey != "" {
+		ps["mailgun"] = webhook.NewMailgun(c.WebhookMailgunKey, a.Now)
+	}
+	if user, pass, ok := strings.Cut(c.WebhookPostmarkAuth, ":"); ok {
+		ps["postmark"] = webhook.NewPostmark(user, pass)
+	}
+	(&hooks.Handler{Providers: ps, Feedback: a.Feedback, Log: a.Log}).Register(srv.Engine)
+	return nil
+}
+
 // StartWeb listens on ENVOI_LISTEN_ADDR and serves in the background.
 func (a *App) StartWeb() error {
 	srv, err := web.New(web.Server{Log: a.Log, Locale: a.Locale, Observe: a.Metrics.Request, Org: a.Config.Organization, TrustedProxies: a.Config.TrustedProxies,
@@ -246,6 +272,9 @@ func (a *App) StartWeb() error {
 	base := ""
 	if u, err := url.Parse(a.Config.BaseURL); err == nil {
 		base = strings.ToLower(u.Scheme + "://" + u.Host)
+	}
+	if err := a.registerWebhooks(srv); err != nil {
+		return err
 	}
 	(&public.Handler{Web: srv, Subscribe: a.Subscribe, GDPR: a.GDPR, FormOrigins: a.Config.FormOrigins, BaseOrigin: base}).Register(srv.Engine)
 	(&public.Track{Web: srv, Tracking: a.Tracking}).Register(srv.Engine)
