@@ -31,6 +31,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) ./internal/address
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/token
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyClick$$' -fuzztime $(FUZZTIME) ./internal/token
+	$(GO) test -run '^$$' -fuzz '^FuzzVerifyAddress$$' -fuzztime $(FUZZTIME) ./internal/token
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeSignup$$' -fuzztime $(FUZZTIME) ./internal/web/public
 	$(GO) test -run '^$$' -fuzz '^FuzzWriteQP$$' -fuzztime $(FUZZTIME) ./internal/mail
 	$(GO) test -run '^$$' -fuzz '^FuzzQPWriter$$' -fuzztime $(FUZZTIME) ./internal/mail
