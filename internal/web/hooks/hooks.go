@@ -37,12 +37,6 @@ func (h *Handler) Register(r gin.IRouter) {
 	r.POST("/webhooks/:provider", h.receive)
 }
 
-// forgetter is a provider that can take back its record of a request it
-// accepted, so that the relay's retry after a failure of ours is no replay.
-type forgetter interface {
-	Forget(h http.Header, body []byte)
-}
-
 func (h *Handler) receive(c *gin.Context) {
 	p, ok := h.Providers[c.Param("provider")]
 	if !ok {
@@ -81,7 +75,7 @@ func (h *Handler) receive(c *gin.Context) {
 	}
 	res, err := h.Feedback.Handle(ctx, evs, feedback.Authenticated)
 	if err != nil {
-		if f, ok := p.(forgetter); ok {
+		if f, ok := p.(webhook.Forgetter); ok {
 			f.Forget(c.Request.Header, body)
 		}
 		h.Log.Error("webhook: applying events failed; the relay will retry", slog.String("provider", p.Name()), slog.Any("error", err))
