@@ -9,6 +9,7 @@ package bounce
 import (
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // Kind is what an event says of a recipient.
@@ -88,18 +89,23 @@ type Event struct {
 
 // Classify tells what an SMTP reply means for the recipient: the enhanced
 // status code when there is one (status, or found in the text), the basic code
-// and the words otherwise. Authentication and policy refusals are Sender,
-// whatever their class.
+// (code, or the first reply code in the text) and the words otherwise.
+// Authentication and policy refusals, and refusals of the message itself
+// (size, content, the sender's address), are Sender, whatever their class.
 func Classify(code int, status, text string) Kind {
 	if status == "" {
 		status = FindStatus(text)
 	}
+	if code == 0 {
+		code = findCode(text)
+	}
 	lower := strings.ToLower(text)
-	if strings.HasPrefix(status, "5.7.") || strings.HasPrefix(status, "4.7.") || senderWords.MatchString(lower) {
+	if strings.HasPrefix(status, "5.7.") || strings.HasPrefix(status, "4.7.") || senderStatus(status) || senderWords.MatchString(lower) {
 		return Sender
 	}
+	full := mailboxFull.MatchString(lower)
 	switch {
-	case strings.HasPrefix(status, "5.2.2"):
+	case strings.HasPrefix(status, "5.2.2"), strings.HasPrefix(status, "5.") && full:
 		return Soft // mailbox full: comes and goes
 	case strings.HasPrefix(status, "5."):
 		return Hard
@@ -108,29 +114,65 @@ func Classify(code int, status, text string) Kind {
 	}
 	switch {
 	case code >= 500 && code < 600:
-		if mailboxFull.MatchString(lower) {
+		if full {
 			return Soft
 		}
 		return Hard
 	case code >= 400 && code < 500:
 		return Soft
 	}
+	if !full && hardWords.MatchString(lower) {
+		return Hard
+	}
 	return Soft
+}
+
+// senderStatus reports the permanent codes that are about the sender or the
+// message, never the recipient: bad sender address (5.1.7, 5.1.8), message
+// too big (5.3.4), media and conversion errors (5.6.x).
+func senderStatus(status string) bool {
+	switch {
+	case status == "5.1.7", status == "5.1.8", status == "5.3.4":
+		return true
+	case strings.HasPrefix(status, "5.6."):
+		return true
+	}
+	return false
 }
 
 var (
 	statusRe    = regexp.MustCompile(`\b([245])\.(\d{1,3})\.(\d{1,3})\b`)
+	codeRe      = regexp.MustCompile(`(?:^|[\s#'(:\[])([245]\d\d)(?:[ -]|$)`)
 	senderWords = regexp.MustCompile(`\b(block(ed|list)?|blacklist(ed)?|spam|spamhaus|reputation|policy|dmarc|spf|dkim|authenticat\w*|rejected for policy|not authorized|banned|junk)\b`)
 	mailboxFull = regexp.MustCompile(`\b(mailbox (is )?full|quota|over quota|insufficient storage)\b`)
+	hardWords   = regexp.MustCompile(`\b(user unknown|unknown user|no such (user|recipient|mailbox)|does not exist|doesn't exist|doesn't have a \S+ account|recipient not found|no mailbox here|unrouteable address|invalid recipient|mailbox unavailable|account (is )?disabled)\b`)
 	addressRe   = regexp.MustCompile(`<?[^\s<>@"]+@[^\s<>@"]+>?`)
 )
 
 // FindStatus returns the first enhanced status code (RFC 3463) in s, or "".
+// A match that is part of a longer dotted number (an IP address, a version)
+// is none.
 func FindStatus(s string) string {
-	if m := statusRe.FindString(s); m != "" {
-		return m
+	for _, m := range statusRe.FindAllStringIndex(s, 32) {
+		if m[0] > 0 && s[m[0]-1] == '.' {
+			continue
+		}
+		if m[1]+1 < len(s) && s[m[1]] == '.' && s[m[1]+1] >= '0' && s[m[1]+1] <= '9' {
+			continue
+		}
+		return s[m[0]:m[1]]
 	}
 	return ""
+}
+
+// findCode returns the first SMTP reply code (a 2xx, 4xx or 5xx word) in s,
+// or 0.
+func findCode(s string) int {
+	m := codeRe.FindStringSubmatch(s)
+	if m == nil {
+		return 0
+	}
+	return int(m[1][0]-'0')*100 + int(m[1][1]-'0')*10 + int(m[1][2]-'0')
 }
 
 // Redact returns s with every address-like word replaced by "<address>", cut
@@ -139,20 +181,21 @@ func FindStatus(s string) string {
 func Redact(s string) string {
 	s = addressRe.ReplaceAllString(s, "<address>")
 	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return ' '
+		}
+		if r == '@' || r == '\uff20' || r == '\ufe6b' { // what the pattern left: a lone or quoted-local-part @
 			return ' '
 		}
 		return r
-	}, s)
+	}, s) // also turns invalid UTF-8 into U+FFFD
 	s = strings.Join(strings.Fields(s), " ")
 	if len(s) > 200 {
-		s = s[:200]
-		for len(s) > 0 && s[len(s)-1]&0xc0 == 0x80 { // do not cut a UTF-8 sequence
-			s = s[:len(s)-1]
+		n := 200
+		for n > 0 && !utf8.RuneStart(s[n]) { // do not cut a UTF-8 sequence
+			n--
 		}
-		if len(s) > 0 && s[len(s)-1] >= 0xc0 {
-			s = s[:len(s)-1]
-		}
+		s = s[:n]
 	}
 	return s
 }

@@ -271,7 +271,6 @@ func (p *parser) walk(h header, raw []byte, depth int) error {
 	switch mt {
 	case "message/delivery-status", "message/global-delivery-status":
 		if p.dsn == nil {
-			p.dsn = &p.leaves[len(p.leaves)-1]
 			p.dsn = &entity{h: e.h, mediaType: e.mediaType, body: e.body}
 		}
 	case "message/feedback-report":
@@ -372,7 +371,7 @@ func decodeQP(raw []byte) []byte {
 			out = append(out, c)
 			continue
 		}
-		if i+2 < len(raw)+0 && i+2 <= len(raw)-1 {
+		if i+2 < len(raw) {
 			if hi, ok := unhex(raw[i+1]); ok {
 				if lo, ok := unhex(raw[i+2]); ok {
 					out = append(out, hi<<4|lo)
@@ -774,7 +773,6 @@ var (
 	angleStart = regexp.MustCompile(`^<([^<>\s]+@[^<>\s]+)>(?:\s*\([^)]*\))?:\s*(.*)$`)
 	eximStart  = regexp.MustCompile(`^ {2}<?([^\s<>]+@[^\s<>]+?)>?\s*$`)
 	bareAddr   = regexp.MustCompile(`^\s*<?([^\s<>()]+@[^\s<>()]+?)>?(?:\s+\(.*\))?\s*$`)
-	replyCode  = regexp.MustCompile(`(?:^|[\s#'(:\[])([245]\d\d)(?:[ -]|$)`)
 	remoteSaid = regexp.MustCompile(`(?i)remote server returned '([^']*)'?`)
 )
 
@@ -875,13 +873,10 @@ func (p *parser) plainEvents() []Event {
 	var evs []Event
 	for _, r := range rcpts {
 		diag := r.text
-		if loc := replyCode.FindStringSubmatchIndex(diag); loc != nil {
+		if loc := codeRe.FindStringSubmatchIndex(diag); loc != nil {
 			diag = diag[loc[2]:]
 		}
-		code := 0
-		if m := replyCode.FindStringSubmatch(diag); m != nil {
-			code = int(m[1][0]-'0')*100 + int(m[1][1]-'0')*10 + int(m[1][2]-'0')
-		}
+		code := findCode(diag)
 		evs = append(evs, Event{
 			Kind:        Classify(code, "", diag),
 			Recipient:   r.addr,
@@ -1026,7 +1021,7 @@ func exchangeRecipients(lines []string, report string) []plainRcpt {
 			out = append(out, plainRcpt{addr: a, text: reply})
 			continue
 		}
-		if n := len(out); n > 0 && reply == "" && (strings.Contains(t, "#") || replyCode.MatchString(t)) {
+		if n := len(out); n > 0 && reply == "" && (strings.Contains(t, "#") || codeRe.MatchString(t)) {
 			out[n-1].text = appendText(out[n-1].text, t)
 		}
 	}
