@@ -38,6 +38,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDialogue$$' -fuzztime $(FUZZTIME) ./internal/send
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/pow
 	$(GO) test -run '^$$' -fuzz '^FuzzImportRow$$' -fuzztime $(FUZZTIME) ./internal/imports
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/bounce
+	$(GO) test -run '^$$' -fuzz '^FuzzClassify$$' -fuzztime $(FUZZTIME) ./internal/bounce
 	$(GO) test -run '^$$' -fuzz '^FuzzSES$$' -fuzztime $(FUZZTIME) ./internal/webhook
 	$(GO) test -run '^$$' -fuzz '^FuzzSendGrid$$' -fuzztime $(FUZZTIME) ./internal/webhook
 	$(GO) test -run '^$$' -fuzz '^FuzzMailgun$$' -fuzztime $(FUZZTIME) ./internal/webhook
