@@ -1,8 +1,12 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -17,9 +21,18 @@ import (
 // nothing; a provider that is not configured answers 404.
 func TestWebhooks(t *testing.T) {
 	t.Parallel()
+	sgKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&sgKey.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ta := startApp(t, appOpts{env: map[string]string{
 		"ENVOI_WEBHOOK_MAILGUN_KEY":   "mailgun-signing-key-0123456789",
 		"ENVOI_WEBHOOK_POSTMARK_AUTH": "postmark:s3cret-pass",
+		"ENVOI_WEBHOOK_SENDGRID_KEY":  base64.StdEncoding.EncodeToString(der),
 	}})
 	key := ta.apiKey()
 	ta.seed("newsletter", "wh", 3, "confirmed")
@@ -56,7 +69,7 @@ func TestWebhooks(t *testing.T) {
 		{"mailgun malformed", "/webhooks/mailgun", `{"signature":`, nil, 400},
 		{"postmark without credentials", "/webhooks/postmark", complaint, nil, 401},
 		{"postmark with a wrong password", "/webhooks/postmark", complaint, []string{"Authorization", wrong}, 401},
-		{"not configured", "/webhooks/sendgrid", `[]`, nil, 404},
+		{"not configured", "/webhooks/ses", `{}`, nil, 404},
 		{"unknown provider", "/webhooks/other", `[]`, nil, 404},
 	}
 	for _, tt := range tests {
@@ -102,6 +115,29 @@ func TestWebhooks(t *testing.T) {
 	}
 	if r := ta.suppressedReason("wh-3@example.com"); r != "" {
 		t.Errorf("an address no event named was suppressed: %q", r)
+	}
+
+	// SendGrid's signed event webhook: a body altered after signing is refused,
+	// the signed one counts (a hard bounce).
+	sg := `[{"email":"wh-3@example.com","event":"bounce","type":"bounce","status":"5.1.1","reason":"550 5.1.1 unknown user","sg_event_id":"sg-1","timestamp":` + strconv.FormatInt(now.Unix(), 10) + `}]`
+	ts := strconv.FormatInt(now.Unix(), 10)
+	sum := sha256.Sum256([]byte(ts + sg))
+	sig, err := ecdsa.SignASN1(rand.Reader, sgKey, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := []string{"X-Twilio-Email-Event-Webhook-Signature", base64.StdEncoding.EncodeToString(sig), "X-Twilio-Email-Event-Webhook-Timestamp", ts}
+	if st := post("/webhooks/sendgrid", strings.Replace(sg, "wh-3", "wh-1", 1), h...); st != 401 {
+		t.Errorf("altered SendGrid body: %d, want 401", st)
+	}
+	if r := ta.suppressedReason("wh-3@example.com"); r != "" {
+		t.Fatalf("the altered body suppressed someone: %q", r)
+	}
+	if st := post("/webhooks/sendgrid", sg, h...); st != 200 {
+		t.Fatalf("genuine SendGrid event: %d", st)
+	}
+	if r := ta.suppressedReason("wh-3@example.com"); r != "hard_bounce" {
+		t.Errorf("after the SendGrid bounce: %q", r)
 	}
 	_ = fmt.Sprint
 }
