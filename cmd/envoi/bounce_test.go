@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -377,6 +376,12 @@ func TestRefusalsAtSendTime(t *testing.T) {
 	if st != 200 || m["status"] != "paused" || !strings.Contains(fmt.Sprint(m["paused_reason"]), "envoi doctor") {
 		t.Errorf("API: %d %v", st, m)
 	}
+	// The admin campaign page says why, and shows the counts.
+	page := ta.signedIn("viewer").get(fmt.Sprintf("/admin/campaigns/%d", second))
+	if page.Status != 200 || !strings.Contains(page.Body, `id="paused-reason"`) || !strings.Contains(page.Body, "5.7.515") ||
+		!strings.Contains(page.Body, `id="bounce-counts"`) {
+		t.Errorf("admin campaign page: %d, no paused reason or counts", page.Status)
+	}
 	// Resuming clears the reason.
 	ta.SMTP.SetFault(mailcatcher.Fault{})
 	if st, m := ta.api("POST", fmt.Sprintf("/api/v1/campaigns/%d/resume", second), key, ""); st != 200 && st != 202 {
@@ -385,5 +390,4 @@ func TestRefusalsAtSendTime(t *testing.T) {
 	if r := ta.waitCampaign(second, "sent", 60*time.Second); r.PausedReason != "" {
 		t.Errorf("paused_reason after resume: %q", r.PausedReason)
 	}
-	_ = context.Background
 }
