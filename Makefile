@@ -40,6 +40,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzImportRow$$' -fuzztime $(FUZZTIME) ./internal/imports
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/bounce
 	$(GO) test -run '^$$' -fuzz '^FuzzClassify$$' -fuzztime $(FUZZTIME) ./internal/bounce
+	$(GO) test -run '^$$' -fuzz '^FuzzParseStrict$$' -fuzztime $(FUZZTIME) ./internal/bounce
 	$(GO) test -run '^$$' -fuzz '^FuzzSES$$' -fuzztime $(FUZZTIME) ./internal/webhook
 	$(GO) test -run '^$$' -fuzz '^FuzzSendGrid$$' -fuzztime $(FUZZTIME) ./internal/webhook
 	$(GO) test -run '^$$' -fuzz '^FuzzMailgun$$' -fuzztime $(FUZZTIME) ./internal/webhook

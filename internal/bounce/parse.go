@@ -746,7 +746,6 @@ var (
 	bodyMarkers = []string{
 		"this is the qmail-send program",
 		"this message was created automatically by mail delivery software",
-		"the mail system",
 		"delivery has failed to these recipients or groups",
 		"diagnostic information for administrators",
 		"sorry, we were unable to deliver your message",
@@ -770,10 +769,12 @@ var (
 		"------ original message ------",
 	}
 
-	angleStart = regexp.MustCompile(`^<([^<>\s]+@[^<>\s]+)>(?:\s*\([^)]*\))?:\s*(.*)$`)
-	eximStart  = regexp.MustCompile(`^ {2}<?([^\s<>]+@[^\s<>]+?)>?\s*$`)
-	bareAddr   = regexp.MustCompile(`^\s*<?([^\s<>()]+@[^\s<>()]+?)>?(?:\s+\(.*\))?\s*$`)
-	remoteSaid = regexp.MustCompile(`(?i)remote server returned '([^']*)'?`)
+	// Postfix signs its bounce with "The mail system" alone on its line.
+	postfixSignature = regexp.MustCompile(`(?mi)^[ \t]*the mail system[ \t]*$`)
+	angleStart       = regexp.MustCompile(`^<([^<>\s]+@[^<>\s]+)>(?:\s*\([^)]*\))?:\s*(.*)$`)
+	eximStart        = regexp.MustCompile(`^ {2}<?([^\s<>]+@[^\s<>]+?)>?\s*$`)
+	bareAddr         = regexp.MustCompile(`^\s*<?([^\s<>()]+@[^\s<>()]+?)>?(?:\s+\(.*\))?\s*$`)
+	remoteSaid       = regexp.MustCompile(`(?i)remote server returned '([^']*)'?`)
 )
 
 func isAutoReply(h header) bool {
@@ -830,7 +831,7 @@ func (p *parser) plainEvents() []Event {
 	lower := strings.ToLower(text)
 	bounceish := bounceFrom.MatchString(h.get("From")) || bounceSubject.MatchString(decodeWords(h.get("Subject")))
 	if !bounceish {
-		marked := false
+		marked := postfixSignature.MatchString(text)
 		for _, m := range bodyMarkers {
 			if strings.Contains(lower, m) {
 				marked = true
